@@ -1,0 +1,173 @@
+"""``plugin-host``: serve the host; author, pack, sign and verify plugins; manage keys.
+
+Errors are printed as one line naming the problem, with exit status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import ManifestError, PluginHostError
+
+
+def friendly(fn: Any) -> Any:
+    """Turn domain errors into a clear message and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ManifestError as e:
+            click.secho("error: invalid plugin.toml", fg="red", err=True)
+            for p in e.problems:
+                click.echo(f"  - {p}", err=True)
+            sys.exit(2)
+        except PluginHostError as e:
+            click.secho(f"error: {e.message}", fg="red", err=True)
+            sys.exit(2)
+        except OSError as e:
+            click.secho(f"error: {e.filename or ''}: {e.strerror or e}", fg="red", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(__version__, prog_name="plugin-host")
+def main() -> None:
+    """Koha plugin host: run sandboxed plugins and build them."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on [127.0.0.1]")
+@click.option("--port", type=int, default=None, help="Port to listen on [8080]")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Plugins, packages and the SQLite database [./var/host]")
+@click.option("--database-url", default=None, help="SQLAlchemy URL (default: SQLite in data dir)")
+@click.option("--trusted-key", "trusted_keys", multiple=True, type=click.Path(path_type=Path),
+              help="Public key (or folder of *.pub) whose signatures are trusted; repeatable")
+@click.option("--admin-token", default=None, help="Admin bearer token (default: generated)")
+@click.option("--allow-unsigned", is_flag=True, default=None,
+              help="DEVELOPMENT ONLY: install packages without a trusted signature")
+@click.option("--log-level", default=None, help="debug, info, warning, error")
+@friendly
+def serve(**options: Any) -> None:
+    """Run the plugin host (settings also from PLUGIN_HOST_* variables)."""
+    import uvicorn
+
+    from .host.app import create_app
+    from .host.settings import HostSettings
+    from .logging import configure
+
+    given = {k: v for k, v in options.items() if v not in (None, ())}
+    settings = HostSettings(**given)
+    configure(settings.log_level)
+    app = create_app(settings)
+    click.echo(f"plugin host on http://{settings.host}:{settings.port} "
+               f"(admin token in {settings.data_dir / 'admin-token'} unless set)", err=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
+                access_log=False, lifespan="on")
+
+
+@main.group()
+def plugin() -> None:
+    """Author tools: new, pack, sign, verify."""
+
+
+@plugin.command("new")
+@click.argument("name")
+@click.option("--dir", "parent", type=click.Path(path_type=Path), default=Path("."),
+              help="Folder to create the plugin in [.]")
+@click.option("--author", default="Your Name <you@example.org>")
+@friendly
+def plugin_new(name: str, parent: Path, author: str) -> None:
+    """Create a working plugin folder NAME with a route, a hook, a UI component and tests."""
+    from .scaffold import new_plugin
+
+    dest = new_plugin(name, parent, author)
+    click.echo(f"created {dest}")
+    click.echo(f"next: cd {dest} && pytest tests/ && plugin-host plugin pack .")
+
+
+@plugin.command("pack")
+@click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for the package [FOLDER/dist]")
+@friendly
+def plugin_pack(folder: Path, out: Path | None) -> None:
+    """Pack FOLDER into NAME-VERSION.kplugin (tests/ and caches are left out)."""
+    from .package.archive import pack
+
+    click.echo(str(pack(folder, out)))
+
+
+@plugin.command("sign")
+@click.argument("package", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--key", required=True, type=click.Path(path_type=Path, exists=True),
+              help="Ed25519 private key (from `plugin-host keys generate`)")
+@friendly
+def plugin_sign(package: Path, key: Path) -> None:
+    """Sign PACKAGE in place with KEY."""
+    from .package.signing import sign_package
+
+    keyid = sign_package(package, key)
+    click.echo(f"signed {package} with key {keyid}")
+
+
+@plugin.command("verify")
+@click.argument("package", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--trusted-key", "trusted", multiple=True, required=True,
+              type=click.Path(path_type=Path, exists=True),
+              help="Public key or folder of *.pub; repeatable")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON")
+@friendly
+def plugin_verify(package: Path, trusted: tuple[Path, ...], as_json: bool) -> None:
+    """Check PACKAGE: archive safety, every file's hash, and a trusted signature."""
+    from .package.archive import read_package
+    from .package.signing import load_trusted_keys, verify_signature
+
+    pkg = read_package(package.read_bytes())
+    key = verify_signature(pkg, load_trusted_keys(list(trusted)))
+    result = {"package": pkg.filename, "name": pkg.manifest.name,
+              "version": pkg.manifest.version, "files": len(pkg.files), "sha256": pkg.sha256,
+              "signed_by": key.keyid, "key_file": key.source}
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        click.echo(f"OK {pkg.filename}: {len(pkg.files)} files verified, "
+                   f"signed by {key.keyid} ({key.source})")
+
+
+@plugin.command("schema")
+def plugin_schema() -> None:
+    """Print the JSON Schema of plugin.toml."""
+    from .manifest import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@main.group()
+def keys() -> None:
+    """Signing keys."""
+
+
+@keys.command("generate")
+@click.argument("out", type=click.Path(path_type=Path))
+@friendly
+def keys_generate(out: Path) -> None:
+    """Write an Ed25519 key pair: OUT.key (private, 0600) and OUT.pub."""
+    from .package.signing import generate_keypair
+
+    private, public, keyid = generate_keypair(out)
+    click.echo(f"key {keyid}: private {private}, public {public}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The plugin host service: admin API, plugin routes, hooks, UI slots, worker pools."""

@@ -1,0 +1,217 @@
+"""The host's HTTP API (FastAPI). Thin: parse, call the PluginManager, map errors.
+
+Routes are listed in docs/api/host.md; the OpenAPI page is at ``/docs``.
+"""
+
+
+import hmac
+import mimetypes
+import re
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Body, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import HOST_API_VERSION, __version__
+from ..errors import PluginHostError
+from .manager import PluginManager, new_correlation_id
+from .metrics import MetricsMiddleware
+from .settings import HostSettings
+
+log = structlog.get_logger("plugin_host.http")
+
+CID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+PACKAGE_TYPES = {"application/zip", "application/octet-stream", "application/x-kplugin"}
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def correlation_id(request: Request) -> str:
+    given = request.headers.get("x-request-id", "")
+    return given if CID_RE.match(given) else new_correlation_id()
+
+
+def create_app(settings: HostSettings) -> FastAPI:
+    manager = PluginManager(settings)
+    admin_token = settings.resolve_admin_token()
+    bearer = HTTPBearer(auto_error=False)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await manager.startup()
+        yield
+        await manager.shutdown()
+
+    app = FastAPI(title="Koha plugin host", version=__version__, lifespan=lifespan,
+                  description="Runs sandboxed Koha plugins: their routes, hooks and UI "
+                              f"components. Host API {HOST_API_VERSION}.")
+    app.state.manager = manager
+    app.add_middleware(MetricsMiddleware)
+
+    def require_admin(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        if creds is None or not hmac.compare_digest(creds.credentials.encode(),
+                                                    admin_token.encode()):
+            raise PluginHostError("admin routes need 'Authorization: Bearer <admin token>'",
+                                  code="unauthorized", status=401)
+
+    admin = [Depends(require_admin)]
+
+    @app.exception_handler(PluginHostError)
+    async def domain_error(request: Request, exc: PluginHostError) -> JSONResponse:
+        extra: dict[str, Any] = {}
+        problems = getattr(exc, "problems", None)
+        if problems:
+            extra["problems"] = problems
+        cid = request.scope.get("correlation_id")
+        if cid:
+            extra["correlation_id"] = cid
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        resp = error_response(exc.status, exc.code, exc.message, **extra)
+        if headers:
+            resp.headers.update(headers)
+        if cid:
+            resp.headers["X-Correlation-ID"] = cid
+        return resp
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return error_response(422, "invalid_request", "; ".join(problems), problems=problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        cid = request.scope.get("correlation_id") or new_correlation_id()
+        log.exception("http.unexpected_error", correlation_id=cid, path=request.url.path)
+        return error_response(500, "internal_error",
+                              f"unexpected error; see the host log for correlation id {cid}",
+                              correlation_id=cid)
+
+    # ---- probes and metrics -----------------------------------------------------
+
+    @app.get("/healthz", tags=["probes"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["probes"])
+    async def readyz() -> JSONResponse:
+        """Readiness: start-up done; every enabled plugin's state is listed."""
+        body = {"status": "ready" if manager.ready else "starting", "version": __version__,
+                "plugins": {p.name: p.state for p in manager.plugins.values()}}
+        return JSONResponse(body, status_code=200 if manager.ready else 503)
+
+    @app.get("/metrics", tags=["probes"], include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    # ---- plugin routes, hooks, UI ---------------------------------------------
+
+    @app.api_route("/plugins/{name}/api/{path:path}", tags=["plugins"],
+                   methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+    async def plugin_route(name: str, path: str, request: Request) -> Response:
+        """Call one of a plugin's routes; its handler's answer is returned as is."""
+        cid = correlation_id(request)
+        request.scope["correlation_id"] = cid
+        body = await request.body()
+        if len(body) > settings.max_request_bytes:
+            raise PluginHostError(f"request body above {settings.max_request_bytes} bytes",
+                                  code="too_large", status=413)
+        status, headers, content = await manager.call_route(
+            name, request.method, "/" + path, dict(request.query_params),
+            {k.lower(): v for k, v in request.headers.items()}, body, cid)
+        headers["X-Correlation-ID"] = cid
+        return Response(content, status_code=status, headers=headers)
+
+    @app.post("/hooks/{event}", tags=["plugins"])
+    async def deliver_hook(event: str, request: Request,
+                           payload: Annotated[Any, Body()] = None) -> dict[str, Any]:
+        """Deliver a Koha event to every enabled plugin subscribed to it."""
+        cid = correlation_id(request)
+        results = await manager.deliver_hook(event, payload, cid)
+        return {"event": event, "correlation_id": cid, "results": results}
+
+    @app.get("/ui/slots/{slot}", tags=["ui"])
+    async def ui_slot(slot: str) -> dict[str, Any]:
+        """The UI components enabled plugins offer for a slot, with SRI integrity."""
+        return {"slot": slot, "components": manager.slot(slot)}
+
+    @app.api_route("/ui/assets/{name}/{version}/{path:path}", tags=["ui"], methods=["GET", "HEAD"])
+    async def ui_asset(name: str, version: str, path: str) -> FileResponse:
+        """A component bundle; versioned URLs, so cached for a year as immutable."""
+        target = manager.asset(name, version, path)
+        media = "text/javascript" if target.suffix in (".js", ".mjs") else (
+            mimetypes.guess_type(target.name)[0] or "application/octet-stream")
+        return FileResponse(target, media_type=media, headers={
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "X-Content-Type-Options": "nosniff",
+            "Access-Control-Allow-Origin": "*"})
+
+    # ---- admin -------------------------------------------------------------------
+
+    @app.get("/admin/plugins", tags=["admin"], dependencies=admin)
+    async def list_plugins() -> dict[str, Any]:
+        """Installed plugins: version, state, sandbox layers, workers, restarts."""
+        return {"plugins": [manager.describe(p) for p in
+                            sorted(manager.plugins.values(), key=lambda p: p.name)]}
+
+    @app.get("/admin/plugins/{name}", tags=["admin"], dependencies=admin)
+    async def show_plugin(name: str) -> dict[str, Any]:
+        return manager.describe(manager.get(name), detail=True)
+
+    @app.post("/admin/plugins", tags=["admin"], dependencies=admin, status_code=201,
+              openapi_extra={"requestBody": {"content": {
+                  "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
+    async def install_plugin(request: Request,
+                             enable: Annotated[bool, Query()] = True) -> dict[str, Any]:
+        """Install an uploaded, signed ``.kplugin`` (the request body, application/zip)."""
+        ctype = request.headers.get("content-type", "").split(";")[0].strip()
+        if ctype == "application/json":
+            raise PluginHostError("installing by name and range needs a registry, which this "
+                                  "host has not been configured with",
+                                  code="registry_not_configured", status=501)
+        if ctype not in PACKAGE_TYPES:
+            raise PluginHostError("send the package as the body with Content-Type: "
+                                  "application/zip", code="unsupported_media_type", status=415)
+        data = await request.body()
+        if not data:
+            raise PluginHostError("the request body is empty: send the .kplugin file",
+                                  code="invalid_package", status=422)
+        item = await manager.install(data, enable=enable)
+        return manager.describe(item, detail=True)
+
+    @app.post("/admin/plugins/{name}/enable", tags=["admin"], dependencies=admin)
+    async def enable_plugin(name: str) -> dict[str, Any]:
+        return manager.describe(await manager.set_enabled(name, True))
+
+    @app.post("/admin/plugins/{name}/disable", tags=["admin"], dependencies=admin)
+    async def disable_plugin(name: str) -> dict[str, Any]:
+        return manager.describe(await manager.set_enabled(name, False))
+
+    @app.put("/admin/plugins/{name}/config", tags=["admin"], dependencies=admin)
+    async def configure_plugin(name: str,
+                               config: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        """Replace a plugin's settings (``ctx.config``); its workers restart to read them."""
+        return manager.describe(await manager.set_config(name, config), detail=True)
+
+    @app.delete("/admin/plugins/{name}", tags=["admin"], dependencies=admin)
+    async def uninstall_plugin(name: str,
+                               purge: Annotated[bool, Query()] = False) -> dict[str, Any]:
+        """Uninstall; its kv data is kept unless ``?purge=true``."""
+        await manager.uninstall(name, purge=purge)
+        return {"uninstalled": name, "purged": purge}
+
+    return app

@@ -1,0 +1,1 @@
+"""Plugin packages: packing, safe reading and extraction, Ed25519 signatures."""

@@ -1,0 +1,241 @@
+"""The plugin author's API: ``Plugin``, ``Request``, ``Response`` and the ``ctx`` capabilities.
+
+Plugin code runs in a worker process; everything it reaches outside itself goes through
+``ctx``, which asks the host. See docs/contract.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .routing import RouteTemplate, compile_route
+
+__all__ = [
+    "CapabilityError",
+    "Context",
+    "HttpResponse",
+    "PermissionDenied",
+    "Plugin",
+    "QuotaExceeded",
+    "Request",
+    "Response",
+]
+
+Handler = Callable[..., Any]
+
+
+class Plugin:
+    """A plugin's backend: its routes and hook subscriptions."""
+
+    def __init__(self) -> None:
+        self.routes: list[tuple[RouteTemplate, Handler]] = []
+        self.hooks: dict[str, Handler] = {}
+
+    def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
+        compiled = compile_route(method, path)
+
+        def register(fn: Handler) -> Handler:
+            self.routes.append((compiled, fn))
+            return fn
+
+        return register
+
+    def hook(self, event: str) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            if event in self.hooks:
+                raise ValueError(f"hook {event!r} is registered twice")
+            self.hooks[event] = fn
+            return fn
+
+        return register
+
+    def describe(self) -> dict[str, Any]:
+        return {"routes": [[r.method, r.template] for r, _ in self.routes],
+                "hooks": sorted(self.hooks)}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    path_params: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+@dataclass
+class Response:
+    """Return this for a status other than 200 or for extra headers.
+
+    ``body`` is JSON-encoded unless it is bytes (sent as is).
+    """
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class CapabilityError(Exception):
+    """A capability call the host refused; ``code`` says why."""
+
+    code = "capability_error"
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class PermissionDenied(CapabilityError):
+    code = "capability_denied"
+
+
+class QuotaExceeded(CapabilityError):
+    code = "kv_quota_exceeded"
+
+
+ERRORS = {cls.code: cls for cls in (CapabilityError, PermissionDenied, QuotaExceeded)}
+
+
+class Transport(Protocol):
+    def cap(self, op: str, args: dict[str, Any]) -> Any: ...
+    def log(self, level: str, event: str, fields: dict[str, Any]) -> None: ...
+
+
+class Log:
+    def __init__(self, transport: Transport):
+        self._t = transport
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._t.log("debug", event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._t.log("info", event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._t.log("warning", event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._t.log("error", event, fields)
+
+
+class KV:
+    """The plugin's key-value store: JSON values, kept by the host within a quota."""
+
+    def __init__(self, transport: Transport):
+        self._t = transport
+
+    def get(self, key: str, default: Any = None) -> Any:
+        found, value = self._t.cap("kv.get", {"key": key})
+        return value if found else default
+
+    def set(self, key: str, value: Any) -> None:
+        self._t.cap("kv.set", {"key": key, "value": value})
+
+    def delete(self, key: str) -> bool:
+        return bool(self._t.cap("kv.delete", {"key": key}))
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return list(self._t.cap("kv.keys", {"prefix": prefix}))
+
+
+class Http:
+    """Outbound HTTP, only to the host:port pairs in ``permissions.network``."""
+
+    def __init__(self, transport: Transport):
+        self._t = transport
+
+    def request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
+                body: bytes | None = None, json_body: Any = None,
+                timeout: float | None = None) -> HttpResponse:
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers = {"content-type": "application/json", **(headers or {})}
+        r = self._t.cap("http.request", {"method": method.upper(), "url": url,
+                                         "headers": headers or {}, "body": body,
+                                         "timeout": timeout})
+        return HttpResponse(status=r["status"], headers=r["headers"], body=r["body"])
+
+    def get(self, url: str, **kw: Any) -> HttpResponse:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> HttpResponse:
+        return self.request("POST", url, **kw)
+
+
+class Secrets:
+    """``ctx.secrets["NAME"]``: only names listed in ``permissions.secrets``."""
+
+    def __init__(self, transport: Transport):
+        self._t = transport
+
+    def __getitem__(self, name: str) -> str:
+        try:
+            return self._t.cap("secret.get", {"name": name})
+        except CapabilityError as e:
+            if e.code == "secret_not_set":
+                raise KeyError(name) from None
+            raise
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+
+@dataclass(frozen=True)
+class PluginRef:
+    name: str
+    version: str
+
+
+class Context:
+    """What a handler may reach: ``plugin``, ``config``, ``log``, ``kv``, ``http``, ``secrets``."""
+
+    def __init__(self, transport: Transport, name: str, version: str,
+                 config: dict[str, Any] | None = None):
+        self.plugin = PluginRef(name, version)
+        self.config: dict[str, Any] = dict(config or {})
+        self.log = Log(transport)
+        self.kv = KV(transport)
+        self.http = Http(transport)
+        self.secrets = Secrets(transport)
+
+
+def encode_response(value: Any) -> tuple[int, dict[str, str], bytes]:
+    """A handler's return value → (status, headers, body)."""
+    if isinstance(value, Response):
+        status, headers, body = value.status, dict(value.headers), value.body
+    else:
+        status, headers, body = 200, {}, value
+    lower = {k.lower() for k in headers}
+    if isinstance(body, bytes | bytearray):
+        if "content-type" not in lower:
+            headers["content-type"] = "application/octet-stream"
+        return status, headers, bytes(body)
+    if "content-type" not in lower:
+        headers["content-type"] = "application/json"
+    return status, headers, json.dumps(body, separators=(",", ":"), default=str).encode()

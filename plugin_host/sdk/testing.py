@@ -1,0 +1,152 @@
+"""Test a plugin's handlers in-process, without a host: ``PluginTestClient``.
+
+    from plugin_host.sdk.testing import PluginTestClient
+    client = PluginTestClient.from_folder(Path(__file__).parents[1])
+    assert client.get("/greet/Ada").json() == {"greeting": "Hello Ada"}
+
+The client enforces what the host enforces for ``ctx``: the kv quota, the network
+allow-list and the secret names from plugin.toml. Outbound HTTP goes to the
+``http`` callable you pass (``(method, url, headers, body) -> HttpResponse``), never to
+the network. The real isolation (worker processes, sandbox) is the host's job: test
+that with the host itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgpack
+
+from ..manifest import MANIFEST_FILE, Manifest, parse_manifest
+from . import (
+    ERRORS,
+    CapabilityError,
+    Context,
+    HttpResponse,
+    Plugin,
+    Request,
+    encode_response,
+)
+from .routing import match_routes
+
+HttpFake = Callable[[str, str, dict[str, str], bytes | None], HttpResponse]
+
+
+class _Transport:
+    def __init__(self, manifest: Manifest, secrets: dict[str, str], http: HttpFake | None):
+        self.manifest = manifest
+        self.secrets = secrets
+        self.http = http
+        self.kv: dict[str, bytes] = {}
+        self.logs: list[tuple[str, str, dict[str, Any]]] = []
+
+    def _fail(self, code: str, message: str) -> None:
+        raise ERRORS.get(code, CapabilityError)(message, code)
+
+    def cap(self, op: str, args: dict[str, Any]) -> Any:
+        perms = self.manifest.permissions
+        if op == "kv.get":
+            raw = self.kv.get(args["key"])
+            return (True, msgpack.unpackb(raw, raw=False)) if raw is not None else (False, None)
+        if op == "kv.set":
+            data = msgpack.packb(args["value"], use_bin_type=True)
+            used = sum(len(k.encode()) + len(v) for k, v in self.kv.items() if k != args["key"])
+            if used + len(args["key"].encode()) + len(data) > perms.kv_quota:
+                self._fail("kv_quota_exceeded", "kv quota exceeded (permissions.kv_quota)")
+            self.kv[args["key"]] = data
+            return None
+        if op == "kv.delete":
+            return self.kv.pop(args["key"], None) is not None
+        if op == "kv.keys":
+            return sorted(k for k in self.kv if k.startswith(args.get("prefix", "")))
+        if op == "secret.get":
+            if args["name"] not in perms.secrets:
+                self._fail("capability_denied", f"{args['name']!r} is not in permissions.secrets")
+            if args["name"] not in self.secrets:
+                self._fail("secret_not_set", f"secret {args['name']!r} is not set")
+            return self.secrets[args["name"]]
+        if op == "http.request":
+            parts = urlsplit(args["url"])
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+            if f"{(parts.hostname or '').lower()}:{port}" not in perms.network:
+                self._fail("capability_denied",
+                           f"ctx.http: {parts.hostname}:{port} is not in permissions.network")
+            if self.http is None:
+                self._fail("http_error", "no http fake was given to PluginTestClient")
+            r = self.http(args["method"], args["url"], args["headers"], args["body"])
+            return {"status": r.status, "headers": r.headers, "body": r.body}
+        self._fail("capability_error", f"unknown capability {op!r}")
+
+    def log(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        self.logs.append((level, event, fields))
+
+
+class TestResponse:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class PluginTestClient:
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, plugin: Plugin, manifest: Manifest, *, config: dict | None = None,
+                 secrets: dict[str, str] | None = None, http: HttpFake | None = None):
+        self.plugin = plugin
+        self.manifest = manifest
+        self.transport = _Transport(manifest, secrets or {}, http)
+        self.ctx = Context(self.transport, manifest.name, manifest.version, config)
+
+    @classmethod
+    def from_folder(cls, folder: Path, **kw: Any) -> PluginTestClient:
+        folder = Path(folder)
+        manifest = parse_manifest((folder / MANIFEST_FILE).read_bytes())
+        if manifest.backend is None:
+            raise ValueError("plugin.toml has no [backend]")
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+        module = importlib.import_module(manifest.backend.module)
+        return cls(getattr(module, manifest.backend.attribute), manifest, **kw)
+
+    @property
+    def kv(self) -> dict[str, Any]:
+        return {k: msgpack.unpackb(v, raw=False) for k, v in self.transport.kv.items()}
+
+    @property
+    def logs(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return self.transport.logs
+
+    def request(self, method: str, path: str, *, json_body: Any = None, body: bytes = b"",
+                query: dict[str, str] | None = None,
+                headers: dict[str, str] | None = None) -> TestResponse:
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+        routes = [r for r, _ in self.plugin.routes]
+        found = match_routes(routes, method.upper(), path)
+        if not found:
+            return TestResponse(405 if found is False else 404, {}, b"{}")
+        index, _route, params = found
+        request = Request(method.upper(), path, params, query or {},
+                          {k.lower(): v for k, v in (headers or {}).items()}, body)
+        return TestResponse(*encode_response(self.plugin.routes[index][1](request, self.ctx)))
+
+    def get(self, path: str, **kw: Any) -> TestResponse:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> TestResponse:
+        return self.request("POST", path, **kw)
+
+    def hook(self, event: str, payload: Any) -> Any:
+        if event not in self.manifest.permissions.hooks:
+            raise ValueError(f"{event!r} is not in permissions.hooks")
+        return self.plugin.hooks[event](payload, self.ctx)

@@ -1,0 +1,25 @@
+"""Semantic versions and npm-style ranges (``^1.2``, ``~1.2.3``, ``>=1 <3``)."""
+
+from __future__ import annotations
+
+from semantic_version import NpmSpec, Version
+
+
+def parse_version(text: str) -> Version:
+    """Parse a semver 2.0.0 version; ValueError names the problem."""
+    try:
+        return Version(text)
+    except (ValueError, TypeError):
+        raise ValueError(f"{text!r} is not a semantic version (MAJOR.MINOR.PATCH)") from None
+
+
+def parse_range(text: str) -> NpmSpec:
+    """Parse an npm-style range; ValueError names the problem."""
+    try:
+        return NpmSpec(text)
+    except (ValueError, TypeError):
+        raise ValueError(f"{text!r} is not a version range (e.g. ^1.2, ~1.2.3, >=1 <3)") from None
+
+
+def satisfies(version: str, range_text: str) -> bool:
+    return parse_version(version) in parse_range(range_text)

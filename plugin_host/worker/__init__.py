@@ -1,0 +1,1 @@
+"""The plugin worker process: loads one plugin's backend and serves calls from the host."""
