@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import shutil
 import time
@@ -224,6 +225,8 @@ class PluginManager:
         except BaseException:
             await self._stop(item)
             shutil.rmtree(code_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                code_dir.parent.rmdir()  # only if empty: leave nothing behind
             raise
         self.plugins[m.name] = item
         return item

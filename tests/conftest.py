@@ -1,0 +1,151 @@
+"""Shared fixtures: signing keys, packed plugins and real host processes on free ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from plugin_host.devenv import free_port, wait_ready
+from plugin_host.package.archive import pack
+from plugin_host.package.signing import generate_keypair, sign_package
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+TEST_PLUGINS = Path(__file__).parent / "plugins"
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("keys")
+    trusted_key, trusted_pub, _ = generate_keypair(d / "trusted")
+    other_key, other_pub, _ = generate_keypair(d / "stranger")
+    return {"key": trusted_key, "pub": trusted_pub, "other_key": other_key,
+            "other_pub": other_pub}
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory, keys) -> dict[str, bytes]:
+    """Every example and test plugin, packed and signed by the trusted key."""
+    out = tmp_path_factory.mktemp("packages")
+    result = {}
+    for folder in [*EXAMPLES.iterdir(), *TEST_PLUGINS.iterdir()]:
+        if (folder / "plugin.toml").exists():
+            path = pack(folder, out)
+            sign_package(path, keys["key"])
+            result[folder.name] = path.read_bytes()
+    return result
+
+
+def signed(folder: Path, key: Path, out: Path) -> bytes:
+    path = pack(folder, out)
+    sign_package(path, key)
+    return path.read_bytes()
+
+
+class Host:
+    """A real `plugin-host serve` process."""
+
+    def __init__(self, data_dir: Path, trusted: Path, env: dict[str, str] | None = None,
+                 extra_args: list[str] | None = None):
+        self.data_dir = data_dir
+        self.trusted = trusted
+        self.env = env or {}
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.log = data_dir.parent / f"{data_dir.name}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Host:
+        self.port = free_port()
+        env = {**os.environ, **self.env}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir), "--trusted-key", str(self.trusted),
+                 "--admin-token", ADMIN_TOKEN, *self.extra_args],
+                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        wait_ready(self.url, proc=self.proc)
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+        self.admin = httpx.Client(base_url=self.url, timeout=60,
+                                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError, TypeError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # any worker left in the group
+
+    def restart(self) -> Host:
+        self.stop()
+        return self.start()
+
+    def install(self, data: bytes, **params) -> httpx.Response:
+        return self.admin.post("/admin/plugins", content=data, params=params,
+                               headers={"Content-Type": "application/zip"})
+
+    def installed(self) -> list[str]:
+        return [p["name"] for p in self.admin.get("/admin/plugins").json()["plugins"]]
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def host_factory(tmp_path, keys) -> Iterator:
+    hosts: list[Host] = []
+
+    def make(**kw) -> Host:
+        h = Host(tmp_path / f"host{len(hosts)}", keys["pub"], **kw).start()
+        hosts.append(h)
+        return h
+
+    yield make
+    for h in hosts:
+        h.stop()
+
+
+@pytest.fixture
+def host(host_factory) -> Host:
+    return host_factory()
+
+
+@pytest.fixture
+def plugin_copy(tmp_path):
+    """Copy a plugin folder so a test can change it."""
+
+    def copy(folder: Path) -> Path:
+        dest = tmp_path / "src" / folder.name
+        shutil.copytree(folder, dest)
+        return dest
+
+    return copy
+
+
+def wait_until(fn, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)

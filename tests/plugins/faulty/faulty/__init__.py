@@ -1,0 +1,42 @@
+"""A plugin that fails in every way a handler can."""
+
+import os
+import time
+
+from plugin_host.sdk import Plugin
+
+plugin = Plugin()
+
+
+@plugin.route("GET", "/ok")
+def ok(request, ctx):
+    return {"ok": True, "pid": os.getpid()}
+
+
+@plugin.route("GET", "/raise")
+def boom(request, ctx):
+    raise ValueError("deliberate failure")
+
+
+@plugin.route("GET", "/sleep")
+def sleep(request, ctx):
+    time.sleep(float(request.query.get("s", "5")))
+    return {"slept": True}
+
+
+@plugin.route("GET", "/exit")
+def die(request, ctx):
+    os._exit(3)
+
+
+@plugin.route("GET", "/secret/{name}")
+def secret(request, ctx):
+    try:
+        return {"value": ctx.secrets[request.path_params["name"]]}
+    except KeyError:
+        return {"value": None}
+
+
+@plugin.route("GET", "/environ")
+def environ(request, ctx):
+    return {"keys": sorted(os.environ)}

@@ -1,0 +1,191 @@
+"""Packing, signing and verifying; unsafe archives refused before anything is extracted."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from plugin_host.errors import PackageError, SignatureError
+from plugin_host.package.archive import (
+    ArchiveLimits,
+    build_manifest_json,
+    pack,
+    read_package,
+    write_zip,
+)
+from plugin_host.package.signing import load_trusted_keys, sign_package, verify_signature
+
+from .conftest import EXAMPLES
+
+HELLO = EXAMPLES / "hello-world"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "plugin_host.cli", *args],
+                          capture_output=True, text=True)
+
+
+def test_pack_is_deterministic_and_leaves_out_tests_and_caches(tmp_path, plugin_copy):
+    src = plugin_copy(HELLO)
+    (src / "hello_world" / "__pycache__").mkdir()
+    (src / "hello_world" / "__pycache__" / "x.pyc").write_bytes(b"junk")
+    a = pack(src, tmp_path / "a").read_bytes()
+    b = pack(src, tmp_path / "b").read_bytes()
+    assert a == b
+    names = zipfile.ZipFile(io.BytesIO(a)).namelist()
+    assert sorted(names) == ["MANIFEST.json", "hello_world/__init__.py", "plugin.toml",
+                             "ui/dist/greeting.js"]
+
+
+def test_pack_refuses_a_folder_with_a_symlink(plugin_copy):
+    src = plugin_copy(HELLO)
+    (src / "ui" / "passwd").symlink_to("/etc/passwd")
+    with pytest.raises(PackageError, match="symbolic links"):
+        pack(src)
+
+
+def test_sign_and_verify_round_trip(tmp_path, keys):
+    pkg = pack(HELLO, tmp_path)
+    sign_package(pkg, keys["key"])
+    checked = read_package(pkg.read_bytes())
+    signer = verify_signature(checked, load_trusted_keys([keys["pub"]]))
+    assert signer.source == str(keys["pub"])
+
+
+def test_verify_refuses_unsigned_and_unknown_keys(tmp_path, keys):
+    pkg = pack(HELLO, tmp_path)
+    trusted = load_trusted_keys([keys["pub"]])
+    with pytest.raises(SignatureError, match="not signed"):
+        verify_signature(read_package(pkg.read_bytes()), trusted)
+    sign_package(pkg, keys["other_key"])
+    with pytest.raises(SignatureError, match="not a trusted key"):
+        verify_signature(read_package(pkg.read_bytes()), trusted)
+
+
+def _rezip(data: bytes, change) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        entries = {i.filename: zf.read(i) for i in zf.infolist()}
+    change(entries)
+    return write_zip(entries)
+
+
+def test_one_changed_byte_is_refused(tmp_path, keys):
+    pkg = pack(HELLO, tmp_path)
+    sign_package(pkg, keys["key"])
+
+    def flip(entries):
+        code = bytearray(entries["hello_world/__init__.py"])
+        code[-2] ^= 0x01
+        entries["hello_world/__init__.py"] = bytes(code)
+
+    with pytest.raises(PackageError, match="does not match its SHA-256"):
+        read_package(_rezip(pkg.read_bytes(), flip))
+
+
+def test_a_rewritten_manifest_breaks_the_signature(tmp_path, keys):
+    """Changing a file and its hash in MANIFEST.json still fails: the signature covers it."""
+    pkg = pack(HELLO, tmp_path)
+    sign_package(pkg, keys["key"])
+
+    def rewrite(entries):
+        entries["hello_world/__init__.py"] += b"\nimport os\n"
+        doc = json.loads(entries["MANIFEST.json"])
+        import hashlib
+        doc["files"]["hello_world/__init__.py"] = hashlib.sha256(
+            entries["hello_world/__init__.py"]).hexdigest()
+        entries["MANIFEST.json"] = build_manifest_json(doc["files"])
+
+    tampered = read_package(_rezip(pkg.read_bytes(), rewrite))
+    with pytest.raises(SignatureError, match="does not match the package"):
+        verify_signature(tampered, load_trusted_keys([keys["pub"]]))
+
+
+def raw_zip(entries: list[tuple[str, bytes, int]]) -> bytes:
+    """A zip with exactly these (name, content, unix mode) entries, unchecked."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content, mode in entries:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = mode << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, content)
+    return buf.getvalue()
+
+
+REG = stat.S_IFREG | 0o644
+UNSAFE = [
+    ("zip slip", [("../evil.py", b"x", REG)], "'..'"),
+    ("nested zip slip", [("ui/../../evil.py", b"x", REG)], "'..'"),
+    ("absolute path", [("/etc/cron.d/evil", b"x", REG)], "absolute paths"),
+    ("windows drive", [("C:/evil", b"x", REG)], "absolute paths"),
+    ("backslash", [("..\\evil", b"x", REG)], "unsafe entry name"),
+    ("symlink", [("ui/link", b"/etc/shadow", stat.S_IFLNK | 0o777)], "links"),
+    ("duplicate", [("a.py", b"1", REG), ("a.py", b"2", REG)], "duplicate entry name"),
+    ("directory entry", [("ui/", b"", stat.S_IFDIR | 0o755)], "directory entries"),
+]
+
+
+@pytest.mark.parametrize(("case", "entries", "message"), UNSAFE, ids=[u[0] for u in UNSAFE])
+def test_unsafe_archives_are_refused(case, entries, message):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        data = raw_zip(entries)
+    with pytest.raises(PackageError, match=message):
+        read_package(data)
+
+
+def test_limits_files_size_and_ratio():
+    many = raw_zip([(f"f{i}.txt", b"x", REG) for i in range(11)])
+    with pytest.raises(PackageError, match="too many files"):
+        read_package(many, ArchiveLimits(max_files=10))
+    big = raw_zip([("a.bin", bytes(range(256)) * 400, REG)])
+    with pytest.raises(PackageError, match="too large when extracted"):
+        read_package(big, ArchiveLimits(max_total_bytes=50_000, max_ratio=1e9))
+    bomb = raw_zip([("zeros.bin", b"\0" * 5_000_000, REG)])
+    with pytest.raises(PackageError, match=r"compression ratio \d+:1 is above 100:1"):
+        read_package(bomb)
+    with pytest.raises(PackageError, match="package too large"):
+        read_package(bomb, ArchiveLimits(max_package_bytes=100))
+
+
+def test_not_a_zip_and_no_manifest():
+    with pytest.raises(PackageError, match="not a zip archive"):
+        read_package(b"hello")
+    with pytest.raises(PackageError, match="MANIFEST.json is missing"):
+        read_package(raw_zip([("plugin.toml", b"", REG)]))
+
+
+def test_cli_keys_pack_sign_verify(tmp_path):
+    assert cli("keys", "generate", str(tmp_path / "me")).returncode == 0
+    assert oct((tmp_path / "me.key").stat().st_mode & 0o777) == "0o600"
+    again = cli("keys", "generate", str(tmp_path / "me"))
+    assert again.returncode == 2 and "refusing to overwrite" in again.stderr
+    r = cli("plugin", "pack", str(HELLO), "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    pkg = r.stdout.strip()
+    unsigned = cli("plugin", "verify", pkg, "--trusted-key", str(tmp_path / "me.pub"))
+    assert unsigned.returncode == 2
+    assert "error: hello-world-1.0.0.kplugin is not signed" in unsigned.stderr
+    assert "Traceback" not in unsigned.stderr
+    assert cli("plugin", "sign", pkg, "--key", str(tmp_path / "me.key")).returncode == 0
+    ok = cli("plugin", "verify", pkg, "--trusted-key", str(tmp_path / "me.pub"), "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["name"] == "hello-world"
+
+
+def test_cli_pack_reports_manifest_problems_by_key(tmp_path, plugin_copy):
+    src = plugin_copy(HELLO)
+    toml = (src / "plugin.toml").read_text().replace('version = "1.0.0"', 'version = "one"')
+    (src / "plugin.toml").write_text(toml)
+    r = cli("plugin", "pack", str(src))
+    assert r.returncode == 2
+    assert "plugin.version: 'one' is not a semantic version" in r.stderr
+    assert not (src / "dist").exists()
