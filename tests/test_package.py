@@ -8,7 +8,6 @@ import stat
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -159,7 +158,7 @@ def test_limits_files_size_and_ratio():
 def test_not_a_zip_and_no_manifest():
     with pytest.raises(PackageError, match="not a zip archive"):
         read_package(b"hello")
-    with pytest.raises(PackageError, match="MANIFEST.json is missing"):
+    with pytest.raises(PackageError, match=r"MANIFEST\.json is missing"):
         read_package(raw_zip([("plugin.toml", b"", REG)]))
 
 

@@ -1,0 +1,134 @@
+"""A handler that raises, hangs or exits fails only its own call; the worker comes back
+and another plugin answers throughout."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from .conftest import wait_until
+
+
+class Prober(threading.Thread):
+    """Calls hello-world continuously and records any failure."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url = url
+        self.stop_event = threading.Event()
+        self.ok = 0
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        with httpx.Client(timeout=5) as c:
+            while not self.stop_event.is_set():
+                try:
+                    r = c.get(f"{self.url}/plugins/hello-world/api/greet/probe")
+                    if r.status_code == 200 and r.json() == {"greeting": "Hello probe"}:
+                        self.ok += 1
+                    else:
+                        self.failures.append(f"{r.status_code} {r.text}")
+                except httpx.HTTPError as e:
+                    self.failures.append(repr(e))
+                time.sleep(0.01)
+
+    def finish(self) -> None:
+        self.stop_event.set()
+        self.join(10)
+
+
+@pytest.fixture
+def busy_host(host, packages):
+    for name in ("hello-world", "faulty"):
+        assert host.install(packages[name]).status_code == 201
+    prober = Prober(host.url)
+    prober.start()
+    assert wait_until(lambda: prober.ok >= 5)
+    yield host
+    seen = prober.ok
+    assert wait_until(lambda: prober.ok >= seen + 5), "hello-world stopped answering"
+    prober.finish()
+    assert prober.failures == [], "hello-world failed while faulty misbehaved"
+
+
+CASES = [
+    ("/raise", 500, "plugin_error", "the plugin's handler raised ValueError", None),
+    ("/sleep?s=30", 504, "plugin_timeout", "took longer than 500 ms", "timeout"),
+    ("/exit", 502, "plugin_crashed", "worker exited during the call", "crash"),
+]
+
+
+@pytest.mark.parametrize(("path", "status", "code", "message", "restart"), CASES,
+                         ids=["raises", "hangs", "exits"])
+def test_failure_is_contained(busy_host, path, status, code, message, restart):
+    host = busy_host
+    before = host.client.get("/plugins/faulty/api/ok").json()["pid"]
+    t0 = time.monotonic()
+    r = host.client.get(f"/plugins/faulty/api{path}")
+    elapsed = time.monotonic() - t0
+    assert r.status_code == status
+    err = r.json()["error"]
+    assert err["code"] == code
+    assert message in err["message"]
+    assert err["correlation_id"] == r.headers["x-correlation-id"]
+    if code == "plugin_timeout":
+        assert elapsed < 3, "a hung call must be cut off at its timeout"
+    # the plugin answers again, from the same worker or a new one
+    after = host.client.get("/plugins/faulty/api/ok")
+    assert after.status_code == 200
+    pid = after.json()["pid"]
+    if restart:
+        assert pid != before
+        info = host.admin.get("/admin/plugins/faulty").json()
+        assert info["runtime"]["restarts"] == 1
+        assert f'plugin_host_worker_restarts_total{{plugin="faulty",reason="{restart}"}} 1.0' \
+            in host.client.get("/metrics").text
+    else:
+        assert pid == before
+    if code == "plugin_error":
+        # the traceback is in the host log under the correlation id, not in the response
+        assert "deliberate failure" not in r.text
+        assert err["correlation_id"] in host.log_text()
+        assert "deliberate failure" in host.log_text()
+
+
+def test_correlation_id_from_the_caller_is_kept(busy_host):
+    r = busy_host.client.get("/plugins/faulty/api/raise",
+                             headers={"X-Request-ID": "koha-req-12345678"})
+    assert r.json()["error"]["correlation_id"] == "koha-req-12345678"
+
+
+def test_worker_killed_from_outside_is_replaced(busy_host):
+    import os
+    import signal
+
+    host = busy_host
+    pid = host.client.get("/plugins/faulty/api/ok").json()["pid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        workers = host.admin.get("/admin/plugins/faulty").json()["runtime"]["workers"]
+        if workers and workers[0]["pid"] != pid:
+            break
+        time.sleep(0.05)
+    r = host.client.get("/plugins/faulty/api/ok")
+    assert r.status_code == 200 and r.json()["pid"] != pid
+
+
+def test_workers_do_not_see_the_hosts_environment(host_factory, packages):
+    host = host_factory(env={"PLUGIN_HOST_DATABASE_PASSWORD": "hunter2",
+                             "PLUGIN_HOST_SECRET_FAULTY_TOKEN": "s3cret",
+                             "PLUGIN_HOST_SECRET_OTHER": "not-yours"})
+    host.install(packages["faulty"])
+    keys = host.client.get("/plugins/faulty/api/environ").json()["keys"]
+    assert not [k for k in keys if k.startswith("PLUGIN_HOST")]
+    # secrets reach the plugin only through ctx.secrets, and only the listed ones
+    assert host.client.get("/plugins/faulty/api/secret/FAULTY_TOKEN").json() == {
+        "value": "s3cret"}
+    r = host.client.get("/plugins/faulty/api/secret/OTHER")
+    assert r.status_code == 500
+    assert r.json()["error"]["code"] == "capability_denied"
+    assert "'OTHER' is not listed in permissions.secrets" in r.json()["error"]["message"]
