@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections import deque
 from typing import Any
 
 import msgpack
@@ -40,23 +41,49 @@ def decode(body: bytes) -> dict[str, Any]:
 
 
 class BlockingChannel:
-    """The worker's side: blocking reads and writes on its socket."""
+    """The worker's side: blocking reads; replies are batched while more calls wait.
+
+    ``recv`` flushes what was sent before it blocks, so a burst of queued calls is
+    answered with one write, and a lone call is answered at once.
+    """
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
-        self._rfile = sock.makefile("rb", buffering=65536)
+        self.buf = bytearray()
+        self.frames: deque[dict[str, Any]] = deque()
+        self.out: list[bytes] = []
 
     def send(self, msg: dict[str, Any]) -> None:
-        self.sock.sendall(encode(msg))
+        self.out.append(encode(msg))
+
+    def flush(self) -> None:
+        if self.out:
+            data = b"".join(self.out)
+            self.out.clear()
+            self.sock.sendall(data)
+
+    def pending(self) -> bool:
+        return bool(self.frames)
+
+    def _parse(self) -> None:
+        buf = self.buf
+        while len(buf) >= HEADER.size:
+            (n,) = HEADER.unpack_from(buf)
+            if n > MAX_FRAME:
+                raise ProtocolError(f"frame of {n} bytes is above {MAX_FRAME}")
+            end = HEADER.size + n
+            if len(buf) < end:
+                return
+            self.frames.append(decode(bytes(buf[HEADER.size:end])))
+            del buf[:end]
 
     def recv(self) -> dict[str, Any] | None:
-        head = self._rfile.read(HEADER.size)
-        if len(head) < HEADER.size:
-            return None
-        (n,) = HEADER.unpack(head)
-        if n > MAX_FRAME:
-            raise ProtocolError(f"frame of {n} bytes is above {MAX_FRAME}")
-        body = self._rfile.read(n)
-        if len(body) < n:
-            return None
-        return decode(body)
+        """The next frame; None when the host has closed the channel."""
+        while not self.frames:
+            self.flush()
+            data = self.sock.recv(262144)
+            if not data:
+                return None
+            self.buf += data
+            self._parse()
+        return self.frames.popleft()

@@ -15,7 +15,6 @@ import signal
 import socket
 import sys
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,86 +38,17 @@ CapHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
 LogHandler = Callable[[dict[str, Any]], None]
 
 
+#: Calls queued on one worker beyond the one it is running. They wait in its socket,
+#: so a burst costs one write and one read for many calls, not one each.
+MAX_QUEUED = 16
+
+
 class WorkerDied(Exception):
     pass
 
 
-class _Channel(asyncio.Protocol):
-    """The host's end of a worker socket: splits the byte stream into decoded frames.
-
-    A Protocol rather than streams: a call's round trip is the hot path, and this
-    saves a buffer copy and a coroutine hop per frame.
-    """
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-        self.frames: deque[dict[str, Any]] = deque()
-        self.waiter: asyncio.Future[None] | None = None
-        self.transport: asyncio.Transport | None = None
-        self.error: BaseException | None = None
-        self.expired = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
-        while len(buf) >= HEADER.size:
-            (n,) = HEADER.unpack_from(buf)
-            if n > MAX_FRAME:
-                self._fail(WorkerDied("oversized frame"))
-                return
-            end = HEADER.size + n
-            if len(buf) < end:
-                break
-            try:
-                self.frames.append(decode(bytes(buf[HEADER.size:end])))
-            except (ProtocolError, ValueError) as e:
-                self._fail(WorkerDied(f"bad frame: {e}"))
-                return
-            del buf[:end]
-        self._wake()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(WorkerDied("the worker closed its channel"))
-
-    def _fail(self, exc: BaseException) -> None:
-        if self.error is None:
-            self.error = exc
-        if self.transport is not None:
-            self.transport.close()
-        self._wake()
-
-    def _wake(self) -> None:
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def expire(self) -> None:
-        """The call's deadline passed: wake the reader with a TimeoutError."""
-        self.expired = True
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_exception(TimeoutError())
-
-    async def read(self) -> dict[str, Any]:
-        while not self.frames:
-            if self.expired:
-                raise TimeoutError
-            if self.error is not None:
-                raise self.error
-            self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
-        return self.frames.popleft()
-
-    def write(self, msg: dict[str, Any]) -> None:
-        if self.error is not None or self.transport is None:
-            raise WorkerDied("the worker's channel is closed")
-        self.transport.write(encode(msg))
+class NotStarted(Exception):
+    """The worker went away before it began this call: safe to send it elsewhere."""
 
 
 class WorkerStartError(PluginHostError):
@@ -135,26 +65,97 @@ class WorkerSpec:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-class Worker:
-    """One worker process and its channel."""
+class _Channel(asyncio.Protocol):
+    """The host's end of a worker socket: frames in, frames out (corked per loop turn)."""
 
-    def __init__(self, spec: WorkerSpec, on_cap: CapHandler, on_log: LogHandler):
+    def __init__(self, on_frame: Callable[[dict[str, Any]], None],
+                 on_lost: Callable[[], None]):
+        self.on_frame = on_frame
+        self.on_lost = on_lost
+        self.buf = bytearray()
+        self.out: list[bytes] = []
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        while len(buf) >= HEADER.size:
+            (n,) = HEADER.unpack_from(buf)
+            end = HEADER.size + n
+            if n > MAX_FRAME:
+                self.close()
+                return
+            if len(buf) < end:
+                break
+            try:
+                frame = decode(bytes(buf[HEADER.size:end]))
+            except (ProtocolError, ValueError):
+                self.close()
+                return
+            del buf[:end]
+            self.on_frame(frame)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.on_lost()
+
+    def write(self, msg: dict[str, Any], now: bool = False) -> None:
+        """Queue a frame for this loop turn's write; ``now`` writes at once if nothing
+        is queued (the worker is idle, so waiting would only add latency)."""
+        if self.closed or self.transport is None:
+            raise WorkerDied("the worker's channel is closed")
+        if now and not self.out:
+            self.transport.write(encode(msg))
+            return
+        if not self.out:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.out.append(encode(msg))
+
+    def flush(self) -> None:
+        if self.out and not self.closed and self.transport is not None:
+            self.transport.write(b"".join(self.out))
+        self.out.clear()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Worker:
+    """One worker process. Calls are sent with ids and may queue in its socket; the
+    worker runs them one at a time, in order, so the oldest unanswered call is the one
+    running and every later one has not started."""
+
+    def __init__(self, spec: WorkerSpec, on_cap: CapHandler, on_log: LogHandler,
+                 on_lost: Callable[[Worker, str], None] = lambda w, reason: None):
         self.spec = spec
         self.on_cap = on_cap
         self.on_log = on_log
+        self.on_lost = on_lost
         self.proc: asyncio.subprocess.Process | None = None
-        self.channel = _Channel()
+        self.channel = _Channel(self._on_frame, self._on_lost)
         self.describe: dict[str, Any] = {}
-        self.busy = False
+        self.inflight: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.seq = 0
         self.dead = False
-        self.started_at = 0.0
+        self._startup: asyncio.Future[dict[str, Any]] | None = None
+        self._tasks: set[asyncio.Task] = set()
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
+    @property
+    def load(self) -> int:
+        return len(self.inflight)
+
     async def start(self, timeout: float) -> None:
         assert self.spec.manifest.backend is not None
+        loop = asyncio.get_running_loop()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.proc = await asyncio.create_subprocess_exec(
@@ -163,13 +164,14 @@ class Worker:
                 stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
         finally:
             child.close()
-        await asyncio.get_running_loop().connect_accepted_socket(lambda: self.channel, parent)
-        self.started_at = time.monotonic()
-        self._send({"t": "init", "name": self.spec.name, "version": self.spec.version,
-                    "code_dir": str(self.spec.code_dir),
-                    "entry": self.spec.manifest.backend.entry, "config": self.spec.config})
+        await loop.connect_accepted_socket(lambda: self.channel, parent)
+        self._startup = loop.create_future()
+        self.channel.write({"t": "init", "name": self.spec.name, "version": self.spec.version,
+                            "code_dir": str(self.spec.code_dir),
+                            "entry": self.spec.manifest.backend.entry,
+                            "config": self.spec.config})
         try:
-            msg = await asyncio.wait_for(self._read(), timeout)
+            msg = await asyncio.wait_for(self._startup, timeout)
         except TimeoutError:
             self.kill()
             raise WorkerStartError(
@@ -182,45 +184,68 @@ class Worker:
             log.warning("plugin.load_failed", plugin=self.spec.name,
                         traceback=msg.get("traceback"))
             raise WorkerStartError(f"{self.spec.name}: backend failed to load: {msg['message']}")
-        if msg["t"] != "ready":
-            self.kill()
-            raise WorkerStartError(f"{self.spec.name}: backend sent {msg['t']!r} before ready")
         self.describe = msg
 
-    def _send(self, msg: dict[str, Any]) -> None:
-        self.channel.write(msg)
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        t = frame.get("t")
+        if t == "result":
+            fut = self.inflight.pop(frame.get("id"), None)
+            if fut is not None and not fut.done():
+                fut.set_result(frame)
+        elif t == "cap":
+            task = asyncio.ensure_future(self._serve_cap(frame))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif t == "log":
+            self.on_log(frame)
+        elif t in ("ready", "fatal") and self._startup and not self._startup.done():
+            self._startup.set_result(frame)
 
-    async def _read(self) -> dict[str, Any]:
+    async def _serve_cap(self, frame: dict[str, Any]) -> None:
         try:
-            return await self.channel.read()
-        except WorkerDied:
-            self.dead = True
-            raise
+            reply = {"t": "cap_result", "id": frame["id"], "ok": True,
+                     "value": await self.on_cap(frame["op"], frame.get("args") or {})}
+        except PluginHostError as e:
+            reply = {"t": "cap_result", "id": frame["id"], "ok": False,
+                     "code": e.code, "message": e.message}
+        with contextlib.suppress(WorkerDied):
+            self.channel.write(reply, now=True)
 
-    async def call(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """Send one call and serve its capability requests until the result comes."""
-        self._send(msg)
-        while True:
-            frame = await self._read()
-            t = frame["t"]
-            if t == "result":
-                return frame
-            if t == "cap":
-                try:
-                    reply = {"t": "cap_result", "id": frame["id"], "ok": True,
-                             "value": await self.on_cap(frame["op"], frame.get("args") or {})}
-                except PluginHostError as e:
-                    reply = {"t": "cap_result", "id": frame["id"], "ok": False,
-                             "code": e.code, "message": e.message}
-                self._send(reply)
-            elif t == "log":
-                self.on_log(frame)
+    def _on_lost(self) -> None:
+        reason = "crash" if self.inflight else "exited"
+        self.fail(WorkerDied("the worker's channel closed"))
+        self.on_lost(self, reason)
+
+    def fail(self, head_error: BaseException) -> None:
+        """The worker is gone: its running call fails, the queued ones can go elsewhere."""
+        self.dead = True
+        if self._startup and not self._startup.done():
+            self._startup.set_exception(WorkerDied("exited while loading"))
+        pending, self.inflight = list(self.inflight.values()), {}
+        for i, fut in enumerate(pending):
+            if not fut.done():
+                fut.set_exception(head_error if i == 0 else NotStarted())
+
+    def submit(self, msg: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
+        self.seq += 1
+        fut = asyncio.get_running_loop().create_future()
+        msg["id"] = self.seq
+        self.channel.write(msg, now=not self.inflight)
+        self.inflight[self.seq] = fut
+        return fut
+
+    def is_running(self, fut: asyncio.Future) -> bool:
+        return next(iter(self.inflight.values()), None) is fut
+
+    def withdraw(self, fut: asyncio.Future) -> None:
+        for k, v in list(self.inflight.items()):
+            if v is fut:
+                del self.inflight[k]
 
     def kill(self) -> None:
         """Kill the worker's whole process group at once."""
         self.dead = True
-        if self.channel.transport is not None:
-            self.channel.transport.close()
+        self.channel.close()
         if self.proc is not None and self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -230,7 +255,7 @@ class Worker:
             return
         if self.proc.returncode is None and not self.dead:
             with contextlib.suppress(Exception):
-                self._send({"t": "stop"})
+                self.channel.write({"t": "stop"})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.proc.wait(), grace)
         self.kill()
@@ -250,11 +275,11 @@ class PluginRuntime:
         self.start_timeout = start_timeout
         self.on_restart = on_restart or (lambda plugin, reason: None)
         self.workers: list[Worker] = []
-        self.idle: asyncio.Queue[Worker] = asyncio.Queue()
         self.routes: list[RouteTemplate] = []
         self.hooks: set[str] = set()
         self.restarts = 0
         self.stopping = False
+        self._freed = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
 
     @property
@@ -274,21 +299,15 @@ class PluginRuntime:
         self.hooks = set(first.get("hooks", []))
 
     async def _start_worker(self) -> Worker:
-        w = Worker(self.spec, self.on_cap, self.on_log)
+        w = Worker(self.spec, self.on_cap, self.on_log, on_lost=self._lost)
         await w.start(self.start_timeout)
         self.workers.append(w)
-        self._watch(w)
-        self.idle.put_nowait(w)
+        self._freed.set()
         return w
 
-    def _watch(self, w: Worker) -> None:
-        async def wait_exit() -> None:
-            assert w.proc is not None
-            await w.proc.wait()
-            if not self.stopping and not w.busy and not w.dead:
-                w.dead = True
-                self._replace(w, "exited")
-        self._spawn(wait_exit())
+    def _lost(self, w: Worker, reason: str) -> None:
+        if not self.stopping:
+            self._replace(w, reason)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -297,9 +316,10 @@ class PluginRuntime:
 
     def _replace(self, w: Worker, reason: str) -> None:
         """Take a failed worker out and start another in its place (with back-off)."""
+        if w not in self.workers:
+            return
+        self.workers.remove(w)
         w.kill()
-        if w in self.workers:
-            self.workers.remove(w)
         self.restarts += 1
         self.on_restart(self.spec.name, reason)
         log.warning("worker.replaced", plugin=self.spec.name, pid=w.pid, reason=reason)
@@ -318,53 +338,79 @@ class PluginRuntime:
                     delay = min(delay * 2, 30.0)
         self._spawn(restart())
 
-    async def _acquire(self, deadline: float) -> Worker:
-        while not self.idle.empty():  # fast path: no waiting, no extra task
-            w = self.idle.get_nowait()
-            if not w.dead:
-                return w
+    async def _pick(self, deadline: float) -> Worker:
+        """The least-loaded live worker with room; waits (until the deadline) if none."""
         loop = asyncio.get_running_loop()
         while True:
+            best = None
+            for w in self.workers:
+                if not w.dead and w.load <= MAX_QUEUED and (best is None or w.load < best.load):
+                    best = w
+                    if not w.inflight:
+                        break
+            if best is not None:
+                return best
+            self._freed.clear()
             remaining = deadline - loop.time()
             try:
-                w = await asyncio.wait_for(self.idle.get(), max(remaining, 0))
+                await asyncio.wait_for(self._freed.wait(), max(remaining, 0))
             except TimeoutError:
-                raise PluginCallError(
-                    f"{self.spec.name}: no worker free within {self.timeout:.1f}s",
-                    code="plugin_busy", status=503) from None
-            if not w.dead:
-                return w
+                raise self._busy() from None
+
+    def _busy(self) -> PluginCallError:
+        return PluginCallError(f"{self.spec.name}: no worker free within {self.timeout:.1f}s",
+                               code="plugin_busy", status=503)
+
+    def _expire(self, w: Worker, fut: asyncio.Future) -> None:
+        if fut.done():
+            return
+        if w.is_running(fut):  # it has run too long: the worker goes, the queue moves on
+            w.fail(TimeoutError())
+            self._replace(w, "timeout")
+        else:  # still queued behind another call: it will be skipped by the worker
+            w.withdraw(fut)
+            fut.set_exception(self._busy())
 
     async def call(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """One call on a free worker; PluginCallError (503/504/502) if it cannot complete."""
+        """One call on a worker; PluginCallError (503/504/502) if it cannot complete."""
         if self.stopping:
             raise PluginCallError(f"{self.spec.name} is stopping", code="plugin_unavailable",
                                   status=503)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
-        w = await self._acquire(deadline)
-        w.busy = True
-        timer = loop.call_at(deadline, w.channel.expire)
-        try:
-            result = await w.call(msg)
-        except TimeoutError:
-            self._replace(w, "timeout")
-            raise PluginCallError(
-                f"{self.spec.name}: the call took longer than "
-                f"{self.spec.manifest.resources.timeout_ms} ms and was stopped",
-                code="plugin_timeout", status=504) from None
-        except WorkerDied:
-            self._replace(w, "crash")
-            raise PluginCallError(f"{self.spec.name}: the plugin's worker exited during the call",
-                                  code="plugin_crashed", status=502) from None
-        except BaseException:
-            self._replace(w, "cancelled")
-            raise
-        finally:
-            timer.cancel()
-        w.busy = False
-        self.idle.put_nowait(w)
-        return result
+        # The worker skips a call still queued after this (same clock: CLOCK_MONOTONIC).
+        msg["deadline"] = time.monotonic() + self.timeout
+        while True:
+            w = await self._pick(deadline)
+            fut = w.submit(msg)
+            timer = loop.call_at(deadline, self._expire, w, fut)
+            try:
+                result = await fut
+            except NotStarted:
+                continue  # its worker died before reaching it: try another
+            except TimeoutError:
+                raise PluginCallError(
+                    f"{self.spec.name}: the call took longer than "
+                    f"{self.spec.manifest.resources.timeout_ms} ms and was stopped",
+                    code="plugin_timeout", status=504) from None
+            except WorkerDied:
+                self._replace(w, "crash")
+                raise PluginCallError(
+                    f"{self.spec.name}: the plugin's worker exited during the call",
+                    code="plugin_crashed", status=502) from None
+            except asyncio.CancelledError:
+                if w.is_running(fut):  # its state is unknown now
+                    w.fail(WorkerDied("cancelled"))
+                    self._replace(w, "cancelled")
+                else:
+                    w.withdraw(fut)
+                raise
+            finally:
+                timer.cancel()
+                self._freed.set()
+            if result.get("code") == "expired":
+                raise self._busy()
+            return result
 
     async def stop(self) -> None:
         self.stopping = True
@@ -374,6 +420,7 @@ class PluginRuntime:
             t.cancel()
 
     def status(self) -> dict[str, Any]:
-        return {"workers": [{"pid": w.pid, "busy": w.busy} for w in self.workers if not w.dead],
+        return {"workers": [{"pid": w.pid, "inflight": w.load} for w in self.workers
+                            if not w.dead],
                 "configured_workers": self.spec.manifest.resources.workers,
                 "restarts": self.restarts}

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -37,9 +38,16 @@ class ChannelTransport:
     def cap(self, op: str, args: dict[str, Any]) -> Any:
         self.seq += 1
         self.channel.send({"t": "cap", "id": self.seq, "op": op, "args": args})
-        reply = self.channel.recv()
-        if reply is None:
-            sys.exit(0)  # host went away
+        self.channel.flush()
+        deferred = []  # calls queued behind this one arrive meanwhile: keep their order
+        while True:
+            reply = self.channel.recv()
+            if reply is None:
+                sys.exit(0)  # host went away
+            if reply["t"] == "cap_result":
+                break
+            deferred.append(reply)
+        self.channel.frames.extendleft(reversed(deferred))
         if reply.get("ok"):
             return reply.get("value")
         code, message = reply.get("code", "capability_error"), reply.get("message", "")
@@ -63,10 +71,10 @@ def _die_with_parent() -> None:
         pass
 
 
-def _error(exc: BaseException) -> dict[str, Any]:
+def _error(exc: BaseException, call_id: int) -> dict[str, Any]:
     code = exc.code if isinstance(exc, CapabilityError) else "handler_error"
     message = exc.message if isinstance(exc, CapabilityError) else ""
-    return {"t": "result", "ok": False, "code": code, "message": message,
+    return {"t": "result", "id": call_id, "ok": False, "code": code, "message": message,
             "exc_type": type(exc).__name__,
             "traceback": "".join(traceback.format_exception(exc))[-4000:]}
 
@@ -86,6 +94,7 @@ def serve(channel: BlockingChannel) -> None:
     except BaseException as e:  # report any load failure, then exit
         channel.send({"t": "fatal", "message": f"{type(e).__name__}: {e}",
                       "traceback": "".join(traceback.format_exception(e))[-4000:]})
+        channel.flush()
         return
     ctx = Context(transport, init["name"], init["version"], init.get("config"))
     channel.send({"t": "ready", "pid": os.getpid(), **plugin.describe()})
@@ -95,6 +104,11 @@ def serve(channel: BlockingChannel) -> None:
             return
         if msg["t"] != "call":
             continue
+        call_id = msg["id"]
+        if time.monotonic() > msg.get("deadline", float("inf")):
+            # the host gave up on it while it was queued: never start it late
+            channel.send({"t": "result", "id": call_id, "ok": False, "code": "expired"})
+            continue
         try:
             if msg["kind"] == "route":
                 _route, handler = plugin.routes[msg["route"]]
@@ -103,17 +117,18 @@ def serve(channel: BlockingChannel) -> None:
                                   path_params=r["path_params"], query=r["query"],
                                   headers=r["headers"], body=r["body"])
                 status, headers, body = encode_response(handler(request, ctx))
-                out = {"t": "result", "ok": True, "status": status, "headers": headers,
-                       "body": body}
+                out = {"t": "result", "id": call_id, "ok": True, "status": status,
+                       "headers": headers, "body": body}
             else:
                 value = plugin.hooks[msg["event"]](msg["payload"], ctx)
-                out = {"t": "result", "ok": True, "value": value}
+                out = {"t": "result", "id": call_id, "ok": True, "value": value}
         except Exception as e:
-            out = _error(e)
+            out = _error(e, call_id)
         try:
             channel.send(out)
         except TypeError as e:  # a value msgpack cannot carry
-            channel.send(_error(TypeError(f"the handler returned an unserialisable value: {e}")))
+            channel.send(_error(
+                TypeError(f"the handler returned an unserialisable value: {e}"), call_id))
 
 
 def main() -> None:
