@@ -132,3 +132,21 @@ def test_workers_do_not_see_the_hosts_environment(host_factory, packages):
     assert r.status_code == 500
     assert r.json()["error"]["code"] == "capability_denied"
     assert "'OTHER' is not listed in permissions.secrets" in r.json()["error"]["message"]
+
+
+def test_calls_queued_behind_a_hung_call_are_not_blamed_for_it(busy_host):
+    """With one worker, calls that arrive while a call hangs queue behind it. When the
+    hung call is cut off (504), the queued calls never started: they run on the new
+    worker (200), or at worst say the plugin was busy (503), never 502/504."""
+    import concurrent.futures
+
+    url = busy_host.url
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        hung = pool.submit(httpx.get, f"{url}/plugins/faulty/api/sleep?s=30", timeout=10)
+        time.sleep(0.1)
+        queued = [pool.submit(httpx.get, f"{url}/plugins/faulty/api/ok", timeout=10)
+                  for _ in range(3)]
+        assert hung.result().status_code == 504
+        statuses = [f.result().status_code for f in queued]
+    assert all(s in (200, 503) for s in statuses), statuses
+    assert statuses.count(200) >= 1, statuses

@@ -1,0 +1,36 @@
+"""The authoring guide's commands, run as written (every ```sh block, in order)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from plugin_host.devenv import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sh_blocks(doc: Path) -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", doc.read_text(), flags=re.S)
+
+
+def test_authoring_guide_runs_as_written(tmp_path):
+    blocks = sh_blocks(ROOT / "docs" / "plugins" / "authoring.md")
+    assert len(blocks) >= 6
+    script = "set -eu\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + "\n".join(blocks)
+    env = {**os.environ, "HOME": str(tmp_path), "PORT": str(free_port()),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    r = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=180)
+    out = r.stdout
+    assert r.returncode == 0, out + r.stderr + (tmp_path / "host.log").read_text()
+    assert "install: 201" in out
+    assert '{"message":"Hello Ada from shelf-check"}' in out
+    assert '{"counter":1}' in out
+    assert '"result":{"seen":42}' in out
+    assert '"integrity":"sha384-' in out
+    assert '"uninstalled":"shelf-check"' in out
+    assert "3 passed" in out
