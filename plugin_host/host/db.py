@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     create_engine,
     event,
 )
@@ -56,7 +57,7 @@ class PluginVersion(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     signer: Mapped[str | None] = mapped_column(String(64), nullable=True)
     path: Mapped[str] = mapped_column(String(1024))
-    manifest: Mapped[str] = mapped_column(String)  # plugin.toml text
+    manifest: Mapped[str] = mapped_column(Text)  # plugin.toml text
     installed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -67,15 +68,6 @@ class KVEntry(Base):
     key: Mapped[str] = mapped_column(String(512), primary_key=True)
     value: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(Integer)
-
-
-class Setting(Base):
-    """Host-wide key/value settings (reserved for the host's own use)."""
-
-    __tablename__ = "settings"
-
-    key: Mapped[str] = mapped_column(String(128), primary_key=True)
-    value: Mapped[dict] = mapped_column(JSON)
 
 
 def make_engine(url: str) -> Engine:
@@ -107,5 +99,5 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-__all__ = ["Base", "InstalledPlugin", "KVEntry", "PluginVersion", "Setting",
+__all__ = ["Base", "InstalledPlugin", "KVEntry", "PluginVersion",
            "make_engine", "make_sessionmaker", "migrate"]

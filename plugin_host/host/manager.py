@@ -27,6 +27,7 @@ from ..errors import Conflict, ManifestError, NotFound, PackageError, PluginCall
 from ..manifest import Manifest, parse_manifest
 from ..package.archive import Package, extract, read_package
 from ..package.signing import TrustedKey, load_trusted_keys, verify_signature
+from ..sdk.routing import match_routes
 from ..versions import parse_range, parse_version, satisfies
 from . import metrics
 from .capabilities import Capabilities, KVStore
@@ -357,17 +358,11 @@ class PluginManager:
             raise PluginCallError(f"{name} has no running backend"
                                   + (f": {item.error}" if item.error else ""),
                                   code="plugin_unavailable", status=503)
-        routes = item.runtime.routes
-        found = None
-        for i, r in enumerate(routes):
-            params = r.match(method, path)
-            if params is not None:
-                found = (i, r, params)
-                break
+        found = match_routes(item.runtime.routes, method, path)
+        if found is False:
+            raise PluginCallError(f"{name}: {method} is not allowed on {path}",
+                                  code="method_not_allowed", status=405)
         if found is None:
-            if any(r.regex.fullmatch(path) for r in routes):
-                raise PluginCallError(f"{name}: {method} is not allowed on {path}",
-                                      code="method_not_allowed", status=405)
             raise NotFound(f"{name} has no route {method} {path}")
         index, route, params = found
         msg = {"t": "call", "kind": "route", "route": index, "cid": correlation_id,

@@ -1,4 +1,4 @@
-"""Initial schema: plugins, plugin_versions, kv, settings.
+"""Initial schema: plugins, plugin_versions, kv.
 
 Revision ID: 0001
 Revises:
@@ -41,13 +41,8 @@ def upgrade() -> None:
         sa.Column("value", sa.LargeBinary, nullable=False),
         sa.Column("size", sa.Integer, nullable=False),
     )
-    op.create_table(
-        "settings",
-        sa.Column("key", sa.String(128), primary_key=True),
-        sa.Column("value", sa.JSON, nullable=False),
-    )
 
 
 def downgrade() -> None:
-    for table in ("settings", "kv", "plugin_versions", "plugins"):
+    for table in ("kv", "plugin_versions", "plugins"):
         op.drop_table(table)
