@@ -61,13 +61,20 @@ def main() -> None:
 def serve(**options: Any) -> None:
     """Run the plugin host (settings also from PLUGIN_HOST_* variables)."""
     import uvicorn
+    from pydantic import ValidationError
 
     from .host.app import create_app
     from .host.settings import HostSettings
     from .logging import configure
 
     given = {k: v for k, v in options.items() if v not in (None, ())}
-    settings = HostSettings(**given)
+    try:
+        settings = HostSettings(**given)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+                             for err in e.errors())
+        raise PluginHostError(f"bad setting: {problems} "
+                              "(options, or PLUGIN_HOST_* variables)") from None
     configure(settings.log_level)
     app = create_app(settings)
     click.echo(f"plugin host on http://{settings.host}:{settings.port} "

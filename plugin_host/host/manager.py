@@ -21,9 +21,17 @@ from typing import Any
 import httpx
 import structlog
 from sqlalchemy import delete, select
+from sqlalchemy.exc import ArgumentError
 
 from .. import HOST_API_VERSION
-from ..errors import Conflict, ManifestError, NotFound, PackageError, PluginCallError
+from ..errors import (
+    Conflict,
+    ManifestError,
+    NotFound,
+    PackageError,
+    PluginCallError,
+    PluginHostError,
+)
 from ..manifest import Manifest, parse_manifest
 from ..package.archive import Package, extract, read_package
 from ..package.signing import TrustedKey, load_trusted_keys, verify_signature
@@ -88,7 +96,10 @@ class PluginManager:
     def __init__(self, settings: HostSettings):
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = make_engine(settings.db_url)
+        try:
+            self.engine = make_engine(settings.db_url)
+        except (ArgumentError, ImportError) as e:
+            raise PluginHostError(f"database_url: {e}", code="bad_setting") from None
         self.sessions = make_sessionmaker(self.engine)
         self.kv = KVStore(self.sessions)
         self.http: httpx.AsyncClient | None = None
@@ -96,6 +107,7 @@ class PluginManager:
         self.plugins: dict[str, Installed] = {}
         self.lock = asyncio.Lock()
         self.ready = False
+        self.reload_trusted_keys()  # bad key files are refused before the host starts
 
     # ---- start-up and shutdown -------------------------------------------------
 
