@@ -150,3 +150,22 @@ def test_calls_queued_behind_a_hung_call_are_not_blamed_for_it(busy_host):
         statuses = [f.result().status_code for f in queued]
     assert all(s in (200, 503) for s in statuses), statuses
     assert statuses.count(200) >= 1, statuses
+
+
+def test_memory_limit_fails_only_the_greedy_call(busy_host):
+    """Allocating ten times resources.memory (64MiB) fails that call; the plugin
+    answers the next one and hello-world never notices (checked by busy_host)."""
+    r = busy_host.client.get("/plugins/faulty/api/hog")
+    assert r.status_code == 500, r.text
+    assert "the plugin's handler raised MemoryError" in r.json()["error"]["message"]
+    assert busy_host.client.get("/plugins/faulty/api/ok").status_code == 200
+    info = busy_host.admin.get("/admin/plugins/faulty").json()
+    assert "rlimits" in info["sandbox"]["layers"]
+
+
+def test_file_size_limit(busy_host):
+    """Writing past the 64 MiB file-size limit fails the call, not the host."""
+    r = busy_host.client.get("/plugins/faulty/api/big-file")
+    assert r.status_code == 500, r.text
+    assert "the plugin's handler raised OSError" in r.json()["error"]["message"]
+    assert busy_host.client.get("/plugins/faulty/api/ok").status_code == 200

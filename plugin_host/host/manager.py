@@ -41,7 +41,7 @@ from . import metrics
 from .capabilities import Capabilities, KVStore
 from .db import InstalledPlugin, PluginVersion, make_engine, make_sessionmaker, migrate
 from .settings import HostSettings
-from .workers import PluginRuntime, WorkerSpec
+from .workers import BASE_LAYERS, PluginRuntime, WorkerSpec
 
 log = structlog.get_logger("plugin_host")
 
@@ -461,7 +461,7 @@ class PluginManager:
             "enabled": item.enabled, "summary": m.plugin.summary,
             "previous_version": item.previous_version, "signer": item.signer,
             "error": item.error,
-            "sandbox": {"layers": ["process", "scrubbed-env", "no-inherited-fds"]},
+            "sandbox": {"layers": BASE_LAYERS},
             "runtime": item.runtime.status() if item.runtime else None,
         }
         if detail:

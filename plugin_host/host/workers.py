@@ -43,6 +43,20 @@ LogHandler = Callable[[dict[str, Any]], None]
 MAX_QUEUED = 16
 
 
+#: Layers every worker has, whatever the machine offers (see docs/security/sandbox.md).
+BASE_LAYERS = ["process", "scrubbed-env", "no-inherited-fds", "rlimits"]
+
+
+def worker_limits(manifest: Manifest) -> dict[str, int]:
+    """Resource limits the worker sets on itself before it imports plugin code."""
+    return {
+        "address_space": manifest.resources.memory,
+        "open_files": 256,
+        "file_size": 64 * 1024 * 1024,
+        "core": 0,
+    }
+
+
 class WorkerDied(Exception):
     pass
 
@@ -169,7 +183,8 @@ class Worker:
         self.channel.write({"t": "init", "name": self.spec.name, "version": self.spec.version,
                             "code_dir": str(self.spec.code_dir),
                             "entry": self.spec.manifest.backend.entry,
-                            "config": self.spec.config})
+                            "config": self.spec.config,
+                            "limits": worker_limits(self.spec.manifest)})
         try:
             msg = await asyncio.wait_for(self._startup, timeout)
         except TimeoutError:

@@ -40,3 +40,24 @@ def secret(request, ctx):
 @plugin.route("GET", "/environ")
 def environ(request, ctx):
     return {"keys": sorted(os.environ)}
+
+
+@plugin.route("GET", "/hog")
+def hog(request, ctx):
+    """Allocate ten times the 64MiB memory limit."""
+    block = bytearray(640 * 1024 * 1024)
+    return {"allocated": len(block)}
+
+
+@plugin.route("GET", "/big-file")
+def big_file(request, ctx):
+    """Write past the 64 MiB file-size limit."""
+    chunk = b"\0" * (1024 * 1024)
+    with open("/tmp/faulty-big-file", "wb") as f:
+        try:
+            for _ in range(65):
+                f.write(chunk)
+                f.flush()
+        finally:
+            os.unlink("/tmp/faulty-big-file")
+    return {"written": True}
