@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import msgpack
@@ -18,14 +17,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import sessionmaker
 
 from ..errors import PluginHostError
-from ..manifest import Manifest
+from ..manifest import Manifest, egress_refusal
 from .db import KVEntry
 from .settings import plugin_secret
 
 plugin_log = structlog.get_logger("plugin")
 
 MAX_KEY_BYTES = 512
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def denied(message: str) -> PluginHostError:
@@ -126,17 +124,9 @@ class Capabilities:
         return value
 
     def check_url(self, url: str) -> None:
-        try:
-            parts = urlsplit(url)
-            port = parts.port or DEFAULT_PORTS.get(parts.scheme)
-        except ValueError:
-            raise denied(f"ctx.http: {url!r} is not a valid URL") from None
-        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-            raise denied(f"ctx.http: {url!r} is not an http(s) URL")
-        host = parts.hostname.lower()
-        hostport = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if hostport not in self.network:
-            raise denied(f"ctx.http: {hostport} is not in permissions.network")
+        refusal = egress_refusal(url, self.network)
+        if refusal:
+            raise denied(refusal)
 
     async def http_request(self, args: dict[str, Any]) -> dict[str, Any]:
         url = str(args.get("url", ""))

@@ -19,11 +19,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgpack
 
-from ..manifest import MANIFEST_FILE, Manifest, parse_manifest
+from ..manifest import MANIFEST_FILE, Manifest, egress_refusal, parse_manifest
 from . import (
     ERRORS,
     CapabilityError,
@@ -72,11 +71,9 @@ class _Transport:
                 self._fail("secret_not_set", f"secret {args['name']!r} is not set")
             return self.secrets[args["name"]]
         if op == "http.request":
-            parts = urlsplit(args["url"])
-            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-            if f"{(parts.hostname or '').lower()}:{port}" not in perms.network:
-                self._fail("capability_denied",
-                           f"ctx.http: {parts.hostname}:{port} is not in permissions.network")
+            refusal = egress_refusal(args["url"], perms.network)
+            if refusal:
+                self._fail("capability_denied", refusal)
             if self.http is None:
                 self._fail("http_error", "no http fake was given to PluginTestClient")
             r = self.http(args["method"], args["url"], args["headers"], args["body"])

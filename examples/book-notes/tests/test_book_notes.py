@@ -19,3 +19,10 @@ def test_title_from_open_library():
 
     c = PluginTestClient.from_folder(HERE, http=fake)
     assert c.get("/title/123").json() == {"isbn": "123", "title": "Dune"}
+
+
+def test_urls_outside_the_allow_list_are_refused():
+    c = PluginTestClient.from_folder(HERE, http=lambda *a: HttpResponse(200, {}, b"{}"))
+    r = c.get("/fetch", query={"url": "https://example.org/"})
+    assert r.status == 403
+    assert r.json() == {"refused": "ctx.http: example.org:443 is not in permissions.network"}
