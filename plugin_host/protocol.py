@@ -62,9 +62,6 @@ class BlockingChannel:
             self.out.clear()
             self.sock.sendall(data)
 
-    def pending(self) -> bool:
-        return bool(self.frames)
-
     def _parse(self) -> None:
         buf = self.buf
         while len(buf) >= HEADER.size:

@@ -57,6 +57,22 @@ def worker_limits(manifest: Manifest) -> dict[str, int]:
     }
 
 
+class Background:
+    """Tasks started and not awaited: kept referenced until done, cancelled together."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task] = set()
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def cancel_all(self) -> None:
+        for t in list(self.tasks):
+            t.cancel()
+
+
 class WorkerDied(Exception):
     pass
 
@@ -157,7 +173,7 @@ class Worker:
         self.seq = 0
         self.dead = False
         self._startup: asyncio.Future[dict[str, Any]] | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._background = Background()
 
     @property
     def pid(self) -> int | None:
@@ -208,9 +224,7 @@ class Worker:
             if fut is not None and not fut.done():
                 fut.set_result(frame)
         elif t == "cap":
-            task = asyncio.ensure_future(self._serve_cap(frame))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._background.spawn(self._serve_cap(frame))
         elif t == "log":
             self.on_log(frame)
         elif t in ("ready", "fatal") and self._startup and not self._startup.done():
@@ -260,6 +274,7 @@ class Worker:
     def kill(self) -> None:
         """Kill the worker's whole process group at once."""
         self.dead = True
+        self._background.cancel_all()
         self.channel.close()
         if self.proc is not None and self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -295,7 +310,7 @@ class PluginRuntime:
         self.restarts = 0
         self.stopping = False
         self._freed = asyncio.Event()
-        self._tasks: set[asyncio.Task] = set()
+        self._background = Background()
 
     @property
     def timeout(self) -> float:
@@ -324,11 +339,6 @@ class PluginRuntime:
         if not self.stopping:
             self._replace(w, reason)
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _replace(self, w: Worker, reason: str) -> None:
         """Take a failed worker out and start another in its place (with back-off)."""
         if w not in self.workers:
@@ -351,7 +361,7 @@ class PluginRuntime:
                     log.error("worker.restart_failed", plugin=self.spec.name, error=str(e))
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 30.0)
-        self._spawn(restart())
+        self._background.spawn(restart())
 
     async def _pick(self, deadline: float) -> Worker:
         """The least-loaded live worker with room; waits (until the deadline) if none."""
@@ -431,8 +441,7 @@ class PluginRuntime:
         self.stopping = True
         await asyncio.gather(*(w.stop() for w in list(self.workers)), return_exceptions=True)
         self.workers.clear()
-        for t in list(self._tasks):
-            t.cancel()
+        self._background.cancel_all()
 
     def status(self) -> dict[str, Any]:
         return {"workers": [{"pid": w.pid, "inflight": w.load} for w in self.workers
