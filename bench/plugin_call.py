@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from plugin_host.devenv import free_port, wait_ready  # noqa: E402
+from plugin_host.host.sandbox import SandboxPolicy  # noqa: E402
 from plugin_host.host.workers import PluginRuntime, WorkerSpec  # noqa: E402
 from plugin_host.manifest import parse_manifest  # noqa: E402
 from plugin_host.package.archive import pack  # noqa: E402
@@ -77,7 +78,7 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-async def measure_overhead(src: Path, calls: int) -> dict:
+async def measure_overhead(src: Path, calls: int, layers: list[str] | None) -> dict:
     manifest = parse_manifest((src / "plugin.toml").read_text())
     sys.path.insert(0, str(src))
     from bench_echo import plugin  # type: ignore[import-not-found]
@@ -93,8 +94,9 @@ async def measure_overhead(src: Path, calls: int) -> dict:
     async def no_cap(op, args):
         raise RuntimeError("not used")
 
-    runtime = PluginRuntime(WorkerSpec("bench-echo", "1.0.0", manifest, src), no_cap,
-                            lambda f: None)
+    runtime = PluginRuntime(WorkerSpec("bench-echo", "1.0.0", manifest, src,
+                                       src.parent / "data", src.parent / "tmp",
+                                       SandboxPolicy(layers, [])), no_cap, lambda f: None)
     await runtime.start()
     msg = {"t": "call", "kind": "route", "route": 0, "request": req}
     try:
@@ -184,7 +186,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         src = make_plugin(work)
-        figures = run(measure_overhead(src, args.calls))
+        figures = run(measure_overhead(src, args.calls, None))
         figures.update(measure_throughput(src, work, args.seconds))
     figures["targets"] = {"overhead_median_us": "<= 100", "throughput_ratio": ">= 0.5"}
     figures["meets_targets"] = (figures["overhead_median_us"] <= 100

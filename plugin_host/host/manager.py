@@ -40,8 +40,9 @@ from ..versions import parse_range, parse_version, satisfies
 from . import metrics
 from .capabilities import Capabilities, KVStore
 from .db import InstalledPlugin, PluginVersion, make_engine, make_sessionmaker, migrate
+from .sandbox import SandboxPolicy
 from .settings import HostSettings
-from .workers import BASE_LAYERS, PluginRuntime, WorkerSpec
+from .workers import PluginRuntime, WorkerSpec
 
 log = structlog.get_logger("plugin_host")
 
@@ -108,6 +109,7 @@ class PluginManager:
         self.lock = asyncio.Lock()
         self.ready = False
         self.reload_trusted_keys()  # bad key files are refused before the host starts
+        self.sandbox = SandboxPolicy(settings.sandbox_layers, settings.sandbox_require)
 
     # ---- start-up and shutdown -------------------------------------------------
 
@@ -168,8 +170,10 @@ class PluginManager:
     def _runtime(self, item: Installed) -> PluginRuntime:
         assert self.http is not None
         caps = Capabilities(item.manifest, self.kv, self.http, self.settings.http_response_limit)
+        private = self.settings.plugin_data_dir / item.name
         spec = WorkerSpec(name=item.name, version=item.version, manifest=item.manifest,
-                          code_dir=item.code_dir, config=item.config)
+                          code_dir=item.code_dir, data_dir=private / "data",
+                          tmp_dir=private / "tmp", policy=self.sandbox, config=item.config)
         return PluginRuntime(spec, caps.handle, caps.log,
                              start_timeout=self.settings.worker_start_timeout,
                              on_restart=lambda p, reason: metrics.WORKER_RESTARTS.labels(
@@ -335,6 +339,8 @@ class PluginManager:
             await asyncio.to_thread(self._delete_rows, name, purge)
             del self.plugins[name]
             shutil.rmtree(self.settings.plugins_dir / name, ignore_errors=True)
+            if purge:
+                shutil.rmtree(self.settings.plugin_data_dir / name, ignore_errors=True)
             for f in self.settings.packages_dir.glob(f"{name}-*.kplugin"):
                 f.unlink(missing_ok=True)
         self._update_gauges()
@@ -461,7 +467,7 @@ class PluginManager:
             "enabled": item.enabled, "summary": m.plugin.summary,
             "previous_version": item.previous_version, "signer": item.signer,
             "error": item.error,
-            "sandbox": {"layers": BASE_LAYERS},
+            "sandbox": {"layers": item.runtime.layers if item.runtime else self.sandbox.layers},
             "runtime": item.runtime.status() if item.runtime else None,
         }
         if detail:

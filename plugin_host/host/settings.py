@@ -10,7 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_ENV_PREFIX = "PLUGIN_HOST_SECRET_"
@@ -29,10 +29,21 @@ class HostSettings(BaseSettings):
     trusted_keys: list[Path] = Field(default_factory=list,
                                      description="Public key files or folders of *.pub")
     allow_unsigned: bool = Field(default=False, description="Development only")
+    sandbox_layers: list[str] | None = Field(
+        default=None, description="Optional layers to use (bubblewrap, seccomp, landlock); "
+                                  "default: every one the machine offers")
+    sandbox_require: list[str] = Field(
+        default_factory=list, description="Layers a worker must have, or it is refused")
     max_request_bytes: int = 10 * 1024 * 1024
     worker_start_timeout: float = 10.0
     http_response_limit: int = 10 * 1024 * 1024
     log_level: str = "info"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        # Workers see paths from other working directories (and other mount namespaces).
+        return v.expanduser().resolve()
 
     @property
     def db_url(self) -> str:
@@ -45,6 +56,11 @@ class HostSettings(BaseSettings):
     @property
     def packages_dir(self) -> Path:
         return self.data_dir / "packages"
+
+    @property
+    def plugin_data_dir(self) -> Path:
+        """Each plugin's private writable folder lives below this one."""
+        return self.data_dir / "plugin-data"
 
     @property
     def trusted_keys_dir(self) -> Path:

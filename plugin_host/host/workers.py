@@ -13,7 +13,6 @@ import contextlib
 import os
 import signal
 import socket
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from ..errors import PluginCallError, PluginHostError
 from ..manifest import Manifest
 from ..protocol import HEADER, MAX_FRAME, ProtocolError, decode, encode
 from ..sdk.routing import RouteTemplate, compile_route
+from .sandbox import SandboxPolicy
 
 log = structlog.get_logger("plugin_host.workers")
 
@@ -41,20 +41,6 @@ LogHandler = Callable[[dict[str, Any]], None]
 #: Calls queued on one worker beyond the one it is running. They wait in its socket,
 #: so a burst costs one write and one read for many calls, not one each.
 MAX_QUEUED = 16
-
-
-#: Layers every worker has, whatever the machine offers (see docs/security/sandbox.md).
-BASE_LAYERS = ["process", "scrubbed-env", "no-inherited-fds", "rlimits"]
-
-
-def worker_limits(manifest: Manifest) -> dict[str, int]:
-    """Resource limits the worker sets on itself before it imports plugin code."""
-    return {
-        "address_space": manifest.resources.memory,
-        "open_files": 256,
-        "file_size": 64 * 1024 * 1024,
-        "core": 0,
-    }
 
 
 class Background:
@@ -92,6 +78,9 @@ class WorkerSpec:
     version: str
     manifest: Manifest
     code_dir: Path
+    data_dir: Path
+    tmp_dir: Path
+    policy: SandboxPolicy
     config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -169,6 +158,7 @@ class Worker:
         self.proc: asyncio.subprocess.Process | None = None
         self.channel = _Channel(self._on_frame, self._on_lost)
         self.describe: dict[str, Any] = {}
+        self.layers: list[str] = []
         self.inflight: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.seq = 0
         self.dead = False
@@ -186,21 +176,28 @@ class Worker:
     async def start(self, timeout: float) -> None:
         assert self.spec.manifest.backend is not None
         loop = asyncio.get_running_loop()
+        for d in (self.spec.data_dir, self.spec.tmp_dir):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            launch = self.spec.policy.launch(self.spec.manifest, self.spec.code_dir,
+                                             self.spec.data_dir, self.spec.tmp_dir,
+                                             child.fileno())
+            self.layers = launch.layers
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "plugin_host.worker", str(child.fileno()),
-                pass_fds=(child.fileno(),), env=WORKER_ENV, cwd=self.spec.code_dir,
-                stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
+                *launch.argv, pass_fds=(child.fileno(),), env={**WORKER_ENV, **launch.env},
+                cwd=launch.cwd, stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
+        except BaseException:
+            parent.close()
+            raise
         finally:
             child.close()
         await loop.connect_accepted_socket(lambda: self.channel, parent)
         self._startup = loop.create_future()
         self.channel.write({"t": "init", "name": self.spec.name, "version": self.spec.version,
-                            "code_dir": str(self.spec.code_dir),
+                            "code_dir": launch.code_dir,
                             "entry": self.spec.manifest.backend.entry,
-                            "config": self.spec.config,
-                            "limits": worker_limits(self.spec.manifest)})
+                            "config": self.spec.config, "confine": launch.confine})
         try:
             msg = await asyncio.wait_for(self._startup, timeout)
         except TimeoutError:
@@ -307,6 +304,7 @@ class PluginRuntime:
         self.workers: list[Worker] = []
         self.routes: list[RouteTemplate] = []
         self.hooks: set[str] = set()
+        self.layers: list[str] = []
         self.restarts = 0
         self.stopping = False
         self._freed = asyncio.Event()
@@ -325,6 +323,7 @@ class PluginRuntime:
             await self.stop()
             raise errors[0]
         first = self.workers[0].describe
+        self.layers = self.workers[0].layers
         self.routes = [compile_route(m, p) for m, p in first.get("routes", [])]
         self.hooks = set(first.get("hooks", []))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import importlib
 import os
-import resource
 import signal
 import socket
 import sys
@@ -27,6 +26,7 @@ from plugin_host.sdk import (
     Request,
     encode_response,
 )
+from plugin_host.worker.confine import confine
 
 
 class ChannelTransport:
@@ -72,19 +72,6 @@ def _die_with_parent() -> None:
         pass
 
 
-LIMITS = {"address_space": resource.RLIMIT_AS, "open_files": resource.RLIMIT_NOFILE,
-          "file_size": resource.RLIMIT_FSIZE, "core": resource.RLIMIT_CORE}
-
-
-def apply_limits(limits: dict[str, int]) -> None:
-    """Lower this process's rlimits (never raise them) before plugin code runs."""
-    for name, value in limits.items():
-        which = LIMITS[name]
-        _soft, hard = resource.getrlimit(which)
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(which, (value, value))
-
-
 def _error(exc: BaseException, call_id: int) -> dict[str, Any]:
     code = exc.code if isinstance(exc, CapabilityError) else "handler_error"
     message = exc.message if isinstance(exc, CapabilityError) else ""
@@ -99,7 +86,7 @@ def serve(channel: BlockingChannel) -> None:
         return
     transport = ChannelTransport(channel)
     try:
-        apply_limits(init.get("limits") or {})
+        layers = confine(init.get("confine") or {})
         sys.path.insert(0, init["code_dir"])
         module, attr = init["entry"].split(":")
         plugin = getattr(importlib.import_module(module), attr)
@@ -112,7 +99,7 @@ def serve(channel: BlockingChannel) -> None:
         channel.flush()
         return
     ctx = Context(transport, init["name"], init["version"], init.get("config"))
-    channel.send({"t": "ready", "pid": os.getpid(), **plugin.describe()})
+    channel.send({"t": "ready", "pid": os.getpid(), "layers": layers, **plugin.describe()})
     while True:
         msg = channel.recv()
         if msg is None or msg["t"] == "stop":

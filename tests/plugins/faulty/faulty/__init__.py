@@ -2,15 +2,18 @@
 
 import os
 import time
+import uuid
 
 from plugin_host.sdk import Plugin
 
 plugin = Plugin()
+#: Tells one worker process from its replacement (pids repeat inside a pid namespace).
+WORKER = uuid.uuid4().hex
 
 
 @plugin.route("GET", "/ok")
 def ok(request, ctx):
-    return {"ok": True, "pid": os.getpid()}
+    return {"ok": True, "worker": WORKER}
 
 
 @plugin.route("GET", "/raise")
