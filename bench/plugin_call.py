@@ -95,7 +95,7 @@ async def measure_overhead(src: Path, calls: int, layers: list[str] | None) -> d
         raise RuntimeError("not used")
 
     runtime = PluginRuntime(WorkerSpec("bench-echo", "1.0.0", manifest, src,
-                                       src.parent / "data", src.parent / "tmp",
+                                       src.parent / "scratch",
                                        SandboxPolicy(layers, [])), no_cap, lambda f: None)
     await runtime.start()
     msg = {"t": "call", "kind": "route", "route": 0, "request": req}

@@ -56,6 +56,11 @@ def main() -> None:
 @click.option("--admin-token", default=None, help="Admin bearer token (default: generated)")
 @click.option("--allow-unsigned", is_flag=True, default=None,
               help="DEVELOPMENT ONLY: install packages without a trusted signature")
+@click.option("--sandbox-layers", default=None,
+              help="Optional sandbox layers to use, comma-separated (bubblewrap,seccomp,"
+                   "landlock; 'none' for none) [every one the machine offers]")
+@click.option("--sandbox-require", default=None,
+              help="Layers every worker must have, comma-separated; refuse plugins otherwise")
 @click.option("--log-level", default=None, help="debug, info, warning, error")
 @friendly
 def serve(**options: Any) -> None:
@@ -67,7 +72,11 @@ def serve(**options: Any) -> None:
     from .host.settings import HostSettings
     from .logging import configure
 
-    given = {k: v for k, v in options.items() if v not in (None, ())}
+    for key in ("sandbox_layers", "sandbox_require"):
+        if options[key] is not None:
+            options[key] = [x.strip() for x in options[key].split(",")
+                            if x.strip() and x.strip() != "none"]
+    given = {k: v for k, v in options.items() if v is not None and v != ()}
     try:
         settings = HostSettings(**given)
     except ValidationError as e:

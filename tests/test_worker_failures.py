@@ -3,41 +3,12 @@ and another plugin answers throughout."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import httpx
 import pytest
 
-from .conftest import wait_until
-
-
-class Prober(threading.Thread):
-    """Calls hello-world continuously and records any failure."""
-
-    def __init__(self, url: str):
-        super().__init__(daemon=True)
-        self.url = url
-        self.stop_event = threading.Event()
-        self.ok = 0
-        self.failures: list[str] = []
-
-    def run(self) -> None:
-        with httpx.Client(timeout=5) as c:
-            while not self.stop_event.is_set():
-                try:
-                    r = c.get(f"{self.url}/plugins/hello-world/api/greet/probe")
-                    if r.status_code == 200 and r.json() == {"greeting": "Hello probe"}:
-                        self.ok += 1
-                    else:
-                        self.failures.append(f"{r.status_code} {r.text}")
-                except httpx.HTTPError as e:
-                    self.failures.append(repr(e))
-                time.sleep(0.01)
-
-    def finish(self) -> None:
-        self.stop_event.set()
-        self.join(10)
+from .conftest import Prober, wait_until
 
 
 @pytest.fixture

@@ -170,10 +170,10 @@ class PluginManager:
     def _runtime(self, item: Installed) -> PluginRuntime:
         assert self.http is not None
         caps = Capabilities(item.manifest, self.kv, self.http, self.settings.http_response_limit)
-        private = self.settings.plugin_data_dir / item.name
         spec = WorkerSpec(name=item.name, version=item.version, manifest=item.manifest,
-                          code_dir=item.code_dir, data_dir=private / "data",
-                          tmp_dir=private / "tmp", policy=self.sandbox, config=item.config)
+                          code_dir=item.code_dir,
+                          scratch_root=self.settings.plugin_data_dir / item.name,
+                          policy=self.sandbox, config=item.config)
         return PluginRuntime(spec, caps.handle, caps.log,
                              start_timeout=self.settings.worker_start_timeout,
                              on_restart=lambda p, reason: metrics.WORKER_RESTARTS.labels(
@@ -196,10 +196,14 @@ class PluginManager:
                 raise
             return
         item.runtime = runtime
+        for layer in runtime.layers:
+            metrics.SANDBOX_LAYER.labels(item.name, layer).set(1)
 
     async def _stop(self, item: Installed) -> None:
         if item.runtime:
             runtime, item.runtime = item.runtime, None
+            for layer in runtime.layers:
+                metrics.SANDBOX_LAYER.remove(item.name, layer)
             await runtime.stop()
 
     # ---- lifecycle -------------------------------------------------------------

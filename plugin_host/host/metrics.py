@@ -25,6 +25,12 @@ WORKER_RESTARTS = Counter("plugin_host_worker_restarts_total", "Plugin workers r
                           ["plugin", "reason"])
 INSTALLS = Counter("plugin_host_installs_total", "Plugin installs", ["outcome"])
 PLUGINS = Gauge("plugin_host_plugins", "Installed plugins by state", ["state"])
+SANDBOX_LAYER = Gauge("plugin_host_plugin_sandbox_layer",
+                      "1 for each sandbox layer in force for a running plugin",
+                      ["plugin", "layer"])
+SANDBOX_REFUSALS = Counter("plugin_host_sandbox_refusals_total",
+                           "Plugins refused because a required sandbox layer is missing",
+                           ["plugin", "layer"])
 BUILD_INFO = Gauge("plugin_host_build_info", "Version of this host", ["version", "host_api"])
 BUILD_INFO.labels(__version__, HOST_API_VERSION).set(1)
 

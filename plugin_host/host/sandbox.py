@@ -29,6 +29,7 @@ import plugin_host
 from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..worker.confine import landlock_abi
+from . import metrics
 
 OPTIONAL_LAYERS = ("bubblewrap", "seccomp", "landlock")
 BASE_LAYERS = ("rlimits", "scrubbed-env", "no-inherited-fds", "process")
@@ -78,7 +79,7 @@ def _check_seccomp() -> str | None:
         return "the pyseccomp package is not installed"
     try:
         import pyseccomp  # noqa: F401  (loads libseccomp)
-    except (ImportError, OSError, AttributeError) as e:
+    except (ImportError, OSError, AttributeError, RuntimeError) as e:
         return f"libseccomp cannot be loaded: {e} (apt-get install libseccomp2)"
     return None
 
@@ -127,7 +128,7 @@ class SandboxPolicy:
     """The host's choice of layers (settings) against what the machine offers."""
 
     def __init__(self, use: list[str] | None, require: list[str], support: Support | None = None):
-        unknown = sorted(set(use or []) | set(require) - set(ALL_LAYERS))
+        unknown = sorted((set(use or []) | set(require)) - set(ALL_LAYERS))
         if unknown:
             raise PluginHostError(f"sandbox: unknown layer(s) {', '.join(unknown)}; "
                                   f"known: {', '.join(ALL_LAYERS)}", code="bad_setting")
@@ -145,6 +146,8 @@ class SandboxPolicy:
     def check(self, plugin: str) -> None:
         missing = [layer for layer in self.require if layer not in self.layers]
         if missing:
+            for layer in missing:
+                metrics.SANDBOX_REFUSALS.labels(plugin, layer).inc()
             off = "turned off by the sandbox_layers setting"
             reasons = "; ".join(f"{layer}: {self.support.missing.get(layer) or off}"
                                 for layer in missing)
@@ -152,8 +155,10 @@ class SandboxPolicy:
                 f"{plugin}: this host requires sandbox layer(s) {', '.join(missing)}, "
                 f"which it cannot provide ({reasons})")
 
-    def launch(self, manifest: Manifest, code_dir: Path, data_dir: Path, tmp_dir: Path,
-               fd: int) -> Launch:
+    def launch(self, manifest: Manifest, code_dir: Path, scratch: Path, fd: int) -> Launch:
+        """The worker's command. Its writable space is scratch: a size-capped tmpfs at
+        /data and /tmp under bubblewrap, else the ``scratch`` folder (removed with the
+        worker). State that must last goes in ``ctx.kv``."""
         self.check(manifest.name)
         worker = [sys.executable, "-m", "plugin_host.worker", str(fd)]
         confine: dict[str, Any] = {"rlimits": worker_limits(manifest),
@@ -165,15 +170,15 @@ class SandboxPolicy:
             for p in _runtime_paths():
                 argv += ["--ro-bind", p, p]
             argv += ["--ro-bind", str(code_dir), INSIDE_CODE,
-                     "--bind", str(data_dir), INSIDE_DATA,
+                     "--size", str(TMP_BYTES), "--tmpfs", INSIDE_DATA,
                      "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
                      "--proc", "/proc", "--dev", "/dev", "--chdir", INSIDE_DATA, *worker]
             return Launch(argv, INSIDE_CODE, confine, self.layers, {"TMPDIR": "/tmp"},
-                          str(data_dir))
+                          str(scratch))
         if "landlock" in self.optional:
             confine["landlock"] = {
                 "read": ["/usr", "/bin", "/lib", "/lib64", "/etc/ld.so.cache", "/dev/null",
                          "/dev/urandom", *_runtime_paths(), str(code_dir)],
-                "write": [str(data_dir), str(tmp_dir)]}
-        return Launch(worker, str(code_dir), confine, self.layers, {"TMPDIR": str(tmp_dir)},
-                      str(data_dir))
+                "write": [str(scratch)]}
+        return Launch(worker, str(code_dir), confine, self.layers, {"TMPDIR": str(scratch)},
+                      str(scratch))

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -78,8 +80,7 @@ class WorkerSpec:
     version: str
     manifest: Manifest
     code_dir: Path
-    data_dir: Path
-    tmp_dir: Path
+    scratch_root: Path  # each worker gets a fresh folder below it
     policy: SandboxPolicy
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -159,6 +160,7 @@ class Worker:
         self.channel = _Channel(self._on_frame, self._on_lost)
         self.describe: dict[str, Any] = {}
         self.layers: list[str] = []
+        self.scratch: Path | None = None
         self.inflight: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.seq = 0
         self.dead = False
@@ -176,19 +178,19 @@ class Worker:
     async def start(self, timeout: float) -> None:
         assert self.spec.manifest.backend is not None
         loop = asyncio.get_running_loop()
-        for d in (self.spec.data_dir, self.spec.tmp_dir):
-            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.spec.scratch_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.scratch = Path(tempfile.mkdtemp(dir=self.spec.scratch_root, prefix="w-"))
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             launch = self.spec.policy.launch(self.spec.manifest, self.spec.code_dir,
-                                             self.spec.data_dir, self.spec.tmp_dir,
-                                             child.fileno())
+                                             self.scratch, child.fileno())
             self.layers = launch.layers
             self.proc = await asyncio.create_subprocess_exec(
                 *launch.argv, pass_fds=(child.fileno(),), env={**WORKER_ENV, **launch.env},
                 cwd=launch.cwd, stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
         except BaseException:
             parent.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
             raise
         finally:
             child.close()
@@ -276,6 +278,8 @@ class Worker:
         if self.proc is not None and self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     async def stop(self, grace: float = 2.0) -> None:
         if self.proc is None:

@@ -53,12 +53,18 @@ AF_UNIX = 1
 CLONE_THREAD = 0x00010000
 
 
+def _load_seccomp() -> Any:
+    # Finding libseccomp may run ldconfig: do it before Landlock narrows the file system.
+    try:
+        import pyseccomp
+    except (ImportError, OSError, RuntimeError) as e:
+        raise ConfineError(f"seccomp: {e}") from None
+    return pyseccomp
+
+
 def apply_seccomp() -> None:
     """Install the worker's seccomp filter (default: allow; the list above: refuse)."""
-    try:
-        import pyseccomp as sc
-    except (ImportError, OSError) as e:
-        raise ConfineError(f"seccomp: {e}") from None
+    sc = _load_seccomp()
     pid = os.getpid()
     f = sc.SyscallFilter(defaction=sc.ALLOW)
     eperm = sc.ERRNO(errno.EPERM)
@@ -176,6 +182,8 @@ def apply_landlock(read_paths: list[str], write_paths: list[str]) -> int:
 def confine(spec: dict[str, Any]) -> list[str]:
     """Apply what ``init["confine"]`` asks for; returns the layers now in force here."""
     applied = []
+    if spec.get("seccomp"):
+        _load_seccomp()
     apply_rlimits(spec.get("rlimits") or {})
     applied.append("rlimits")
     landlock = spec.get("landlock")
