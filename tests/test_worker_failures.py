@@ -141,3 +141,26 @@ def test_file_size_limit(busy_host):
     assert r.status_code == 500, r.text
     assert "the plugin's handler raised OSError" in r.json()["error"]["message"]
     assert busy_host.client.get("/plugins/faulty/api/ok").status_code == 200
+
+
+def test_a_crash_loop_is_detected_backed_off_and_shown(busy_host):
+    """A worker that dies on every call: after five deaths within a minute the plugin
+    is `crash-looping` (admin API, metrics), restarts back off, and calls are answered
+    503 at once instead of waiting; a successful call ends the state."""
+    host = busy_host
+    responses = [host.client.get("/plugins/faulty/api/exit") for _ in range(8)]
+    assert [r.status_code for r in responses] == [502] * 5 + [503] * 3
+    # once crash-looping, callers are told so at once (not "busy" after the timeout)
+    err = responses[-1].json()["error"]
+    assert err["code"] == "plugin_crash_looping"
+    assert "faulty is crash-looping" in err["message"]
+    info = host.admin.get("/admin/plugins/faulty").json()
+    assert info["state"] == "crash-looping"
+    assert info["runtime"]["crash_looping"] is True
+    metrics = host.client.get("/metrics").text
+    assert 'plugin_host_plugin_crash_looping{plugin="faulty"} 1.0' in metrics
+    assert 'plugin_host_plugins{state="crash-looping"} 1.0' in metrics
+    # the backed-off restart comes, and a good call ends the crash loop
+    assert wait_until(lambda: host.client.get("/plugins/faulty/api/ok").status_code == 200,
+                      timeout=40)
+    assert host.admin.get("/admin/plugins/faulty").json()["state"] == "enabled"

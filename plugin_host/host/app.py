@@ -116,6 +116,7 @@ def create_app(settings: HostSettings) -> FastAPI:
 
     @app.get("/metrics", tags=["probes"], include_in_schema=False)
     async def metrics_endpoint() -> Response:
+        manager.update_gauges()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # ---- plugin routes, hooks, UI ---------------------------------------------

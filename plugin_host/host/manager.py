@@ -82,6 +82,8 @@ class Installed:
             return "disabled"
         if self.error:
             return "failed"
+        if self.runtime is not None and self.runtime.crash_looping:
+            return "crash-looping"
         return "enabled"
 
 
@@ -126,7 +128,7 @@ class PluginManager:
             self.plugins[item.name] = item
             if item.enabled:
                 await self._start(item, raise_errors=False)
-        self._update_gauges()
+        self.update_gauges()
         self.ready = True
         log.info("host.ready", plugins=len(self.plugins), trusted_keys=len(self.trusted))
 
@@ -216,7 +218,7 @@ class PluginManager:
             metrics.INSTALLS.labels(getattr(e, "code", "error")).inc()
             raise
         metrics.INSTALLS.labels("success").inc()
-        self._update_gauges()
+        self.update_gauges()
         log.info("plugin.installed", plugin=item.name, version=item.version, signer=item.signer)
         return item
 
@@ -311,7 +313,7 @@ class PluginManager:
                 await self._stop(item)
                 item.error = None
             await asyncio.to_thread(self._save_row, name, enabled=enabled)
-        self._update_gauges()
+        self.update_gauges()
         log.info("plugin.enabled" if enabled else "plugin.disabled", plugin=name)
         return item
 
@@ -342,12 +344,14 @@ class PluginManager:
             await self._stop(item)
             await asyncio.to_thread(self._delete_rows, name, purge)
             del self.plugins[name]
+            with contextlib.suppress(KeyError):
+                metrics.CRASH_LOOPING.remove(name)
             shutil.rmtree(self.settings.plugins_dir / name, ignore_errors=True)
             if purge:
                 shutil.rmtree(self.settings.plugin_data_dir / name, ignore_errors=True)
             for f in self.settings.packages_dir.glob(f"{name}-*.kplugin"):
                 f.unlink(missing_ok=True)
-        self._update_gauges()
+        self.update_gauges()
         log.info("plugin.uninstalled", plugin=name, purge=purge)
 
     def _delete_rows(self, name: str, purge: bool) -> None:
@@ -357,10 +361,12 @@ class PluginManager:
         if purge:
             self.kv.purge(name)
 
-    def _update_gauges(self) -> None:
-        counts = {"enabled": 0, "disabled": 0, "failed": 0}
+    def update_gauges(self) -> None:
+        """Plugins by state (crash-looping comes and goes: refreshed at each scrape)."""
+        counts = dict.fromkeys(("enabled", "disabled", "failed", "crash-looping"), 0)
         for p in self.plugins.values():
             counts[p.state] += 1
+            metrics.CRASH_LOOPING.labels(p.name).set(p.state == "crash-looping")
         for state, n in counts.items():
             metrics.PLUGINS.labels(state).set(n)
 
@@ -411,7 +417,8 @@ class PluginManager:
         except PluginCallError as e:
             if outcome == "ok":
                 outcome = {"plugin_timeout": "timeout", "plugin_crashed": "crash",
-                           "plugin_busy": "busy"}.get(e.code, "error")
+                           "plugin_busy": "busy",
+                           "plugin_crash_looping": "crash_looping"}.get(e.code, "error")
                 log.warning("plugin.call_failed", plugin=item.name, route=label,
                             correlation_id=correlation_id, code=e.code, error=e.message)
             raise

@@ -25,6 +25,8 @@ WORKER_RESTARTS = Counter("plugin_host_worker_restarts_total", "Plugin workers r
                           ["plugin", "reason"])
 INSTALLS = Counter("plugin_host_installs_total", "Plugin installs", ["outcome"])
 PLUGINS = Gauge("plugin_host_plugins", "Installed plugins by state", ["state"])
+CRASH_LOOPING = Gauge("plugin_host_plugin_crash_looping",
+                      "1 while a plugin's workers keep failing (restarts backed off)", ["plugin"])
 SANDBOX_LAYER = Gauge("plugin_host_plugin_sandbox_layer",
                       "1 for each sandbox layer in force for a running plugin",
                       ["plugin", "layer"])

@@ -16,6 +16,7 @@ import signal
 import socket
 import tempfile
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,10 @@ LogHandler = Callable[[dict[str, Any]], None]
 #: Calls queued on one worker beyond the one it is running. They wait in its socket,
 #: so a burst costs one write and one read for many calls, not one each.
 MAX_QUEUED = 16
+#: Crash-loop detection: failures (worker deaths, failed starts) within the window.
+CRASH_WINDOW = 60.0
+BACKOFF_AFTER = 3
+CRASH_LOOP_AFTER = 5
 
 
 class Background:
@@ -310,6 +315,7 @@ class PluginRuntime:
         self.hooks: set[str] = set()
         self.layers: list[str] = []
         self.restarts = 0
+        self._failures: deque[float] = deque()
         self.stopping = False
         self._freed = asyncio.Event()
         self._background = Background()
@@ -353,18 +359,33 @@ class PluginRuntime:
         log.warning("worker.replaced", plugin=self.spec.name, pid=w.pid, reason=reason)
         if self.stopping:
             return
+        self._failures.append(time.monotonic())
 
         async def restart() -> None:
-            delay = 0.05
             while not self.stopping:
+                await asyncio.sleep(self.backoff())
                 try:
                     await self._start_worker()
                     return
                 except Exception as e:
                     log.error("worker.restart_failed", plugin=self.spec.name, error=str(e))
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
+                    self._failures.append(time.monotonic())
         self._background.spawn(restart())
+
+    def _recent_failures(self) -> int:
+        cutoff = time.monotonic() - CRASH_WINDOW
+        while self._failures and self._failures[0] < cutoff:
+            self._failures.popleft()
+        return len(self._failures)
+
+    def backoff(self) -> float:
+        """No wait for the first failures; then 0.1 s doubling to 30 s."""
+        n = self._recent_failures()
+        return 0.0 if n < BACKOFF_AFTER else min(0.1 * 2 ** (n - BACKOFF_AFTER), 30.0)
+
+    @property
+    def crash_looping(self) -> bool:
+        return self._recent_failures() >= CRASH_LOOP_AFTER
 
     async def _pick(self, deadline: float) -> Worker:
         """The least-loaded live worker with room; waits (until the deadline) if none."""
@@ -378,6 +399,11 @@ class PluginRuntime:
                         break
             if best is not None:
                 return best
+            if self.crash_looping:
+                raise PluginCallError(
+                    f"{self.spec.name} is crash-looping: its workers keep failing; "
+                    f"the next restart is in {self.backoff():.1f}s",
+                    code="plugin_crash_looping", status=503)
             self._freed.clear()
             remaining = deadline - loop.time()
             try:
@@ -438,6 +464,7 @@ class PluginRuntime:
                 self._freed.set()
             if result.get("code") == "expired":
                 raise self._busy()
+            self._failures.clear()  # a call came back: whatever looped has stopped
             return result
 
     async def stop(self) -> None:
@@ -449,5 +476,6 @@ class PluginRuntime:
     def status(self) -> dict[str, Any]:
         return {"workers": [{"pid": w.pid, "inflight": w.load} for w in self.workers
                             if not w.dead],
+                "crash_looping": self.crash_looping,
                 "configured_workers": self.spec.manifest.resources.workers,
                 "restarts": self.restarts}
