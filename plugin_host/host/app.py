@@ -4,10 +4,12 @@ Routes are listed in docs/api/host.md; the OpenAPI page is at ``/docs``.
 """
 
 
+import asyncio
 import hmac
 import mimetypes
 import re
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
@@ -37,6 +39,19 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
 def correlation_id(request: Request) -> str:
     given = request.headers.get("x-request-id", "")
     return given if CID_RE.match(given) else new_correlation_id()
+
+
+async def package_body(request: Request) -> bytes:
+    """The uploaded package: the request body, sent as application/zip."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip()
+    if ctype not in PACKAGE_TYPES:
+        raise PluginHostError("send the package as the body with Content-Type: "
+                              "application/zip", code="unsupported_media_type", status=415)
+    data = await request.body()
+    if not data:
+        raise PluginHostError("the request body is empty: send the .kplugin file",
+                              code="invalid_package", status=422)
+    return data
 
 
 def create_app(settings: HostSettings) -> FastAPI:
@@ -179,20 +194,41 @@ def create_app(settings: HostSettings) -> FastAPI:
     async def install_plugin(request: Request,
                              enable: Annotated[bool, Query()] = True) -> dict[str, Any]:
         """Install an uploaded, signed ``.kplugin`` (the request body, application/zip)."""
-        ctype = request.headers.get("content-type", "").split(";")[0].strip()
-        if ctype == "application/json":
+        if request.headers.get("content-type", "").startswith("application/json"):
             raise PluginHostError("installing by name and range needs a registry, which this "
                                   "host has not been configured with",
                                   code="registry_not_configured", status=501)
-        if ctype not in PACKAGE_TYPES:
-            raise PluginHostError("send the package as the body with Content-Type: "
-                                  "application/zip", code="unsupported_media_type", status=415)
-        data = await request.body()
-        if not data:
-            raise PluginHostError("the request body is empty: send the .kplugin file",
-                                  code="invalid_package", status=422)
-        item = await manager.install(data, enable=enable)
+        item = await manager.install(await package_body(request), enable=enable)
         return manager.describe(item, detail=True)
+
+    @app.post("/admin/plugins/{name}/upgrade", tags=["admin"], dependencies=admin,
+              openapi_extra={"requestBody": {"content": {
+                  "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                  "application/json": {"schema": {"type": "object", "properties": {
+                      "path": {"type": "string"}}}}}}})
+    async def upgrade_plugin(name: str, request: Request) -> dict[str, Any]:
+        """Switch to another version with no failed request: the package as the body
+        (application/zip), or ``{"path": "/srv/pkgs/x-1.1.0.kplugin"}`` on this host.
+        The new version starts beside the old, must pass its health check and upgrade
+        hook, then takes the traffic while the old one finishes its calls."""
+        if request.headers.get("content-type", "").startswith("application/json"):
+            try:
+                path = Path(str((await request.json())["path"]))
+                data = await asyncio.to_thread(path.read_bytes)
+            except (ValueError, KeyError, TypeError):
+                raise PluginHostError('send {"path": "<package file on this host>"}',
+                                      code="invalid_request", status=422) from None
+            except OSError as e:
+                raise PluginHostError(f"path: {e.strerror}: {e.filename}",
+                                      code="invalid_request", status=422) from None
+        else:
+            data = await package_body(request)
+        return manager.describe(await manager.upgrade(name, data), detail=True)
+
+    @app.post("/admin/plugins/{name}/rollback", tags=["admin"], dependencies=admin)
+    async def rollback_plugin(name: str) -> dict[str, Any]:
+        """Switch back to the previous version, the same zero-downtime way."""
+        return manager.describe(await manager.rollback(name), detail=True)
 
     @app.post("/admin/plugins/{name}/enable", tags=["admin"], dependencies=admin)
     async def enable_plugin(name: str) -> dict[str, Any]:

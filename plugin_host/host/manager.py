@@ -198,14 +198,10 @@ class PluginManager:
                 raise
             return
         item.runtime = runtime
-        for layer in runtime.layers:
-            metrics.SANDBOX_LAYER.labels(item.name, layer).set(1)
 
     async def _stop(self, item: Installed) -> None:
         if item.runtime:
             runtime, item.runtime = item.runtime, None
-            for layer in runtime.layers:
-                metrics.SANDBOX_LAYER.remove(item.name, layer)
             await runtime.stop()
 
     # ---- lifecycle -------------------------------------------------------------
@@ -294,6 +290,167 @@ class PluginManager:
         if problems:
             raise Conflict("; ".join(problems), code="unmet_dependencies")
 
+    # ---- upgrade and rollback (hot swap) -----------------------------------------
+
+    async def upgrade(self, name: str, data: bytes) -> Installed:
+        """Switch a plugin to the version in ``data`` without dropping a request."""
+        try:
+            async with self.lock:
+                item = await self._upgrade(name, data)
+        except Exception as e:
+            metrics.UPGRADES.labels(name, "upgrade", getattr(e, "code", "error")).inc()
+            raise
+        metrics.UPGRADES.labels(name, "upgrade", "success").inc()
+        return item
+
+    async def _upgrade(self, name: str, data: bytes) -> Installed:
+        old = self.get(name)
+        pkg = await asyncio.to_thread(read_package, data)
+        m = pkg.manifest
+        if m.name != name:
+            raise Conflict(f"the package is {m.name}, not {name}", code="wrong_plugin")
+        if m.version == old.version:
+            raise Conflict(f"{name} {m.version} is already the installed version")
+        signer = self._check_signature(pkg)
+        check_host_api(m)
+        self.check_dependencies(m)
+        self.check_dependents(name, m.version)
+        code_dir = self.settings.plugins_dir / name / m.version
+        if code_dir.exists():  # an older copy of this version: replace it
+            await asyncio.to_thread(shutil.rmtree, code_dir)
+        await asyncio.to_thread(extract, pkg, code_dir)
+        new = Installed(manifest=m, code_dir=code_dir, enabled=old.enabled,
+                        config=old.config, signer=signer, sha256=pkg.sha256,
+                        previous_version=old.version)
+        try:
+            new.integrity = self._integrity(m, code_dir)
+            await self._prepare(old, new)
+            await asyncio.to_thread(self._save_upgrade, new, pkg, data)
+        except BaseException:
+            await self._stop(new)
+            shutil.rmtree(code_dir, ignore_errors=True)
+            raise
+        await self._switch(old, new)
+        log.info("plugin.upgraded", plugin=name, version=m.version, previous=old.version)
+        return new
+
+    async def rollback(self, name: str) -> Installed:
+        """Switch back to the version before the current one, the same zero-downtime way."""
+        try:
+            async with self.lock:
+                item = await self._rollback(name)
+        except Exception as e:
+            metrics.UPGRADES.labels(name, "rollback", getattr(e, "code", "error")).inc()
+            raise
+        metrics.UPGRADES.labels(name, "rollback", "success").inc()
+        return item
+
+    async def _rollback(self, name: str) -> Installed:
+        old = self.get(name)
+        if not old.previous_version:
+            raise Conflict(f"{name} has no previous version to roll back to",
+                           code="no_previous_version")
+        row = await asyncio.to_thread(self._version_row, name, old.previous_version)
+        if row is None or not Path(row.path).is_dir():
+            raise Conflict(f"{name} {old.previous_version} is no longer on this host",
+                           code="no_previous_version")
+        m = parse_manifest(row.manifest)
+        self.check_dependencies(m)
+        self.check_dependents(name, m.version)
+        new = Installed(manifest=m, code_dir=Path(row.path), enabled=old.enabled,
+                        config=old.config, signer=row.signer, sha256=row.sha256,
+                        previous_version=old.version)
+        new.integrity = self._integrity(m, new.code_dir)
+        await self._prepare(old, new)
+        try:
+            await asyncio.to_thread(self._save_row, name, version=m.version,
+                                    previous_version=old.version)
+        except BaseException:
+            await self._stop(new)
+            raise
+        await self._switch(old, new)
+        log.info("plugin.rolled_back", plugin=name, version=m.version, previous=old.version)
+        return new
+
+    async def _prepare(self, old: Installed, new: Installed) -> None:
+        """Start ``new`` beside ``old`` and check it: started, healthy, upgrade hook run."""
+        if not old.enabled:
+            return
+        try:
+            await self._start(new)
+            await self._health_check(new)
+            await self._upgrade_hook(new, old.version)
+        except BaseException as e:
+            await self._stop(new)
+            reason = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+            raise PluginHostError(f"{new.name} {new.version} was not switched to ({reason}); "
+                                  f"{old.version} is still serving", code="upgrade_failed",
+                                  status=422) from None
+
+    async def _switch(self, old: Installed, new: Installed) -> None:
+        """Route to ``new`` at once, then let ``old`` finish its calls and stop it."""
+        self.plugins[new.name] = new  # one assignment, nothing awaited around it
+        self.update_gauges()
+        if old.runtime is not None:
+            runtime, old.runtime = old.runtime, None
+            if not await runtime.drain(timeout=runtime.timeout + 5):
+                log.warning("plugin.drain_timeout", plugin=old.name, version=old.version)
+            await runtime.stop()
+
+    async def _health_check(self, item: Installed) -> None:
+        """A new version must answer its own ``GET /healthz`` (if it has one) with < 400."""
+        runtime = item.runtime
+        if runtime is None:
+            return
+        if match_routes(runtime.routes, "GET", "/healthz"):
+            status, _headers, body = await self.call_route(
+                item.name, "GET", "/healthz", {}, {}, b"", new_correlation_id(), item=item)
+            if status >= 400:
+                raise PluginHostError(
+                    f"its GET /healthz answered {status}: {body[:200].decode(errors='replace')}",
+                    code="health_check_failed")
+
+    async def _upgrade_hook(self, item: Installed, from_version: str) -> None:
+        if item.runtime is None or not item.runtime.has_upgrade_hook:
+            return
+        msg = {"t": "call", "kind": "upgrade", "cid": new_correlation_id(),
+               "payload": {"from": from_version, "to": item.version}}
+        await self._call(item, "upgrade", msg, msg["cid"])
+
+    def check_dependents(self, name: str, version: str) -> None:
+        """Plugins that depend on ``name`` must still accept ``version``."""
+        broken = [f"{p.name} needs {name} {p.manifest.dependencies[name]}"
+                  for p in self.plugins.values()
+                  if name in p.manifest.dependencies
+                  and not satisfies(version, p.manifest.dependencies[name])]
+        if broken:
+            raise Conflict(f"{name} {version} would break its dependents: "
+                           + "; ".join(broken), code="breaks_dependents")
+
+    def _version_row(self, name: str, version: str) -> PluginVersion | None:
+        with self.sessions() as s:
+            return s.get(PluginVersion, (name, version))
+
+    def _save_upgrade(self, item: Installed, pkg: Package, data: bytes) -> None:
+        """Record the new version; keep only it and the one before (for rollback)."""
+        self.settings.packages_dir.mkdir(parents=True, exist_ok=True)
+        (self.settings.packages_dir / pkg.filename).write_bytes(data)
+        keep = {item.version, item.previous_version}
+        with self.sessions.begin() as s:
+            row = s.get(InstalledPlugin, item.name)
+            row.version, row.previous_version = item.version, item.previous_version
+            s.merge(PluginVersion(plugin=item.name, version=item.version, sha256=pkg.sha256,
+                                  signer=item.signer, path=str(item.code_dir),
+                                  manifest=pkg.files["plugin.toml"].decode()))
+            stale = s.scalars(select(PluginVersion).where(
+                PluginVersion.plugin == item.name, PluginVersion.version.not_in(keep))).all()
+            for v in stale:
+                s.delete(v)
+        for v in stale:
+            shutil.rmtree(v.path, ignore_errors=True)
+            (self.settings.packages_dir / f"{item.name}-{v.version}.kplugin").unlink(
+                missing_ok=True)
+
     def get(self, name: str) -> Installed:
         item = self.plugins.get(name)
         if item is None:
@@ -344,8 +501,6 @@ class PluginManager:
             await self._stop(item)
             await asyncio.to_thread(self._delete_rows, name, purge)
             del self.plugins[name]
-            with contextlib.suppress(KeyError):
-                metrics.CRASH_LOOPING.remove(name)
             shutil.rmtree(self.settings.plugins_dir / name, ignore_errors=True)
             if purge:
                 shutil.rmtree(self.settings.plugin_data_dir / name, ignore_errors=True)
@@ -364,9 +519,13 @@ class PluginManager:
     def update_gauges(self) -> None:
         """Plugins by state (crash-looping comes and goes: refreshed at each scrape)."""
         counts = dict.fromkeys(("enabled", "disabled", "failed", "crash-looping"), 0)
+        metrics.SANDBOX_LAYER.clear()
+        metrics.CRASH_LOOPING.clear()
         for p in self.plugins.values():
             counts[p.state] += 1
             metrics.CRASH_LOOPING.labels(p.name).set(p.state == "crash-looping")
+            for layer in p.runtime.layers if p.runtime else ():
+                metrics.SANDBOX_LAYER.labels(p.name, layer).set(1)
         for state, n in counts.items():
             metrics.PLUGINS.labels(state).set(n)
 
@@ -379,9 +538,10 @@ class PluginManager:
         return item
 
     async def call_route(self, name: str, method: str, path: str, query: dict[str, str],
-                         headers: dict[str, str], body: bytes, correlation_id: str
-                         ) -> tuple[int, dict[str, str], bytes]:
-        item = self._serving(name)
+                         headers: dict[str, str], body: bytes, correlation_id: str,
+                         item: Installed | None = None) -> tuple[int, dict[str, str], bytes]:
+        """Call a plugin's route (on ``item``, a version not yet switched to, if given)."""
+        item = item or self._serving(name)
         if item.runtime is None:
             raise PluginCallError(f"{name} has no running backend"
                                   + (f": {item.error}" if item.error else ""),

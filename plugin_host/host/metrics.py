@@ -23,6 +23,8 @@ PLUGIN_LATENCY = Histogram("plugin_host_plugin_call_duration_seconds",
                            buckets=LATENCY_BUCKETS)
 WORKER_RESTARTS = Counter("plugin_host_worker_restarts_total", "Plugin workers replaced",
                           ["plugin", "reason"])
+UPGRADES = Counter("plugin_host_upgrades_total", "Upgrades and rollbacks",
+                   ["plugin", "action", "outcome"])
 INSTALLS = Counter("plugin_host_installs_total", "Plugin installs", ["outcome"])
 PLUGINS = Gauge("plugin_host_plugins", "Installed plugins by state", ["state"])
 CRASH_LOOPING = Gauge("plugin_host_plugin_crash_looping",

@@ -314,9 +314,12 @@ class PluginRuntime:
         self.routes: list[RouteTemplate] = []
         self.hooks: set[str] = set()
         self.layers: list[str] = []
+        self.has_upgrade_hook = False
         self.restarts = 0
         self._failures: deque[float] = deque()
         self.stopping = False
+        self.active = 0  # calls in progress or waiting for a worker
+        self._idle = asyncio.Event()
         self._freed = asyncio.Event()
         self._background = Background()
 
@@ -334,6 +337,7 @@ class PluginRuntime:
             raise errors[0]
         first = self.workers[0].describe
         self.layers = self.workers[0].layers
+        self.has_upgrade_hook = bool(first.get("upgrade"))
         self.routes = [compile_route(m, p) for m, p in first.get("routes", [])]
         self.hooks = set(first.get("hooks", []))
 
@@ -430,6 +434,25 @@ class PluginRuntime:
         if self.stopping:
             raise PluginCallError(f"{self.spec.name} is stopping", code="plugin_unavailable",
                                   status=503)
+        self.active += 1
+        try:
+            return await self._call(msg)
+        finally:
+            self.active -= 1
+            if not self.active:
+                self._idle.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until no call is in progress or waiting here; False if time ran out."""
+        while self.active:
+            self._idle.clear()
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout)
+            except TimeoutError:
+                return False
+        return True
+
+    async def _call(self, msg: dict[str, Any]) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         # The worker skips a call still queued after this (same clock: CLOCK_MONOTONIC).

@@ -33,6 +33,7 @@ class Plugin:
     def __init__(self) -> None:
         self.routes: list[tuple[RouteTemplate, Handler]] = []
         self.hooks: dict[str, Handler] = {}
+        self.upgrade_handler: Handler | None = None
 
     def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
         compiled = compile_route(method, path)
@@ -52,9 +53,16 @@ class Plugin:
 
         return register
 
+    def on_upgrade(self, fn: Handler) -> Handler:
+        """Register ``fn(event, ctx)``, run once when the host switches to this version
+        from another; ``event`` is ``{"from": "1.0.0", "to": "1.1.0"}``. If it raises,
+        the switch does not happen and the old version keeps serving."""
+        self.upgrade_handler = fn
+        return fn
+
     def describe(self) -> dict[str, Any]:
         return {"routes": [[r.method, r.template] for r, _ in self.routes],
-                "hooks": sorted(self.hooks)}
+                "hooks": sorted(self.hooks), "upgrade": self.upgrade_handler is not None}
 
 
 @dataclass

@@ -122,8 +122,10 @@ def serve(channel: BlockingChannel) -> None:
                 out = {"t": "result", "id": call_id, "ok": True, "status": status,
                        "headers": headers, "body": body}
             else:
-                value = plugin.hooks[msg["event"]](msg["payload"], ctx)
-                out = {"t": "result", "id": call_id, "ok": True, "value": value}
+                fn = (plugin.upgrade_handler if msg["kind"] == "upgrade"
+                      else plugin.hooks[msg["event"]])
+                out = {"t": "result", "id": call_id, "ok": True,
+                       "value": fn(msg["payload"], ctx)}
         except Exception as e:
             out = _error(e, call_id)
         try:

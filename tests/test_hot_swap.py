@@ -1,0 +1,164 @@
+"""Upgrades and rollbacks under concurrent load: no failed request, ever."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import TEST_PLUGINS, signed, wait_until
+
+
+class Load:
+    """Several clients calling /version without pause; every answer is recorded."""
+
+    def __init__(self, url: str, clients: int = 4):
+        self.url = f"{url}/plugins/versioned/api/version"
+        self.stop = threading.Event()
+        self.versions: list[str] = []
+        self.failures: list[str] = []
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(clients)]
+
+    def run(self) -> None:
+        with httpx.Client(timeout=10) as c:
+            while not self.stop.is_set():
+                try:
+                    r = c.get(self.url)
+                    if r.status_code == 200:
+                        self.versions.append(r.json()["version"])
+                    else:
+                        self.failures.append(f"{r.status_code} {r.text}")
+                except httpx.HTTPError as e:
+                    self.failures.append(repr(e))
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(10)
+
+
+def version_of(src: Path, version: str, *, healthy: bool = True, hook: bool = False,
+               broken_import: bool = False) -> Path:
+    toml = src / "plugin.toml"
+    toml.write_text(toml.read_text().replace('version = "1.0.0"', f'version = "{version}"'))
+    code = src / "versioned" / "__init__.py"
+    text = code.read_text()
+    if not healthy:
+        text = text.replace("HEALTHY = True", "HEALTHY = False")
+    if hook:
+        text += ('\n\n@plugin.on_upgrade\ndef migrate(event, ctx):\n'
+                 '    ctx.kv.set("migrated_from", event["from"])\n')
+    if broken_import:
+        text = "import no_such_module\n" + text
+    code.write_text(text)
+    return src
+
+
+@pytest.fixture
+def v1_host(host, packages):
+    assert host.install(packages["versioned"]).status_code == 201
+    return host
+
+
+def package(plugin_copy, keys, tmp_path, version: str, **kw) -> bytes:
+    src = plugin_copy(TEST_PLUGINS / "versioned")
+    data = signed(version_of(src, version, **kw), keys["key"], tmp_path / version)
+    import shutil
+    shutil.rmtree(src)
+    return data
+
+
+def test_upgrade_and_rollback_under_load_fail_no_request(v1_host, plugin_copy, keys, tmp_path):
+    host = v1_host
+    v11 = package(plugin_copy, keys, tmp_path, "1.1.0", hook=True)
+    with Load(host.url) as load:
+        assert wait_until(lambda: len(load.versions) >= 50, timeout=30)
+        r = host.admin.post("/admin/plugins/versioned/upgrade", content=v11,
+                            headers={"Content-Type": "application/zip"})
+        assert r.status_code == 200, r.text
+        assert r.json()["version"] == "1.1.0"
+        assert r.json()["previous_version"] == "1.0.0"
+        seen = len(load.versions)
+        assert wait_until(lambda: len(load.versions) >= seen + 50, timeout=30)
+        r = host.admin.post("/admin/plugins/versioned/rollback")
+        assert r.status_code == 200, r.text
+        assert r.json()["version"] == "1.0.0"
+        seen = len(load.versions)
+        assert wait_until(lambda: len(load.versions) >= seen + 50, timeout=30)
+    assert load.failures == []
+    v = load.versions
+    # 1.0.0, then 1.1.0 from the switch on, then 1.0.0 again: no interleaving after a switch
+    first_new, last_new = v.index("1.1.0"), len(v) - 1 - v[::-1].index("1.1.0")
+    assert set(v[:first_new]) == {"1.0.0"} and set(v[last_new + 1:]) == {"1.0.0"}
+    assert v.count("1.1.0") >= 40
+    # the upgrade hook ran once, on the switch to 1.1.0; its data stays
+    assert host.client.get("/plugins/versioned/api/version").json() == {
+        "version": "1.0.0", "migrated_from": "1.0.0"}
+    info = host.admin.get("/admin/plugins/versioned").json()
+    assert info["previous_version"] == "1.1.0"
+    assert 'plugin_host_upgrades_total{action="upgrade",outcome="success",plugin="versioned"}' \
+        in host.client.get("/metrics").text
+
+
+@pytest.mark.parametrize("kind", ["unhealthy", "broken_import"])
+def test_a_new_version_that_fails_is_rolled_back(v1_host, plugin_copy, keys, tmp_path, kind):
+    host = v1_host
+    bad = package(plugin_copy, keys, tmp_path, "1.2.0", healthy=kind != "unhealthy",
+                  broken_import=kind == "broken_import")
+    with Load(host.url) as load:
+        assert wait_until(lambda: len(load.versions) >= 30, timeout=30)
+        r = host.admin.post("/admin/plugins/versioned/upgrade", content=bad,
+                            headers={"Content-Type": "application/zip"})
+        seen = len(load.versions)
+        assert wait_until(lambda: len(load.versions) >= seen + 30, timeout=30)
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["code"] == "upgrade_failed"
+    assert "1.0.0 is still serving" in err["message"]
+    if kind == "unhealthy":
+        assert "its GET /healthz answered 500" in err["message"]
+    else:
+        assert "ModuleNotFoundError" in err["message"]
+    assert load.failures == [] and set(load.versions) == {"1.0.0"}
+    info = host.admin.get("/admin/plugins/versioned").json()
+    assert (info["version"], info["state"]) == ("1.0.0", "enabled")
+    assert not (host.data_dir / "plugins" / "versioned" / "1.2.0").exists()
+
+
+def test_upgrade_from_a_path_survives_restart_and_keeps_two_versions(
+        v1_host, plugin_copy, keys, tmp_path):
+    host = v1_host
+    for version in ("1.1.0", "1.2.0"):
+        pkg = tmp_path / f"versioned-{version}.kplugin"
+        pkg.write_bytes(package(plugin_copy, keys, tmp_path, version))
+        r = host.admin.post("/admin/plugins/versioned/upgrade", json={"path": str(pkg)})
+        assert r.status_code == 200, r.text
+    host.restart()
+    assert host.client.get("/plugins/versioned/api/version").json()["version"] == "1.2.0"
+    kept = sorted(p.name for p in (host.data_dir / "plugins" / "versioned").iterdir())
+    assert kept == ["1.1.0", "1.2.0"]  # the current one and the one before, for rollback
+    assert host.admin.post("/admin/plugins/versioned/rollback").json()["version"] == "1.1.0"
+    r = host.admin.post("/admin/plugins/versioned/upgrade", json={"path": "/nope.kplugin"})
+    assert r.status_code == 422 and "path: No such file or directory" in r.text
+
+
+def test_refusals(v1_host, packages):
+    host = v1_host
+    r = host.admin.post("/admin/plugins/versioned/rollback")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "no_previous_version"
+    r = host.admin.post("/admin/plugins/versioned/upgrade", content=packages["versioned"],
+                        headers={"Content-Type": "application/zip"})
+    assert r.status_code == 409 and "already the installed version" in r.text
+    r = host.admin.post("/admin/plugins/versioned/upgrade", content=packages["hello-world"],
+                        headers={"Content-Type": "application/zip"})
+    assert r.status_code == 409 and "the package is hello-world, not versioned" in r.text
+    r = host.admin.post("/admin/plugins/nothing/upgrade", content=packages["hello-world"],
+                        headers={"Content-Type": "application/zip"})
+    assert r.status_code == 404
