@@ -13,56 +13,18 @@ Usage: python bench/plugin_call.py [--json] [--calls N] [--seconds S]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import re
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from plugin_host.devenv import free_port, wait_ready  # noqa: E402
-from plugin_host.host.sandbox import SandboxPolicy  # noqa: E402
-from plugin_host.host.workers import PluginRuntime, WorkerSpec  # noqa: E402
-from plugin_host.manifest import parse_manifest  # noqa: E402
-from plugin_host.package.archive import pack  # noqa: E402
-from plugin_host.package.signing import generate_keypair, sign_package  # noqa: E402
-from plugin_host.sdk import Context, Request, encode_response  # noqa: E402
+from common import ECHO_CALL, bench_host, echo_runtime, make_plugin, percentile, run, wrk
 
-MANIFEST = """
-[plugin]
-name = "bench-echo"
-version = "1.0.0"
-summary = "Echoes a path parameter"
-authors = ["bench <bench@example.org>"]
-license = "MIT"
-host_api = "^1.0"
-
-[backend]
-entry = "bench_echo:plugin"
-"""
-CODE = """
-from plugin_host.sdk import Plugin
-plugin = Plugin()
-
-@plugin.route("GET", "/echo/{word}")
-def echo(request, ctx):
-    return {"word": request.path_params["word"]}
-"""
-
-
-def make_plugin(base: Path) -> Path:
-    src = base / "bench-echo"
-    (src / "bench_echo").mkdir(parents=True)
-    (src / "plugin.toml").write_text(MANIFEST)
-    (src / "bench_echo" / "__init__.py").write_text(CODE)
-    return src
+from plugin_host.sdk import Context, Request, encode_response
 
 
 class NoTransport:
@@ -73,32 +35,20 @@ class NoTransport:
         pass
 
 
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p))]
-
-
 async def measure_overhead(src: Path, calls: int, layers: list[str] | None) -> dict:
-    manifest = parse_manifest((src / "plugin.toml").read_text())
     sys.path.insert(0, str(src))
     from bench_echo import plugin  # type: ignore[import-not-found]
 
     handler = plugin.routes[0][1]
     ctx = Context(NoTransport(), "bench-echo", "1.0.0")
-    req = {"method": "GET", "path": "/echo/hi", "path_params": {"word": "hi"}, "query": {},
-           "headers": {"accept": "application/json"}, "body": b""}
+    req = ECHO_CALL["request"]
 
     def in_process() -> None:
         encode_response(handler(Request(**req), ctx))
 
-    async def no_cap(op, args):
-        raise RuntimeError("not used")
-
-    runtime = PluginRuntime(WorkerSpec("bench-echo", "1.0.0", manifest, src,
-                                       src.parent / "scratch",
-                                       SandboxPolicy(layers, [])), no_cap, lambda f: None)
+    runtime = echo_runtime(src, layers)
     await runtime.start()
-    msg = {"t": "call", "kind": "route", "route": 0, "request": req}
+    msg = dict(ECHO_CALL)
     try:
         for _ in range(500):  # warm up both paths
             in_process()
@@ -125,56 +75,15 @@ async def measure_overhead(src: Path, calls: int, layers: list[str] | None) -> d
     }
 
 
-def wrk(url: str, seconds: int, connections: int) -> float:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url],
-                         capture_output=True, text=True, check=True).stdout
-    m = re.search(r"Requests/sec:\s+([0-9.]+)", out)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if not m or errors:
-        raise RuntimeError(f"wrk failed or saw errors:\n{out}")
-    return float(m.group(1))
-
-
 def measure_throughput(src: Path, work: Path, seconds: int) -> dict:
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is needed for the throughput figure: apt-get install wrk")
-    key, pub, _ = generate_keypair(work / "bench")
-    pkg = pack(src, work / "pkg")
-    sign_package(pkg, key)
-    port = free_port()
-    log = (work / "host.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "plugin_host.cli", "serve", "--port",
-                             str(port), "--data-dir", str(work / "data"), "--trusted-key",
-                             str(pub), "--admin-token", "bench-token-123456",
-                             "--log-level", "warning"],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc=proc)
-        import httpx
-
-        r = httpx.post(f"{url}/admin/plugins", content=pkg.read_bytes(), timeout=30,
-                       headers={"Authorization": "Bearer bench-token-123456",
-                                "Content-Type": "application/zip"})
-        r.raise_for_status()
-        wrk(f"{url}/healthz", 2, 16)  # warm up
-        bare = wrk(f"{url}/healthz", seconds, 16)
-        plugin = wrk(f"{url}/plugins/bench-echo/api/echo/hi", seconds, 16)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with bench_host(work) as host:
+        host.post_package("/admin/plugins", src)
+        wrk(f"{host.url}/healthz", 2, 16)  # warm up
+        bare = wrk(f"{host.url}/healthz", seconds, 16)["rps"]
+        plugin = wrk(f"{host.url}/plugins/bench-echo/api/echo/hi", seconds, 16)["rps"]
     return {"bare_route_rps": round(bare), "plugin_route_rps": round(plugin),
             "throughput_ratio": round(plugin / bare, 3), "wrk_connections": 16,
             "wrk_seconds": seconds}
-
-
-def run(coro):
-    """The host runs on uvloop under uvicorn; measure on the same loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
 
 
 def main() -> None:

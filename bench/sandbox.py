@@ -1,0 +1,112 @@
+"""What the sandbox costs: worker cold start per layer set, and call overhead.
+
+1. Cold start: from spawning a worker to its "ready" (plugin imported, layers applied),
+   median and p90 over --starts starts, for each layer set this machine offers.
+2. Call overhead: the same echo call through a fully sandboxed worker and an
+   unsandboxed one (only the always-on layers), interleaved; medians and their ratio.
+
+Targets (issue 3): cold start <= 250 ms; sandboxed median within 10% of unsandboxed.
+Usage: python bench/sandbox.py [--json] [--starts N] [--calls N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ECHO_CALL, echo_runtime, make_plugin, percentile, run
+
+from plugin_host.host.sandbox import detect
+
+LAYER_SETS = {
+    "none": [],
+    "seccomp": ["seccomp"],
+    "landlock+seccomp": ["landlock", "seccomp"],
+    "bubblewrap": ["bubblewrap"],
+    "bubblewrap+seccomp": ["bubblewrap", "seccomp"],
+}
+
+
+async def cold_starts(src: Path, layers: list[str], n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        runtime = echo_runtime(src, layers)
+        t = time.perf_counter()
+        await runtime.start()
+        times.append(time.perf_counter() - t)
+        await runtime.stop()
+    return times
+
+
+async def overhead(src: Path, calls: int) -> dict:
+    full, bare = echo_runtime(src, None), echo_runtime(src, [])
+    await full.start()
+    await bare.start()
+    try:
+        a, b = dict(ECHO_CALL), dict(ECHO_CALL)
+        for _ in range(300):
+            await full.call(a)
+            await bare.call(b)
+        tf, tb = [], []
+        for _ in range(calls):
+            t = time.perf_counter()
+            await full.call(a)
+            tf.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            await bare.call(b)
+            tb.append(time.perf_counter() - t)
+        layers = full.layers
+    finally:
+        await full.stop()
+        await bare.stop()
+    mf, mb = statistics.median(tf), statistics.median(tb)
+    return {"sandboxed_layers": layers, "sandboxed_median_us": round(mf * 1e6, 1),
+            "unsandboxed_median_us": round(mb * 1e6, 1),
+            "sandboxed_p99_us": round(percentile(tf, 0.99) * 1e6, 1),
+            "unsandboxed_p99_us": round(percentile(tb, 0.99) * 1e6, 1),
+            "sandbox_call_overhead_pct": round((mf / mb - 1) * 100, 1)}
+
+
+async def main_async(starts: int, calls: int) -> dict:
+    available = set(detect().available)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = make_plugin(Path(tmp))
+        cold = {}
+        for name, layers in LAYER_SETS.items():
+            if not set(layers) <= available:
+                cold[name] = "unavailable"
+                continue
+            times = await cold_starts(src, layers, starts)
+            cold[name] = {"median_ms": round(statistics.median(times) * 1e3, 1),
+                          "p90_ms": round(percentile(times, 0.9) * 1e3, 1)}
+        figures = {"cold_start": cold, **await overhead(src, calls)}
+    worst = max(v["median_ms"] for v in cold.values() if isinstance(v, dict))
+    figures["worst_cold_start_median_ms"] = worst
+    figures["targets"] = {"cold_start_ms": "<= 250", "sandbox_call_overhead_pct": "<= 10"}
+    figures["meets_targets"] = worst <= 250 and figures["sandbox_call_overhead_pct"] <= 10
+    return figures
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="last line: one JSON object")
+    ap.add_argument("--starts", type=int, default=15)
+    ap.add_argument("--calls", type=int, default=5000)
+    args = ap.parse_args()
+    figures = run(main_async(args.starts, args.calls))
+    for k, v in figures.items():
+        if k != "targets":
+            print(f"{k:28} {v}")
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
