@@ -92,6 +92,23 @@ def serve(**options: Any) -> None:
                 access_log=False, lifespan="on")
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON")
+@friendly
+def sandbox(as_json: bool) -> None:
+    """Which sandbox layers this machine can give plugin workers, and why not if not."""
+    from .host.sandbox import SandboxPolicy
+
+    report = SandboxPolicy(None, []).report()
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    for layer, info in report["machine"].items():
+        mark = "yes" if info["available"] else "NO "
+        click.echo(f"{mark} {layer:12} {info['reason'] or ''}".rstrip())
+    click.echo(f"workers get: {', '.join(report['layers'])}")
+
+
 @main.group()
 def plugin() -> None:
     """Author tools: new, pack, sign, verify."""

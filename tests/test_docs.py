@@ -32,5 +32,8 @@ def test_authoring_guide_runs_as_written(tmp_path):
     assert '{"counter":1}' in out
     assert '"result":{"seen":42}' in out
     assert '"integrity":"sha384-' in out
+    assert "upgrade: 200" in out
+    assert '{"message":"Welcome Ada from shelf-check"}' in out
+    assert '{"counter":2}' in out
     assert '"uninstalled":"shelf-check"' in out
-    assert "3 passed" in out
+    assert out.count("3 passed") == 2

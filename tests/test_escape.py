@@ -261,3 +261,22 @@ def test_layers_are_reported(full_host):
         assert (f'plugin_host_plugin_sandbox_layer{{layer="{layer}",plugin="hello-world"}} 1.0'
                 in metrics)
 
+
+
+def test_operators_can_see_the_sandbox_level(full_host):
+    import json
+    import subprocess
+    import sys
+
+    report = full_host.admin.get("/admin/sandbox").json()
+    assert report["layers"] == full_host.admin.get(
+        "/admin/plugins/hello-world").json()["sandbox"]["layers"]
+    assert set(report["machine"]) == {"bubblewrap", "seccomp", "landlock"}
+    for info in report["machine"].values():
+        assert info["available"] is (info["reason"] is None)
+    out = subprocess.run([sys.executable, "-m", "plugin_host.cli", "sandbox", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["machine"] == report["machine"]
+    if os.environ.get("CI") == "true":
+        assert report["machine"]["bubblewrap"]["available"]
+        assert report["machine"]["seccomp"]["available"]

@@ -184,6 +184,12 @@ def create_app(settings: HostSettings) -> FastAPI:
         return {"plugins": [manager.describe(p) for p in
                             sorted(manager.plugins.values(), key=lambda p: p.name)]}
 
+    @app.get("/admin/sandbox", tags=["admin"], dependencies=admin)
+    async def sandbox_report() -> dict[str, Any]:
+        """The sandbox layers workers get on this host, what is required, and why any
+        optional layer is missing."""
+        return manager.sandbox.report()
+
     @app.get("/admin/plugins/{name}", tags=["admin"], dependencies=admin)
     async def show_plugin(name: str) -> dict[str, Any]:
         return manager.describe(manager.get(name), detail=True)

@@ -143,6 +143,12 @@ class SandboxPolicy:
     def layers(self) -> list[str]:
         return [*self.optional, *BASE_LAYERS]
 
+    def report(self) -> dict[str, Any]:
+        """What an operator needs to judge this host's sandbox level."""
+        return {"layers": self.layers, "required": self.require,
+                "machine": {layer: {"available": reason is None, "reason": reason}
+                            for layer, reason in self.support.missing.items()}}
+
     def check(self, plugin: str) -> None:
         missing = [layer for layer in self.require if layer not in self.layers]
         if missing:
