@@ -172,12 +172,13 @@ class SandboxPolicy:
         if "bubblewrap" in self.optional:
             argv = ["bwrap", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid",
                     "65534", "--die-with-parent", "--new-session", "--hostname", "plugin",
-                    *_system_binds()]
+                    *_system_binds(),
+                    # tmpfs first: the runtime may itself live under /tmp (a CI checkout)
+                    "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
+                    "--size", str(TMP_BYTES), "--tmpfs", INSIDE_DATA]
             for p in _runtime_paths():
                 argv += ["--ro-bind", p, p]
             argv += ["--ro-bind", str(code_dir), INSIDE_CODE,
-                     "--size", str(TMP_BYTES), "--tmpfs", INSIDE_DATA,
-                     "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
                      "--proc", "/proc", "--dev", "/dev", "--chdir", INSIDE_DATA, *worker]
             return Launch(argv, INSIDE_CODE, confine, self.layers, {"TMPDIR": "/tmp"},
                           str(scratch))
