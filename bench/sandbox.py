@@ -3,7 +3,8 @@
 1. Cold start: from spawning a worker to its "ready" (plugin imported, layers applied),
    median and p90 over --starts starts, for each layer set this machine offers.
 2. Call overhead: the same echo call through a fully sandboxed worker and an
-   unsandboxed one (only the always-on layers), interleaved; medians and their ratio.
+   unsandboxed one (only the always-on layers), in alternating blocks, everything
+   pinned to one CPU; medians and their ratio.
 
 Targets (issue 3): cold start <= 250 ms; sandboxed median within 10% of unsandboxed.
 Usage: python bench/sandbox.py [--json] [--starts N] [--calls N]
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -46,6 +48,11 @@ async def cold_starts(src: Path, layers: list[str], n: int) -> list[float]:
 
 
 async def overhead(src: Path, calls: int) -> dict:
+    # Where the scheduler puts a worker (same core as the host or the other one) moves a
+    # round trip between ~35 and ~90 us on 2 cores, far more than any layer costs: pin
+    # the host and, by inheritance, both workers to one CPU so the comparison is fair.
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
     full, bare = echo_runtime(src, None), echo_runtime(src, [])
     await full.start()
     await bare.start()
@@ -55,17 +62,19 @@ async def overhead(src: Path, calls: int) -> dict:
             await full.call(a)
             await bare.call(b)
         tf, tb = [], []
-        for _ in range(calls):
-            t = time.perf_counter()
-            await full.call(a)
-            tf.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            await bare.call(b)
-            tb.append(time.perf_counter() - t)
+        rounds = 10
+        for r in range(rounds):  # blocks of calls, alternating which side goes first
+            order = ((full, a, tf), (bare, b, tb)) if r % 2 else ((bare, b, tb), (full, a, tf))
+            for runtime, msg, times in order:
+                for _ in range(calls // rounds):
+                    t = time.perf_counter()
+                    await runtime.call(msg)
+                    times.append(time.perf_counter() - t)
         layers = full.layers
     finally:
         await full.stop()
         await bare.stop()
+        os.sched_setaffinity(0, allowed)
     mf, mb = statistics.median(tf), statistics.median(tb)
     return {"sandboxed_layers": layers, "sandboxed_median_us": round(mf * 1e6, 1),
             "unsandboxed_median_us": round(mb * 1e6, 1),
