@@ -26,9 +26,11 @@ class Record:
 
     @property
     def tags(self) -> dict[str, str]:
-        return (self.inputs.get("tags") or self.inputs.get("labels")
-                or self.inputs.get("userLabels")
-                or (self.inputs.get("settings") or {}).get("userLabels") or {})
+        if self.type.startswith("aws:"):
+            return self.inputs.get("tags") or {}
+        p = self.inputs
+        return {**(p.get("labels") or {}), **(p.get("userLabels") or {}),
+                **((p.get("settings") or {}).get("userLabels") or {})}
 
 
 class Recorder(pulumi.runtime.Mocks):
@@ -39,7 +41,7 @@ class Recorder(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.inputs[(args.typ, args.name)] = dict(args.inputs)
-        rid = f"{args.name}-id"
+        rid = args.name  # like S3, where a bucket's id is its name
         state = {**args.inputs, "arn": f"arn:mock:{args.name}", "bucket": args.name,
                  "name": args.inputs.get("name", args.name), "id": rid,
                  "address": f"{args.name}.db.internal", "port": 5432,
