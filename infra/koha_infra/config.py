@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -152,4 +153,17 @@ def from_pulumi() -> StackConfig:
             except ValueError:
                 pass
         raw[key] = value
+    return parse(raw)
+
+
+def from_stack_file(path: str | Path) -> StackConfig:
+    """Read and check the `koha:*` keys of a Pulumi.<stack>.yaml without the CLI."""
+    import yaml
+
+    doc = yaml.safe_load(Path(path).read_text()) or {}
+    raw = {k.split(":", 1)[1]: v for k, v in (doc.get("config") or {}).items()
+           if k.startswith(f"{NAMESPACE}:")}
+    for key, value in raw.items():
+        if isinstance(value, str) and value.isdigit():
+            raw[key] = int(value)
     return parse(raw)
