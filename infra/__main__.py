@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pulumi
-
 from koha_infra import aws, gcp
 from koha_infra.config import from_pulumi
 

@@ -5,6 +5,7 @@ Every problem is reported as ``koha:<key>: <reason>`` before any resource is dec
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from pathlib import Path
@@ -148,10 +149,8 @@ def from_pulumi() -> StackConfig:
         if value is None:
             continue
         if value[:1] in "[{" or value.isdigit():
-            try:
+            with contextlib.suppress(ValueError):  # else kept as the string it is
                 value = json.loads(value)
-            except ValueError:
-                pass
         raw[key] = value
     return parse(raw)
 

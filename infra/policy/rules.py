@@ -51,8 +51,12 @@ def _as_list(v: Any) -> list:
     return v if isinstance(v, list) else [v]
 
 
+S3_SSE = ("aws:s3/bucketServerSideEncryptionConfiguration:"
+          "BucketServerSideEncryptionConfiguration")
+
+
 def encryption_at_rest(t: str, p: Props) -> list[str]:
-    if t == "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
+    if t == S3_SSE:
         rules = p.get("rules") or []
         if not rules or any((r.get("applyServerSideEncryptionByDefault") or {}).get(
                 "sseAlgorithm") != "aws:kms" for r in rules):
@@ -187,8 +191,7 @@ RESOURCE_RULES: dict[str, tuple[str, Callable[[str, Props], list[str]]]] = {
 
 S3_COMPANIONS = {
     "aws:s3/bucketVersioning:BucketVersioning": "versioning",
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
-        "encryption",
+    S3_SSE: "encryption",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "public access block",
     "aws:s3/bucketPolicy:BucketPolicy": "TLS-only policy",
 }

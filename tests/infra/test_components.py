@@ -56,7 +56,7 @@ def test_structure_parents_tags_and_policies(stack, cloud, env):
 # ---- ArtifactStore ---------------------------------------------------------------
 
 def test_aws_artifact_store(stack):
-    records, _, raw = stack("aws")
+    records, _, _ = stack("aws")
     buckets = of_type(records, "aws:s3/bucket:Bucket")
     assert sorted(b.name for b in buckets) == ["artifacts-backup", "artifacts-index",
                                                "artifacts-logs", "artifacts-packages"]
