@@ -70,3 +70,36 @@ def test_tags_are_valid_gcp_labels_too():
     cfg = parse(example_config("gcp", owner="Library Ops <ops@example.org>"))
     assert cfg.tags["owner"] == "library-ops--ops-example-org-"
     assert all(k.islower() for k in cfg.tags)
+
+
+@pytest.mark.parametrize("stack_name", ["aws-prod", "gcp-dev"])
+def test_the_program_reads_a_stack_file_as_pulumi_would(stack_name):
+    """infra/__main__.py under the mocks, with the stack file's config loaded the way
+    the engine passes it (structured values as JSON strings)."""
+    import json
+    import runpy
+
+    import pulumi
+    import yaml
+    from koha_infra.testing import Recorder
+
+    doc = yaml.safe_load((INFRA / f"Pulumi.{stack_name}.yaml").read_text())["config"]
+    config = {k: json.dumps(v) if isinstance(v, list) else str(v) for k, v in doc.items()}
+    pulumi.runtime.set_mocks(Recorder(), preview=False)
+    pulumi.runtime.set_all_config(config)
+    exported = {}
+    original = pulumi.export
+    pulumi.export = lambda k, v: exported.__setitem__(k, v)
+    try:
+        @pulumi.runtime.test
+        def program():
+            runpy.run_path(str(INFRA / "__main__.py"))
+            return pulumi.Output.all(**exported).apply(lambda o: exported.update(o))
+
+        program()
+    finally:
+        pulumi.export = original
+        pulumi.runtime.set_all_config({})
+    cloud, env = stack_name.split("-")
+    assert exported["cloud"] == cloud and exported["environment"] == env
+    assert len(exported["host_ips"]) == int(doc["koha:host_count"])
