@@ -131,7 +131,7 @@ def create_app(settings: HostSettings) -> FastAPI:
 
     @app.get("/metrics", tags=["probes"], include_in_schema=False)
     async def metrics_endpoint() -> Response:
-        manager.update_gauges()
+        await asyncio.to_thread(manager.update_gauges)  # reads kv usage from the database
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # ---- plugin routes, hooks, UI ---------------------------------------------

@@ -8,7 +8,9 @@ own kv data (within ``permissions.kv_quota``), only the host:port pairs in
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgpack
@@ -18,6 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from ..errors import PluginHostError
 from ..manifest import Manifest, egress_refusal
+from . import metrics
 from .db import KVEntry
 from .settings import plugin_secret
 
@@ -72,6 +75,11 @@ class KVStore:
             return s.scalar(select(func.coalesce(func.sum(KVEntry.size), 0))
                             .where(KVEntry.plugin == plugin))
 
+    def usage_by_plugin(self) -> dict[str, int]:
+        with self.sessions() as s:
+            q = select(KVEntry.plugin, func.sum(KVEntry.size)).group_by(KVEntry.plugin)
+            return {plugin: int(total) for plugin, total in s.execute(q)}
+
     def purge(self, plugin: str) -> None:
         with self.sessions.begin() as s:
             s.execute(delete(KVEntry).where(KVEntry.plugin == plugin))
@@ -116,6 +124,7 @@ class Capabilities:
 
     def secret(self, name: str) -> str:
         if name not in self.secrets:
+            metrics.CAPABILITY_DENIALS.labels(self.name, "secrets").inc()
             raise denied(f"ctx.secrets: {name!r} is not listed in permissions.secrets")
         value = plugin_secret(name)
         if value is None:
@@ -126,12 +135,16 @@ class Capabilities:
     def check_url(self, url: str) -> None:
         refusal = egress_refusal(url, self.network)
         if refusal:
+            metrics.CAPABILITY_DENIALS.labels(self.name, "http").inc()
             raise denied(refusal)
 
     async def http_request(self, args: dict[str, Any]) -> dict[str, Any]:
         url = str(args.get("url", ""))
         self.check_url(url)
+        target = urlsplit(url).hostname or "?"
         timeout = args.get("timeout") or self.manifest.resources.timeout_ms / 1000
+        start = time.perf_counter()
+        outcome = "error"
         try:
             # Redirects are not followed: the target could be outside the allow-list.
             async with self.http.stream(str(args.get("method", "GET")), url,
@@ -145,10 +158,17 @@ class Capabilities:
                         raise PluginHostError(
                             f"ctx.http: response from {url} is larger than "
                             f"{self.response_limit} bytes", code="capability_error")
+                outcome = f"{r.status_code // 100}xx"
                 return {"status": r.status_code, "headers": dict(r.headers), "body": bytes(body)}
+        except httpx.TimeoutException:
+            outcome = "timeout"
+            raise PluginHostError(f"ctx.http: {url} timed out", code="http_error") from None
         except httpx.HTTPError as e:
             raise PluginHostError(f"ctx.http: {type(e).__name__}: {e}",
                                   code="http_error") from None
+        finally:
+            metrics.EGRESS_REQUESTS.labels(self.name, target, outcome).inc()
+            metrics.EGRESS_LATENCY.labels(self.name, target).observe(time.perf_counter() - start)
 
     def log(self, frame: dict[str, Any]) -> None:
         level = frame.get("level", "info")

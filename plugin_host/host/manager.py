@@ -521,8 +521,13 @@ class PluginManager:
         counts = dict.fromkeys(("enabled", "disabled", "failed", "crash-looping"), 0)
         metrics.SANDBOX_LAYER.clear()
         metrics.CRASH_LOOPING.clear()
+        metrics.KV_BYTES.clear()
+        metrics.KV_QUOTA.clear()
+        usage = self.kv.usage_by_plugin()
         for p in self.plugins.values():
             counts[p.state] += 1
+            metrics.KV_BYTES.labels(p.name).set(usage.get(p.name, 0))
+            metrics.KV_QUOTA.labels(p.name).set(p.manifest.permissions.kv_quota)
             metrics.CRASH_LOOPING.labels(p.name).set(p.state == "crash-looping")
             for layer in p.runtime.layers if p.runtime else ():
                 metrics.SANDBOX_LAYER.labels(p.name, layer).set(1)

@@ -23,6 +23,18 @@ PLUGIN_LATENCY = Histogram("plugin_host_plugin_call_duration_seconds",
                            buckets=LATENCY_BUCKETS)
 WORKER_RESTARTS = Counter("plugin_host_worker_restarts_total", "Plugin workers replaced",
                           ["plugin", "reason"])
+CAPABILITY_DENIALS = Counter(
+    "plugin_host_capability_denials_total",
+    "Capability requests refused: ctx.http outside permissions.network, unlisted secrets",
+    ["plugin", "capability"])
+EGRESS_REQUESTS = Counter("plugin_host_egress_requests_total",
+                          "ctx.http requests to integrations, by outcome (2xx, 4xx, 5xx, "
+                          "timeout, error)", ["plugin", "host", "outcome"])
+EGRESS_LATENCY = Histogram("plugin_host_egress_request_duration_seconds",
+                           "Latency of ctx.http requests", ["plugin", "host"],
+                           buckets=LATENCY_BUCKETS)
+KV_BYTES = Gauge("plugin_host_plugin_kv_bytes", "Bytes of kv data a plugin holds", ["plugin"])
+KV_QUOTA = Gauge("plugin_host_plugin_kv_quota_bytes", "A plugin's kv quota", ["plugin"])
 UPGRADES = Counter("plugin_host_upgrades_total", "Upgrades and rollbacks",
                    ["plugin", "action", "outcome"])
 INSTALLS = Counter("plugin_host_installs_total", "Plugin installs", ["outcome"])
