@@ -182,4 +182,68 @@ for t, name in ((infra_preview, "preview"), (infra_up, "up"), (infra_destroy, "d
                 (infra_check, "check"), (infra_test, "test"), (infra_inventory, "inventory")):
     infra.add_task(t, name=name)
 
-ns = Collection(up, down, lint, test, bench, schema, infra)
+# ---- monitoring: rules, Alertmanager, dashboards ---------------------------------------
+
+MONITORING = ROOT / "monitoring"
+
+
+def _monitoring_modules():
+    sys.path.insert(0, str(MONITORING))
+    import dashboards
+    import rules_as_code
+    import scrape_config
+
+    return rules_as_code, dashboards, scrape_config
+
+
+@task(help={"env": "also write monitoring/build/ENV/prometheus.yml from environments/ENV.yml",
+            "runbook_base": "URL where docs/runbooks/ is served"})
+def monitoring_build(c, env=None, runbook_base=None):
+    """Write the rule files and the Grafana dashboards + provisioning from code."""
+    import yaml
+
+    rules, dashboards, scrape = _monitoring_modules()
+    written = rules.write(MONITORING / "rules", runbook_base or rules.RUNBOOK_BASE)
+    written += dashboards.write(MONITORING / "grafana")
+    if env:
+        out = MONITORING / "build" / env / "prometheus.yml"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(yaml.safe_dump(scrape.from_environment_file(
+            MONITORING / "environments" / f"{env}.yml", MONITORING / "rules"), sort_keys=False))
+        written.append(out)
+    for p in written:
+        print(f"wrote {p.relative_to(ROOT)}")
+
+
+@task
+def monitoring_check(c):
+    """Rules and dashboards match the code; promtool check + test rules; amtool check-config;
+    every alert has a runbook."""
+    import shutil
+
+    rules, dashboards, _ = _monitoring_modules()
+    stale = [name for name, text in rules.render().items()
+             if (MONITORING / "rules" / name).read_text() != text]
+    stale += [rel for rel, text in dashboards.render().items()
+              if not (MONITORING / "grafana" / rel).exists()
+              or (MONITORING / "grafana" / rel).read_text() != text]
+    if stale:
+        raise SystemExit(f"out of date (run ./dev monitoring.build): {', '.join(stale)}")
+    missing = [a["alert"] for a in rules.alerts()
+               if not (ROOT / "docs" / "runbooks" / f"{a['alert']}.md").exists()]
+    if missing:
+        raise SystemExit(f"alerts without a runbook in docs/runbooks: {', '.join(missing)}")
+    for tool in ("promtool", "amtool"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed: apt-get install prometheus "
+                             "prometheus-alertmanager (./dev does this as root)")
+    c.run(f"promtool check rules {MONITORING}/rules/*.rules.yml")
+    c.run(f"promtool test rules {MONITORING}/tests/*.test.yml")
+    c.run(f"amtool check-config {MONITORING}/alertmanager.yml")
+
+
+monitoring = Collection("monitoring")
+monitoring.add_task(monitoring_build, name="build")
+monitoring.add_task(monitoring_check, name="check")
+
+ns = Collection(up, down, lint, test, bench, schema, infra, monitoring)

@@ -524,6 +524,12 @@ class PluginManager:
         metrics.KV_BYTES.clear()
         metrics.KV_QUOTA.clear()
         usage = self.kv.usage_by_plugin()
+        groups = {p.name: {w.pid for w in p.runtime.workers if w.pid}
+                  for p in self.plugins.values() if p.runtime}
+        rss = metrics.process_group_rss({pid for pids in groups.values() for pid in pids})
+        metrics.MEMORY.clear()
+        for name, pids in groups.items():
+            metrics.MEMORY.labels(name).set(sum(rss.get(pid, 0) for pid in pids))
         for p in self.plugins.values():
             counts[p.state] += 1
             metrics.KV_BYTES.labels(p.name).set(usage.get(p.name, 0))

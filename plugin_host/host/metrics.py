@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -33,6 +34,9 @@ EGRESS_REQUESTS = Counter("plugin_host_egress_requests_total",
 EGRESS_LATENCY = Histogram("plugin_host_egress_request_duration_seconds",
                            "Latency of ctx.http requests", ["plugin", "host"],
                            buckets=LATENCY_BUCKETS)
+MEMORY = Gauge("plugin_host_plugin_memory_bytes",
+               "Resident memory of a plugin's workers (every process of their groups)",
+               ["plugin"])
 KV_BYTES = Gauge("plugin_host_plugin_kv_bytes", "Bytes of kv data a plugin holds", ["plugin"])
 KV_QUOTA = Gauge("plugin_host_plugin_kv_quota_bytes", "A plugin's kv quota", ["plugin"])
 UPGRADES = Counter("plugin_host_upgrades_total", "Upgrades and rollbacks",
@@ -78,3 +82,21 @@ class MetricsMiddleware:
             method = scope.get("method", "GET")
             HTTP_REQUESTS.labels(method, template, str(status)).inc()
             HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - start)
+
+
+def process_group_rss(pgids: set[int]) -> dict[int, int]:
+    """Resident bytes per process group, summed over /proc (workers run in their own)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    totals = dict.fromkeys(pgids, 0)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        pgrp = int(fields[2])
+        if pgrp in totals:
+            totals[pgrp] += int(fields[21]) * page
+    return totals

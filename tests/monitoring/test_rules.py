@@ -1,0 +1,143 @@
+"""Rules, alerts, Alertmanager routing and dashboards, checked with the real tools."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import dashboards
+import pytest
+import rules_as_code
+import yaml
+
+from .conftest import MONITORING, ROOT, require
+
+RULE_FILES = sorted((MONITORING / "rules").glob("*.rules.yml"))
+TEST_FILES = sorted((MONITORING / "tests").glob("*.test.yml"))
+
+
+def run(*cmd: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+
+
+def test_committed_files_match_the_code():
+    for name, text in rules_as_code.render().items():
+        assert (MONITORING / "rules" / name).read_text() == text, f"run ./dev monitoring.build ({name})"
+    for rel, text in dashboards.render().items():
+        assert (MONITORING / "grafana" / rel).read_text() == text, f"run ./dev monitoring.build ({rel})"
+
+
+def test_promtool_check_rules():
+    r = run(require("promtool"), "check", "rules", *map(str, RULE_FILES))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("SUCCESS") == len(RULE_FILES)
+
+
+def test_promtool_unit_tests_pass():
+    r = run(require("promtool"), "test", "rules", *map(str, TEST_FILES))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("SUCCESS") == len(TEST_FILES) == 2
+
+
+def test_every_alert_has_a_firing_and_a_silent_case():
+    tests = [t for f in TEST_FILES for t in yaml.safe_load(f.read_text())["tests"]]
+    fires, silent = set(), set()
+    for test in tests:
+        for case in test.get("alert_rule_test", []):
+            (fires if case.get("exp_alerts") else silent).add(case["alertname"])
+    names = {a["alert"] for a in rules_as_code.alerts()}
+    assert len(names) == 14
+    assert names - fires == set(), "alerts never shown to fire"
+    assert names - silent == set(), "alerts never shown to stay silent"
+
+
+def test_alerts_are_complete_and_have_runbooks():
+    for a in rules_as_code.alerts():
+        assert re.fullmatch(r"Koha[A-Z][A-Za-z]+", a["alert"])
+        assert a["labels"]["severity"] in ("critical", "warning")
+        assert {"summary", "description", "runbook_url"} <= set(a["annotations"])
+        assert a["annotations"]["runbook_url"].endswith(f"/{a['alert']}.md")
+        runbook = ROOT / "docs" / "runbooks" / f"{a['alert']}.md"
+        assert runbook.exists(), runbook
+        text = runbook.read_text()
+        assert "## Check" in text and "## Act" in text
+
+
+def test_recording_rules_are_named_level_metric_operations():
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "record" in rule:
+                    assert re.fullmatch(r"[a-z_]+:[a-z_]+:[a-z0-9_]+", rule["record"]), rule
+
+
+def test_slo_alerts_use_the_multiwindow_burn_rates():
+    by_name = {a["alert"]: a["expr"] for a in rules_as_code.alerts()}
+    fast = by_name["KohaHostAvailabilityBudgetBurnFast"]
+    for window, factor in (("1h", "14.4"), ("5m", "14.4"), ("6h", "6"), ("30m", "6")):
+        assert f"ratio_rate{window} > ({factor} * 0.001)" in fast
+    slow = by_name["KohaPluginLatencyBudgetBurnSlow"]
+    assert "ratio_rate3d > (1 * 0.01)" in slow and "ratio_rate6h > (1 * 0.01)" in slow
+
+
+def test_alertmanager_config_routes_by_severity_and_inhibits():
+    amtool = require("amtool")
+    config = str(MONITORING / "alertmanager.yml")
+    r = run(amtool, "check-config", config)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for labels, receiver in ((["severity=critical", "alertname=KohaInstanceDown"], "pager"),
+                             (["severity=warning", "alertname=KohaVersionSkew"], "tickets"),
+                             (["alertname=Unlabelled"], "tickets")):
+        r = run(amtool, "config", "routes", "test", f"--config.file={config}", *labels)
+        assert r.stdout.strip() == receiver, (labels, r.stdout, r.stderr)
+    doc = yaml.safe_load((MONITORING / "alertmanager.yml").read_text())
+    rule = doc["inhibit_rules"][0]
+    assert rule["source_matchers"] == ['severity="critical"']
+    assert rule["target_matchers"] == ['severity="warning"']
+    assert all(r["webhook_configs"] for r in doc["receivers"])
+
+
+@pytest.mark.parametrize("dashboard", dashboards.DASHBOARDS, ids=lambda d: d.uid)
+def test_dashboards_are_valid_grafana_json(dashboard):
+    doc = json.loads((MONITORING / "grafana" / "dashboards" / f"{dashboard.uid}.json").read_text())
+    assert doc["uid"] == dashboard.uid and doc["schemaVersion"] >= 36
+    assert [v["name"] for v in doc["templating"]["list"]][0] == "datasource"
+    ids = [p["id"] for p in doc["panels"]]
+    assert len(ids) == len(set(ids)) >= 4
+    for p in doc["panels"]:
+        assert p["targets"] and all(t["expr"] for t in p["targets"])
+        assert p["gridPos"]["x"] + p["gridPos"]["w"] <= 24
+    provisioning = yaml.safe_load(
+        (MONITORING / "grafana" / "provisioning" / "dashboards" / "koha.yml").read_text())
+    assert provisioning["providers"][0]["type"] == "file"
+
+
+def test_dashboard_queries_parse_as_promql():
+    """promtool checks each query by putting it in a throwaway recording rule."""
+    promtool = require("promtool")
+    rules = [{"record": f"check:query:n{i}", "expr": expr}
+             for i, (d) in enumerate(
+                 q for dash in dashboards.DASHBOARDS for _, q in dashboards.queries(dash))
+             for expr in [d]]
+    path = ROOT / ".pytest-dashboard-queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "q", "rules": rules}]}))
+    try:
+        r = run(promtool, "check", "rules", str(path))
+    finally:
+        path.unlink()
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_prometheus_config_renders_and_passes_promtool(tmp_path):
+    import scrape_config
+
+    promtool = require("promtool")
+    cfg = scrape_config.from_environment_file(MONITORING / "environments" / "prod.yml",
+                                              MONITORING / "rules")
+    assert [j["job_name"] for j in cfg["scrape_configs"]] == ["plugin-host", "registry", "node"]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(cfg))
+    r = run(promtool, "check", "config", str(tmp_path / "prometheus.yml"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    with pytest.raises(ValueError, match="unknown service"):
+        scrape_config.render("x", {"grafana": ["a:1"]}, [], [])
