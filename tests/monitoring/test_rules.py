@@ -23,9 +23,11 @@ def run(*cmd: str) -> subprocess.CompletedProcess:
 
 def test_committed_files_match_the_code():
     for name, text in rules_as_code.render().items():
-        assert (MONITORING / "rules" / name).read_text() == text, f"run ./dev monitoring.build ({name})"
+        stale = f"stale {name}: ./dev monitoring.build"
+        assert (MONITORING / "rules" / name).read_text() == text, stale
     for rel, text in dashboards.render().items():
-        assert (MONITORING / "grafana" / rel).read_text() == text, f"run ./dev monitoring.build ({rel})"
+        stale = f"stale {rel}: ./dev monitoring.build"
+        assert (MONITORING / "grafana" / rel).read_text() == text, stale
 
 
 def test_promtool_check_rules():
@@ -102,7 +104,7 @@ def test_alertmanager_config_routes_by_severity_and_inhibits():
 def test_dashboards_are_valid_grafana_json(dashboard):
     doc = json.loads((MONITORING / "grafana" / "dashboards" / f"{dashboard.uid}.json").read_text())
     assert doc["uid"] == dashboard.uid and doc["schemaVersion"] >= 36
-    assert [v["name"] for v in doc["templating"]["list"]][0] == "datasource"
+    assert doc["templating"]["list"][0]["name"] == "datasource"
     ids = [p["id"] for p in doc["panels"]]
     assert len(ids) == len(set(ids)) >= 4
     for p in doc["panels"]:
