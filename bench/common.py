@@ -148,3 +148,15 @@ def echo_runtime(src: Path, layers: list[str] | None):
 ECHO_CALL = {"t": "call", "kind": "route", "route": 0,
              "request": {"method": "GET", "path": "/echo/hi", "path_params": {"word": "hi"},
                          "query": {}, "headers": {"accept": "application/json"}, "body": b""}}
+
+
+def report(figures: dict, as_json: bool) -> None:
+    """Print the figures one per line; with --json, one JSON object as the last line."""
+    import json
+
+    width = max(len(k) for k in figures) + 2
+    for k, v in figures.items():
+        if k != "targets":
+            print(f"{k:{width}} {v}")
+    if as_json:
+        print(json.dumps(figures))

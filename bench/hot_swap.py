@@ -11,7 +11,6 @@ Usage: python bench/hot_swap.py [--json] [--seconds 30]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import bench_host, make_plugin, wrk
+from common import bench_host, make_plugin, report, wrk
 
 
 def main() -> None:
@@ -60,11 +59,7 @@ def main() -> None:
                "targets": {"requests_per_s": ">= 200", "failed_requests": "0"}}
     figures["meets_targets"] = (failed == 0 and result["rps"] >= 200 and upgraded
                                 and rolled_back)
-    for k, v in figures.items():
-        if k != "targets":
-            print(f"{k:22} {v}")
-    if args.json:
-        print(json.dumps(figures))
+    report(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Usage: python bench/plugin_call.py [--json] [--calls N] [--seconds S]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ECHO_CALL, bench_host, echo_runtime, make_plugin, percentile, run, wrk
+from common import ECHO_CALL, bench_host, echo_runtime, make_plugin, percentile, report, run, wrk
 
 from plugin_host.sdk import Context, Request, encode_response
 
@@ -100,11 +99,7 @@ def main() -> None:
     figures["targets"] = {"overhead_median_us": "<= 100", "throughput_ratio": ">= 0.5"}
     figures["meets_targets"] = (figures["overhead_median_us"] <= 100
                                 and figures["throughput_ratio"] >= 0.5)
-    for k, v in figures.items():
-        if k != "targets":
-            print(f"{k:24} {v}")
-    if args.json:
-        print(json.dumps(figures))
+    report(figures, args.json)
 
 
 if __name__ == "__main__":

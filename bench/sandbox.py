@@ -13,7 +13,6 @@ Usage: python bench/sandbox.py [--json] [--starts N] [--calls N]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ECHO_CALL, echo_runtime, make_plugin, percentile, run
+from common import ECHO_CALL, echo_runtime, make_plugin, percentile, report, run
 
 from plugin_host.host.sandbox import detect
 
@@ -110,11 +109,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=5000)
     args = ap.parse_args()
     figures = run(main_async(args.starts, args.calls))
-    for k, v in figures.items():
-        if k != "targets":
-            print(f"{k:28} {v}")
-    if args.json:
-        print(json.dumps(figures))
+    report(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -178,3 +180,34 @@ class Prober(threading.Thread):
     def finish(self) -> None:
         self.stop_event.set()
         self.join(10)
+
+
+class OpenLibrary(BaseHTTPRequestHandler):
+    """A stand-in for openlibrary.org on 127.0.0.1 (a real HTTP server)."""
+
+    seen: list[dict] = []
+
+    def do_GET(self):
+        OpenLibrary.seen.append({"path": self.path, "auth": self.headers.get("authorization")})
+        if self.path == "/isbn/9780441013593.json":
+            body = json.dumps({"title": "Dune"}).encode()
+            self.send_response(200)
+        else:
+            body = b'{"error": "notfound"}'
+            self.send_response(404)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def openlibrary():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OpenLibrary)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    OpenLibrary.seen = []
+    yield server.server_address[1]
+    server.shutdown()

@@ -2,44 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
-from .conftest import EXAMPLES, signed
-
-
-class OpenLibrary(BaseHTTPRequestHandler):
-    """A stand-in for openlibrary.org on 127.0.0.1 (a real HTTP server)."""
-
-    seen: list[dict] = []
-
-    def do_GET(self):
-        OpenLibrary.seen.append({"path": self.path, "auth": self.headers.get("authorization")})
-        if self.path == "/isbn/9780441013593.json":
-            body = json.dumps({"title": "Dune"}).encode()
-            self.send_response(200)
-        else:
-            body = b'{"error": "notfound"}'
-            self.send_response(404)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def openlibrary():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), OpenLibrary)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    OpenLibrary.seen = []
-    yield server.server_address[1]
-    server.shutdown()
+from .conftest import EXAMPLES, OpenLibrary, signed
 
 
 @pytest.fixture

@@ -40,14 +40,6 @@ class Webhook(BaseHTTPRequestHandler):
         self.send_response(200)
         self.end_headers()
 
-    def do_GET(self):  # the egress peer for book-notes
-        body = b'{"title": "Dune"}'
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def log_message(self, *args):
         pass
 
@@ -58,27 +50,27 @@ def start(cmd: list[str], log: Path) -> subprocess.Popen:
 
 
 @pytest.fixture
-def stack(tmp_path, host_factory, keys, packages, plugin_copy):
+def stack(tmp_path, host_factory, keys, packages, plugin_copy, openlibrary):
     prometheus_bin = require("prometheus")
     alertmanager_bin = shutil.which("prometheus-alertmanager") or require("alertmanager")
     server = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     Webhook.received = []
-    peer = server.server_address[1]
 
     host = host_factory()
     for name in ("hello-world", "faulty"):
         assert host.install(packages[name]).status_code == 201
     notes = plugin_copy(EXAMPLES / "book-notes")
     toml = (notes / "plugin.toml").read_text()
-    (notes / "plugin.toml").write_text(toml.replace('"openlibrary.org:443"', f'"127.0.0.1:{peer}"'))
+    (notes / "plugin.toml").write_text(
+        toml.replace('"openlibrary.org:443"', f'"127.0.0.1:{openlibrary}"'))
     assert host.install(signed(notes, keys["key"], tmp_path / "pkg")).status_code == 201
     host.admin.put("/admin/plugins/book-notes/config",
-                   json={"openlibrary_url": f"http://127.0.0.1:{peer}"})
+                   json={"openlibrary_url": f"http://127.0.0.1:{openlibrary}"})
 
     am_port, prom_port = free_port(), free_port()
     am_config = (MONITORING / "alertmanager.yml").read_text().replace(
-        "127.0.0.1:9095", f"127.0.0.1:{peer}")
+        "127.0.0.1:9095", f"127.0.0.1:{server.server_address[1]}")
     (tmp_path / "alertmanager.yml").write_text(am_config)
     prom = scrape_config.render(
         "test", {"plugin_host": [host.url.removeprefix("http://")]},
