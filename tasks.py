@@ -15,37 +15,97 @@ def _state(c) -> Path:
     return ROOT / c.config.dev.state_dir
 
 
-@task(help={"name": "environment name", "port": "host port (0 = a free one)",
-            "json": "print the environment as JSON"})
-def up(c, name=None, port=None, json_=False):
-    """Start a local host with the signed example plugins; print its URL and admin token."""
-    from plugin_host.devenv import up as env_up
+def _env_name(c, name):
+    return name or c.config.dev.env_name
 
-    info = env_up(_state(c), name or c.config.dev.env_name,
-                  int(port if port is not None else c.config.dev.host_port))
+
+@task(help={"name": "environment name", "port": "host port (0 = a free one)",
+            "monitoring": "also Prometheus and Alertmanager (default on)",
+            "json": "print the environment as JSON"})
+def env_up(c, name=None, port=None, monitoring=True, json_=False):
+    """Start an environment: host + signed examples, Prometheus, Alertmanager; print URLs."""
+    from plugin_host.devenv import up as env_up_
+
+    info = env_up_(_state(c), _env_name(c, name),
+                   int(port if port is not None else c.config.dev.host_port), monitoring)
     if json_:
         print(info.to_json())
         return
-    print(f"""
-Koha plugin host '{info.name}' is ready
-  host         {info.url}
-  API docs     {info.url}/docs
-  metrics      {info.url}/metrics
-  admin token  {info.admin_token}
-  plugins      {', '.join(info.plugins)}
-  try          curl {info.url}/plugins/hello-world/api/greet/Ada
-  log          {info.log}
-  stop         ./dev down
-""")
+    lines = [f"Koha environment '{info.name}' is ready in {info.seconds:.1f} s",
+             f"  host          {info.url}   (API docs {info.url}/docs)",
+             f"  admin token   {info.admin_token}",
+             f"  plugins       {', '.join(info.plugins)}"]
+    for name_, svc in info.services.items():
+        if name_ != "host":
+            lines.append(f"  {name_:13} {svc.url}")
+    for name_, hint in info.skipped.items():
+        lines.append(f"  {name_:13} not installed, skipped ({hint})")
+    lines += [f"  try           curl {info.url}/plugins/hello-world/api/greet/Ada",
+              f"  logs          ./dev env.logs --name {info.name} --service host",
+              f"  stop          ./dev env.down --name {info.name}"]
+    print("\n" + "\n".join(lines) + "\n")
+
+
+@task(help={"name": "environment name"})
+def env_down(c, name=None):
+    """Stop every service of an environment (no process or port left behind)."""
+    from plugin_host.devenv import down as env_down_
+
+    name = _env_name(c, name)
+    stopped = env_down_(_state(c), name)
+    print(f"stopped {name}: {', '.join(stopped)}" if stopped else f"{name} was not running")
+
+
+@task(help={"name": "environment name", "json": "print as JSON"})
+def env_status(c, name=None, json_=False):
+    """Each service of an environment: running, ready, URL."""
+    from plugin_host.devenv import status
+
+    name = _env_name(c, name)
+    st = status(_state(c), name)
+    if json_:
+        print(json.dumps(st))
+        return
+    if not st:
+        print(f"{name}: no services")
+    for svc, s in st.items():
+        state = "ready" if s["ready"] else "running" if s["running"] else "stopped"
+        print(f"{name:12} {svc:13} {state:8} {s['url']}")
+
+
+@task(help={"json": "print as JSON"})
+def env_list(c, json_=False):
+    """Every local environment and its services."""
+    from plugin_host.devenv import environments
+
+    envs = environments(_state(c))
+    if json_:
+        print(json.dumps(envs))
+        return
+    for name, services in envs.items():
+        up_ = sum(s["running"] for s in services.values())
+        print(f"{name:12} {up_}/{len(services)} services running")
+
+
+@task(help={"name": "environment name", "service": "host, prometheus or alertmanager",
+            "lines": "how many lines"})
+def env_logs(c, name=None, service="host", lines=50):
+    """The last lines of a service's log."""
+    from plugin_host.devenv import logs
+
+    print(logs(_state(c), _env_name(c, name), service, int(lines)))
+
+
+@task(help={"name": "environment name", "port": "host port", "json": "print as JSON"})
+def up(c, name=None, port=None, json_=False):
+    """Same as env.up: the local environment (what ./dev up runs)."""
+    env_up(c, name=name, port=port, json_=json_)
 
 
 @task(help={"name": "environment name"})
 def down(c, name=None):
-    """Stop a local environment started by `up`."""
-    from plugin_host.devenv import down as env_down
-
-    name = name or c.config.dev.env_name
-    print(f"stopped {name}" if env_down(_state(c), name) else f"{name} was not running")
+    """Same as env.down."""
+    env_down(c, name=name)
 
 
 @task
@@ -246,4 +306,9 @@ monitoring = Collection("monitoring")
 monitoring.add_task(monitoring_build, name="build")
 monitoring.add_task(monitoring_check, name="check")
 
-ns = Collection(up, down, lint, test, bench, schema, infra, monitoring)
+env = Collection("env")
+for t, name in ((env_up, "up"), (env_down, "down"), (env_status, "status"), (env_list, "list"),
+                (env_logs, "logs")):
+    env.add_task(t, name=name)
+
+ns = Collection(up, down, lint, test, bench, schema, env, infra, monitoring)

@@ -68,7 +68,11 @@ class BenchHost:
              "--data-dir", str(work / "data"), "--trusted-key", str(pub), "--admin-token",
              TOKEN, "--log-level", "warning", *args],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_ready(self.url, proc=self.proc)
+        try:
+            wait_ready(self.url, proc=self.proc)
+        except BaseException:
+            self.stop()
+            raise
         self.admin = httpx.Client(base_url=self.url, timeout=60,
                                   headers={"Authorization": f"Bearer {TOKEN}"})
 

@@ -1,8 +1,11 @@
-"""Local development environments: a running host with the signed example plugins.
+"""Ephemeral environments on this machine: a plugin host with the signed example plugins,
+Prometheus running the platform's rules, and Alertmanager, on free localhost ports.
 
-``./dev up`` starts one (idempotently) and ``./dev down`` stops it. State lives in
-``.dev/<name>/``: the data dir, the log, the pid and port files. A development
-signing key is made once in ``.dev/keys/`` and trusted by the local host.
+``./dev up`` (``invoke env.up``) starts one, idempotently, and returns when every
+service answers its readiness check; ``env.down`` stops it, leaving no process or port.
+Several named environments run side by side. State lives in ``.dev/<name>/``:
+``services.json`` (pid, port, url of each service), logs, data. A development signing
+key is made once in ``.dev/keys/`` and trusted by every local host.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -25,6 +30,27 @@ from .package.signing import generate_keypair, sign_package
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+MONITORING = ROOT / "monitoring"
+INSTALL_HINT = {"prometheus": "apt-get install prometheus",
+                "alertmanager": "apt-get install prometheus-alertmanager"}
+
+
+@dataclass
+class Service:
+    name: str
+    pid: int
+    port: int
+    url: str
+    log: str
+    ready_path: str
+
+    def alive(self) -> bool:
+        return _alive(self.pid)
+
+    def ready(self) -> bool:
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(self.url + self.ready_path, timeout=1.0).status_code == 200
+        return False
 
 
 @dataclass
@@ -36,10 +62,13 @@ class EnvInfo:
     data_dir: Path
     log: Path
     plugins: list[str]
+    services: dict[str, Service] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # service → how to get it
+    seconds: float = 0.0
 
     def to_json(self) -> str:
-        return json.dumps({**self.__dict__, "data_dir": str(self.data_dir),
-                           "log": str(self.log)})
+        doc = {**asdict(self), "data_dir": str(self.data_dir), "log": str(self.log)}
+        return json.dumps(doc)
 
 
 def free_port() -> int:
@@ -53,6 +82,10 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
+    # a zombie (exited, not yet reaped) is not alive
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
     return True
 
 
@@ -64,44 +97,116 @@ def dev_key(state: Path) -> tuple[Path, Path]:
     return private, public
 
 
-def wait_ready(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+def wait_ready(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None,
+               path: str = "/readyz") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the host exited with status {proc.returncode}")
+            raise RuntimeError(f"{url}: the process exited with status {proc.returncode}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=1.0).status_code == 200:
                 return
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise RuntimeError(f"{url} was not ready within {timeout:.0f}s")
 
 
-def up(state: Path, name: str = "default", port: int = 0) -> EnvInfo:
+def _spawn(cmd: list[str], log: Path) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _load(env_dir: Path) -> dict[str, Service]:
+    path = env_dir / "services.json"
+    if not path.exists():
+        return {}
+    return {k: Service(**v) for k, v in json.loads(path.read_text()).items()}
+
+
+def _save(env_dir: Path, services: dict[str, Service]) -> None:
+    (env_dir / "services.json").write_text(
+        json.dumps({k: asdict(v) for k, v in services.items()}, indent=2))
+
+
+def _ensure(env_dir: Path, services: dict[str, Service], name: str, ready_path: str,
+            command: Callable[[int], list[str]], port: int = 0) -> Service:
+    """Start a service unless it already runs; return it once it answers ready."""
+    svc = services.get(name)
+    if svc is None or not svc.alive():
+        port = port or free_port()
+        log = env_dir / f"{name}.log"
+        proc = _spawn(command(port), log)
+        svc = Service(name, proc.pid, port, f"http://127.0.0.1:{port}", str(log), ready_path)
+        services[name] = svc
+        _save(env_dir, services)
+        try:
+            wait_ready(svc.url, proc=proc, path=ready_path)
+        except BaseException:
+            _stop(proc.pid)  # never leave a half-started service behind
+            raise
+    else:
+        wait_ready(svc.url, path=ready_path)
+    return svc
+
+
+def _binary(*names: str) -> str | None:
+    for n in names:
+        if shutil.which(n):
+            return shutil.which(n)
+    return None
+
+
+def up(state: Path, name: str = "default", port: int = 0, monitoring: bool = True) -> EnvInfo:
+    """Start (or find running) an environment; returns when every service is ready."""
+    started = time.monotonic()
     env_dir = state / name
     env_dir.mkdir(parents=True, exist_ok=True)
     private, public = dev_key(state)
-    pid_file, port_file, log = env_dir / "host.pid", env_dir / "host.port", env_dir / "host.log"
     data_dir = env_dir / "data"
-    token_file = data_dir / "admin-token"
-    if pid_file.exists() and _alive(int(pid_file.read_text())):
-        port = int(port_file.read_text())
-        proc = None
-    else:
-        port = port or free_port()
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(port),
-                 "--data-dir", str(data_dir), "--trusted-key", str(public)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
-        pid_file.write_text(str(proc.pid))
-        port_file.write_text(str(port))
-    url = f"http://127.0.0.1:{port}"
-    wait_ready(url, proc=proc)
-    token = token_file.read_text().strip()
-    installed = install_examples(url, token, private, env_dir / "packages")
-    return EnvInfo(name=name, url=url, admin_token=token, pid=int(pid_file.read_text()),
-                   data_dir=data_dir, log=log, plugins=installed)
+    services = _load(env_dir)
+    host = _ensure(env_dir, services, "host", "/readyz", lambda p: [
+        sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(p),
+        "--data-dir", str(data_dir), "--trusted-key", str(public)], port)
+    token = (data_dir / "admin-token").read_text().strip()
+    installed = install_examples(host.url, token, private, env_dir / "packages")
+    skipped: dict[str, str] = {}
+    if monitoring:
+        alertmanager = _binary("prometheus-alertmanager", "alertmanager")
+        prometheus = _binary("prometheus")
+        if alertmanager:
+            (env_dir / "alertmanager.yml").write_text((MONITORING / "alertmanager.yml").read_text())
+            _ensure(env_dir, services, "alertmanager", "/-/ready", lambda p: [
+                alertmanager, f"--config.file={env_dir / 'alertmanager.yml'}",
+                f"--storage.path={env_dir / 'alertmanager'}",
+                f"--web.listen-address=127.0.0.1:{p}", "--cluster.listen-address="])
+        else:
+            skipped["alertmanager"] = INSTALL_HINT["alertmanager"]
+        if prometheus:
+            _write_prometheus_config(env_dir, name, host, services.get("alertmanager"))
+            _ensure(env_dir, services, "prometheus", "/-/ready", lambda p: [
+                prometheus, f"--config.file={env_dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={env_dir / 'prometheus'}",
+                f"--web.listen-address=127.0.0.1:{p}"])
+        else:
+            skipped["prometheus"] = INSTALL_HINT["prometheus"]
+    return EnvInfo(name=name, url=host.url, admin_token=token, pid=host.pid,
+                   data_dir=data_dir, log=Path(host.log), plugins=installed,
+                   services=services, skipped=skipped,
+                   seconds=round(time.monotonic() - started, 2))
+
+
+def _write_prometheus_config(env_dir: Path, name: str, host: Service,
+                             alertmanager: Service | None) -> None:
+    import yaml
+
+    sys.path.insert(0, str(MONITORING))
+    import scrape_config
+
+    cfg = scrape_config.render(
+        name, {"plugin_host": [f"127.0.0.1:{host.port}"]},
+        [f"127.0.0.1:{alertmanager.port}"] if alertmanager else [],
+        [str(p) for p in sorted((MONITORING / "rules").glob("*.rules.yml"))], "5s", "5s")
+    (env_dir / "prometheus.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
 def install_examples(url: str, token: str, key: Path, out: Path) -> list[str]:
@@ -118,20 +223,47 @@ def install_examples(url: str, token: str, key: Path, out: Path) -> list[str]:
     return names
 
 
-def down(state: Path, name: str = "default") -> bool:
-    """Stop an environment's host; True if one was running."""
-    pid_file = state / name / "host.pid"
-    if not pid_file.exists():
-        return False
-    pid = int(pid_file.read_text())
-    running = _alive(pid)
-    if running:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)
+def _stop(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def down(state: Path, name: str = "default") -> list[str]:
+    """Stop every service of an environment; the names of those that were running."""
+    env_dir = state / name
+    services = _load(env_dir)
+    running = [s.name for s in services.values() if s.alive()]
+    # monitoring first, so it does not alert on the host going away
+    for svc in sorted(services.values(), key=lambda s: s.name == "host"):
+        _stop(svc.pid)
+    if services:
+        (env_dir / "services.json").unlink(missing_ok=True)
     return running
+
+
+def status(state: Path, name: str = "default") -> dict[str, dict]:
+    """Each service: pid, url, running, ready."""
+    return {s.name: {"pid": s.pid, "url": s.url, "running": s.alive(),
+                     "ready": s.alive() and s.ready(), "log": s.log}
+            for s in _load(state / name).values()}
+
+
+def environments(state: Path) -> dict[str, dict[str, dict]]:
+    """Every environment under the state dir with its services' status."""
+    if not state.is_dir():
+        return {}
+    return {d.name: status(state, d.name) for d in sorted(state.iterdir())
+            if (d / "services.json").exists()}
+
+
+def logs(state: Path, name: str, service: str, lines: int = 50) -> str:
+    svc = _load(state / name).get(service)
+    if svc is None:
+        raise KeyError(f"{name} has no service {service!r}")
+    text = Path(svc.log).read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:])

@@ -82,7 +82,11 @@ class Host:
                  "--data-dir", str(self.data_dir), "--trusted-key", str(self.trusted),
                  "--admin-token", ADMIN_TOKEN, *self.extra_args],
                 stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        wait_ready(self.url, proc=self.proc)
+        try:
+            wait_ready(self.url, proc=self.proc)
+        except BaseException:
+            self.stop()
+            raise
         self.client = httpx.Client(base_url=self.url, timeout=30)
         self.admin = httpx.Client(base_url=self.url, timeout=60,
                                   headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})

@@ -1,4 +1,5 @@
-"""`./dev up` / `./dev down`: a real local environment, idempotent, leaving nothing behind."""
+"""`./dev up` / `env.*`: real environments (host, Prometheus, Alertmanager), idempotent,
+side by side, leaving no process or port behind."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
-from plugin_host.devenv import down, up
+from plugin_host.devenv import down, environments, logs, status, up
+
+from .conftest import ROOT, wait_until
 
 
 def port_free(port: int) -> bool:
@@ -17,26 +21,74 @@ def port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_up_is_idempotent_and_down_leaves_nothing(tmp_path):
-    info = up(tmp_path, "t1")
+def monitoring_expected() -> bool:
+    import shutil
+
+    present = shutil.which("prometheus") and shutil.which("prometheus-alertmanager")
+    if not present and os.environ.get("CI") == "true":
+        pytest.fail("prometheus and prometheus-alertmanager are not installed")
+    return bool(present)
+
+
+def test_two_environments_side_by_side_and_down_leaves_nothing(tmp_path):
+    with_monitoring = monitoring_expected()
+    a = up(tmp_path, "a")
     try:
-        assert info.plugins == ["book-notes", "hello-world"]
-        r = httpx.get(f"{info.url}/plugins/hello-world/api/greet/Ada")
-        assert r.json() == {"greeting": "Hello Ada"}
-        listed = httpx.get(f"{info.url}/admin/plugins",
-                           headers={"Authorization": f"Bearer {info.admin_token}"}).json()
-        assert {p["name"]: p["state"] for p in listed["plugins"]} == {
-            "book-notes": "enabled", "hello-world": "enabled"}
-        again = up(tmp_path, "t1")
-        assert (again.pid, again.url, again.admin_token) == (info.pid, info.url,
-                                                             info.admin_token)
+        b = up(tmp_path, "b")
+        try:
+            assert a.plugins == b.plugins == ["book-notes", "hello-world"]
+            for env in (a, b):
+                r = httpx.get(f"{env.url}/plugins/hello-world/api/greet/Ada")
+                assert r.json() == {"greeting": "Hello Ada"}
+            ports = [s.port for env in (a, b) for s in env.services.values()]
+            assert len(ports) == len(set(ports))
+            if with_monitoring:
+                assert set(a.services) == {"host", "prometheus", "alertmanager"}
+                prom = a.services["prometheus"].url
+
+                def host_scraped():
+                    r = httpx.get(f"{prom}/api/v1/query",
+                                  params={"query": 'up{job="plugin-host"} == 1'}).json()
+                    return r["data"]["result"]
+
+                assert wait_until(host_scraped, timeout=30), "Prometheus never scraped the host"
+                rules = httpx.get(f"{prom}/api/v1/rules").json()["data"]["groups"]
+                assert {"koha-slo", "koha-plugins"} <= {g["name"] for g in rules}
+            # up again finds the running environment: same processes, same token
+            again = up(tmp_path, "a")
+            assert ({k: s.pid for k, s in again.services.items()}
+                    == {k: s.pid for k, s in a.services.items()})
+            assert again.admin_token == a.admin_token
+            st = status(tmp_path, "a")
+            assert all(s["running"] and s["ready"] for s in st.values())
+            assert set(environments(tmp_path)) == {"a", "b"}
+            assert "Uvicorn running" in logs(tmp_path, "a", "host", 200)
+        finally:
+            assert set(down(tmp_path, "b")) == set(b.services)
     finally:
-        assert down(tmp_path, "t1") is True
-    port = int(info.url.rsplit(":", 1)[1])
-    assert port_free(port)
-    out = subprocess.run(["pgrep", "-f", str(info.data_dir)], capture_output=True, text=True)
-    assert out.stdout.strip() == "", "host or worker processes were left running"
-    assert down(tmp_path, "t1") is False
+        assert set(down(tmp_path, "a")) == set(a.services)
+    for env in (a, b):
+        for svc in env.services.values():
+            assert port_free(svc.port), svc
+    out = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert out.stdout.strip() == "", "processes were left running"
+    assert down(tmp_path, "a") == []
+
+
+def test_env_tasks_from_the_command_line(tmp_path):
+    env = {**os.environ, "INVOKE_DEV_STATE_DIR": str(tmp_path)}
+    invoke = [sys.executable, "-m", "invoke", "--search-root", str(ROOT)]
+    r = subprocess.run([*invoke, "env.up", "--name", "cli", "--no-monitoring"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert "Koha environment 'cli' is ready in" in r.stdout
+        r = subprocess.run([*invoke, "env.list"], env=env, capture_output=True, text=True)
+        assert "cli          1/1 services running" in r.stdout
+    finally:
+        r = subprocess.run([*invoke, "env.down", "--name", "cli"], env=env,
+                           capture_output=True, text=True)
+    assert "stopped cli: host" in r.stdout
 
 
 def test_serve_reports_bad_settings_without_a_traceback(tmp_path):
@@ -52,5 +104,4 @@ def test_serve_reports_bad_settings_without_a_traceback(tmp_path):
     assert r.returncode == 2 and "bad setting: port:" in r.stderr
     r = serve("--database-url", "nosuch://db")
     assert r.returncode == 2 and "database_url:" in r.stderr
-    for res in (r,):
-        assert "Traceback" not in res.stderr
+    assert "Traceback" not in r.stderr
