@@ -1,0 +1,155 @@
+"""`invoke build`: the release artifacts, reproducibly (same inputs, same bytes).
+
+Into ``dist/``: the sdist and wheel of this project; ``wheelhouse/`` with every runtime
+dependency as a wheel, pinned by ``constraints.txt`` (what hosts without internet install
+from); the example plugins as ``.kplugin`` packages (signed if a key is given); a
+CycloneDX SBOM of the runtime dependencies; and ``SHA256SUMS`` over all of it.
+
+Timestamps come from ``SOURCE_DATE_EPOCH`` (default: the last commit's time), archives
+are normalised (sorted entries, fixed owners and modes), Ed25519 signatures are
+deterministic, and the SBOM's serial number is derived from its content.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import uuid
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from .package.archive import pack
+from .package.signing import sign_package
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = "koha-plugin-host"
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    files: list[Path] = field(default_factory=list)
+
+    def checksums(self) -> str:
+        return (self.out / "SHA256SUMS").read_text()
+
+
+def source_date_epoch() -> int:
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        return int(os.environ["SOURCE_DATE_EPOCH"])
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%ct"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        return int(out)
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        return 315532800  # 1980-01-01, the zip epoch
+
+
+def _normalise_sdist(path: Path, epoch: int) -> None:
+    """Rewrite a .tar.gz with sorted entries, fixed mtime/owner and no gzip timestamp."""
+    with tarfile.open(path, "r:gz") as src:
+        members = sorted(src.getmembers(), key=lambda m: m.name)
+        data = {m.name: src.extractfile(m).read() if m.isfile() else None for m in members}
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as dst:
+        for m in members:
+            m.mtime, m.uid, m.gid, m.uname, m.gname = epoch, 0, 0, "", ""
+            m.mode = 0o755 if m.isdir() else 0o644
+            m.pax_headers = {}
+            body = data[m.name]
+            dst.addfile(m, io.BytesIO(body) if body is not None else None)
+    with path.open("wb") as f, gzip.GzipFile(fileobj=f, mode="wb", mtime=0,
+                                             filename="") as gz:
+        gz.write(raw.getvalue())
+
+
+def runtime_requirements() -> dict[str, str]:
+    """name → installed version for every runtime dependency of this project (the closure
+    of its non-extra requirements, as installed in this environment)."""
+    seen: dict[str, str] = {}
+    todo = [PROJECT]
+    while todo:
+        name = todo.pop()
+        dist = metadata.distribution(name)
+        for req in dist.requires or []:
+            if "extra ==" in req:
+                continue
+            marker_ok = True
+            if ";" in req:
+                from packaging.markers import Marker
+
+                marker_ok = Marker(req.split(";", 1)[1]).evaluate()
+            dep = re.split(r"[\s<>=!~;\[(]", req, maxsplit=1)[0]
+            key = dep.lower().replace("_", "-")
+            if marker_ok and key not in seen:
+                try:
+                    seen[key] = metadata.version(dep)
+                except metadata.PackageNotFoundError:
+                    continue
+                todo.append(dep)
+    return dict(sorted(seen.items()))
+
+
+def _sbom(out: Path, constraints: Path, epoch: int) -> Path:
+    path = out / "sbom.cdx.json"
+    subprocess.run([sys.executable, "-m", "cyclonedx_py", "requirements", str(constraints),
+                    "--of", "JSON", "-o", str(path)], check=True, capture_output=True)
+    doc = json.loads(path.read_text())
+    doc.pop("serialNumber", None)
+    doc.setdefault("metadata", {})["timestamp"] = _iso(epoch)
+    doc["metadata"]["component"] = {"type": "application", "name": PROJECT,
+                                    "version": metadata.version(PROJECT),
+                                    "bom-ref": PROJECT}
+    body = json.dumps(doc, sort_keys=True)
+    doc["serialNumber"] = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, body)}"
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _iso(epoch: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build(out: Path, key: Path | None = None, deps: bool = True) -> BuildResult:
+    """Build everything into ``out`` (emptied first)."""
+    epoch = source_date_epoch()
+    env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "PYTHONHASHSEED": "0"}
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    subprocess.run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out),
+                    str(ROOT)], check=True, capture_output=True, env=env)
+    for sdist in out.glob("*.tar.gz"):
+        _normalise_sdist(sdist, epoch)
+    constraints = out / "constraints.txt"
+    constraints.write_text("".join(f"{n}=={v}\n" for n, v in runtime_requirements().items()))
+    if deps:
+        wheelhouse = out / "wheelhouse"
+        subprocess.run([sys.executable, "-m", "pip", "download", "--only-binary=:all:",
+                        "--no-deps", "-d", str(wheelhouse), "-r", str(constraints),
+                        "--disable-pip-version-check", "-q"],
+                       check=True, capture_output=True, env=env)
+        for wheel in out.glob("*.whl"):
+            shutil.copy2(wheel, wheelhouse / wheel.name)
+    plugins = out / "plugins"
+    for folder in sorted(p for p in (ROOT / "examples").iterdir() if (p / "plugin.toml").exists()):
+        pkg = pack(folder, plugins)
+        if key:
+            sign_package(pkg, key)
+    _sbom(out, constraints, epoch)
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    sums = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out)}\n"
+                   for p in files)
+    (out / "SHA256SUMS").write_text(sums)
+    return BuildResult(out, [*files, out / "SHA256SUMS"])
