@@ -152,6 +152,37 @@ def build(c, out="dist", key=None, deps=True, verify=False):
         print("reproducible: a second build gave the same bytes")
 
 
+@task(help={"part": "major, minor, patch, or an explicit X.Y.Z",
+            "key": "Ed25519 release key (signs SHA256SUMS and the example plugins)",
+            "dry": "show the plan and stop", "yes": "do not ask before acting",
+            "deps": "include the dependency wheelhouse (default on)"})
+def release(c, part="patch", key=None, dry=False, yes=False, deps=True):
+    """Bump the version, changelog, commit, tag, build and sign; shows its plan first."""
+    from plugin_host.errors import PluginHostError
+    from plugin_host.release import apply, plan
+
+    try:
+        p = plan(ROOT, part)
+    except PluginHostError as e:
+        raise SystemExit(f"release: {e.message}") from None
+    print(f"release {p.current} → {p.version} ({p.tag}):")
+    for i, step in enumerate(p.steps, 1):
+        print(f"  {i}. {step}")
+    if dry:
+        print("(dry run: nothing changed)")
+        return
+    if not key:
+        raise SystemExit("release: --key is needed to sign the artifacts")
+    if not yes and input("go ahead? [y/N] ").strip().lower() != "y":
+        raise SystemExit("release: cancelled, nothing changed")
+    try:
+        sig = apply(ROOT, p, Path(key), deps)
+    except PluginHostError as e:
+        raise SystemExit(f"release: {e.message}") from None
+    print(f"released {p.version}: tag {p.tag}, signature {sig.relative_to(ROOT)}")
+    print("push with: git push && git push --tags")
+
+
 @task
 def schema(c):
     """Regenerate docs/plugin-manifest.schema.json from the manifest model."""
@@ -333,4 +364,5 @@ for t, name in ((env_up, "up"), (env_down, "down"), (env_status, "status"), (env
                 (env_logs, "logs")):
     env.add_task(t, name=name)
 
-ns = Collection(up, down, lint, test, bench, build, schema, env, infra, monitoring)
+ns = Collection(up, down, lint, test, bench, build, release, schema, env, infra,
+                monitoring)

@@ -43,11 +43,11 @@ class BuildResult:
         return (self.out / "SHA256SUMS").read_text()
 
 
-def source_date_epoch() -> int:
+def source_date_epoch(root: Path = ROOT) -> int:
     if os.environ.get("SOURCE_DATE_EPOCH"):
         return int(os.environ["SOURCE_DATE_EPOCH"])
     try:
-        out = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%ct"],
+        out = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%ct"],
                              capture_output=True, text=True, check=True).stdout.strip()
         return int(out)
     except (OSError, subprocess.CalledProcessError, ValueError):
@@ -121,15 +121,16 @@ def _iso(epoch: int) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build(out: Path, key: Path | None = None, deps: bool = True) -> BuildResult:
-    """Build everything into ``out`` (emptied first)."""
-    epoch = source_date_epoch()
+def build(out: Path, key: Path | None = None, deps: bool = True,
+          root: Path = ROOT) -> BuildResult:
+    """Build the project at ``root`` into ``out`` (emptied first)."""
+    epoch = source_date_epoch(root)
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "PYTHONHASHSEED": "0"}
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     subprocess.run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out),
-                    str(ROOT)], check=True, capture_output=True, env=env)
+                    str(root)], check=True, capture_output=True, env=env)
     for sdist in out.glob("*.tar.gz"):
         _normalise_sdist(sdist, epoch)
     constraints = out / "constraints.txt"
@@ -143,7 +144,7 @@ def build(out: Path, key: Path | None = None, deps: bool = True) -> BuildResult:
         for wheel in out.glob("*.whl"):
             shutil.copy2(wheel, wheelhouse / wheel.name)
     plugins = out / "plugins"
-    for folder in sorted(p for p in (ROOT / "examples").iterdir() if (p / "plugin.toml").exists()):
+    for folder in sorted(p for p in (root / "examples").iterdir() if (p / "plugin.toml").exists()):
         pkg = pack(folder, plugins)
         if key:
             sign_package(pkg, key)
