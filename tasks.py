@@ -110,8 +110,9 @@ def down(c, name=None):
 
 @task
 def lint(c):
-    """ruff over the whole repository."""
+    """ruff over the Python, yamllint over the YAML (rules, stacks, configs)."""
     c.run("ruff check .")
+    c.run("yamllint -c .yamllint.yml monitoring infra invoke.yaml .yamllint.yml")
 
 
 @task(help={"k": "only tests matching this expression", "args": "extra pytest arguments"})
