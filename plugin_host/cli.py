@@ -110,6 +110,39 @@ def sandbox(as_json: bool) -> None:
 
 
 @main.group()
+def registry() -> None:
+    """The plugin registry (marketplace back end)."""
+
+
+@registry.command("serve")
+@click.option("--host", default=None, help="Address to listen on [127.0.0.1]")
+@click.option("--port", type=int, default=None, help="Port to listen on [8090]")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Packages and the SQLite database [./var/registry]")
+@click.option("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
+@click.option("--admin-token", default=None, help="Bootstrap admin token (default: generated)")
+@friendly
+def registry_serve(**options: Any) -> None:
+    """Run the registry (settings also from PLUGIN_REGISTRY_* variables)."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from .logging import configure
+    from .registry.app import create_app
+    from .registry.settings import RegistrySettings
+
+    try:
+        settings = RegistrySettings(**{k: v for k, v in options.items() if v is not None})
+    except ValidationError as e:
+        raise PluginHostError(f"bad setting: {e.errors()[0]['loc'][0]}: "
+                              f"{e.errors()[0]['msg']}") from None
+    configure("info")
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
+                access_log=False)
+
+
+@main.group()
 def plugin() -> None:
     """Author tools: new, pack, sign, verify."""
 

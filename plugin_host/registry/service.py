@@ -1,0 +1,306 @@
+"""The registry's domain logic: accounts and tokens, publisher keys, publishing with
+automated checks, review, and the catalogue. The HTTP layer (app.py) only maps to it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from .. import __version__
+from ..errors import Conflict, NotFound, PluginHostError
+from ..package.archive import read_package
+from ..package.signing import TrustedKey, load_public_key, verify_signature
+from ..versions import parse_version, satisfies
+from .checks import run_checks
+from .db import ROLES, Account, ApiToken, PluginRecord, PublisherKey, Release, Review
+from .settings import RegistrySettings
+
+PUBLISHES = Counter("registry_publishes_total", "Publish attempts", ["outcome"])
+REVIEWS = Counter("registry_reviews_total", "Review decisions", ["decision"])
+QUEUE_SIZE = Gauge("registry_review_queue_size", "Releases waiting for review")
+QUEUE_AGE = Gauge("registry_review_queue_oldest_age_seconds",
+                  "How long the oldest release in the queue has waited")
+BUILD_INFO = Gauge("registry_build_info", "Version of this registry", ["version"])
+BUILD_INFO.labels(__version__).set(1)
+
+
+class Forbidden(PluginHostError):
+    code = "forbidden"
+    status = 403
+
+
+class Unauthorized(PluginHostError):
+    code = "unauthorized"
+    status = 401
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "kr_" + secrets.token_urlsafe(32)
+
+
+@dataclass
+class Caller:
+    account_id: int
+    name: str
+    role: str
+
+    def require(self, *roles: str) -> None:
+        if self.role not in roles and self.role != "admin":
+            raise Forbidden(f"{self.name} ({self.role}) may not do this: it needs the "
+                            f"{' or '.join(roles)} role")
+
+
+class Registry:
+    def __init__(self, settings: RegistrySettings, sessions):
+        self.settings = settings
+        self.sessions = sessions
+
+    # ---- accounts and tokens ---------------------------------------------------
+
+    def bootstrap_admin(self, token: str) -> None:
+        """Make sure the configured admin token belongs to an `admin` account."""
+        with self.sessions.begin() as s:
+            if s.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token))):
+                return
+            admin = s.scalar(select(Account).where(Account.name == "admin"))
+            if admin is None:
+                admin = Account(name="admin", role="admin")
+                s.add(admin)
+                s.flush()
+            s.add(ApiToken(account_id=admin.id, token_hash=token_hash(token), scopes=["*"]))
+
+    def authenticate(self, token: str | None) -> Caller | None:
+        if not token:
+            return None
+        with self.sessions() as s:
+            row = s.execute(select(ApiToken, Account).join(Account).where(
+                ApiToken.token_hash == token_hash(token))).first()
+        if row is None or row[0].revoked_at is not None:
+            raise Unauthorized("the API token is unknown or revoked")
+        return Caller(row[1].id, row[1].name, row[1].role)
+
+    def create_account(self, caller: Caller, name: str, role: str) -> dict[str, Any]:
+        caller.require("admin")
+        if role not in ROLES:
+            raise PluginHostError(f"role: {role!r} is not one of {', '.join(ROLES)}",
+                                  code="invalid_request", status=422)
+        try:
+            with self.sessions.begin() as s:
+                account = Account(name=name, role=role)
+                s.add(account)
+                s.flush()
+                return {"id": account.id, "name": name, "role": role}
+        except IntegrityError:
+            raise Conflict(f"account {name!r} already exists") from None
+
+    def create_token(self, caller: Caller, account_name: str) -> dict[str, Any]:
+        with self.sessions.begin() as s:
+            account = s.scalar(select(Account).where(Account.name == account_name))
+            if account is None:
+                raise NotFound(f"no account {account_name!r}")
+            if account.id != caller.account_id:
+                caller.require("admin")
+            token = new_token()
+            row = ApiToken(account_id=account.id, token_hash=token_hash(token), scopes=["*"])
+            s.add(row)
+            s.flush()
+            return {"id": row.id, "account": account.name, "token": token,
+                    "note": "shown once: the registry keeps only its hash"}
+
+    def revoke_token(self, caller: Caller, token_id: int) -> None:
+        with self.sessions.begin() as s:
+            row = s.get(ApiToken, token_id)
+            if row is None:
+                raise NotFound(f"no token {token_id}")
+            if row.account_id != caller.account_id:
+                caller.require("admin")
+            row.revoked_at = datetime.now(UTC)
+
+    def add_key(self, caller: Caller, public_pem: str) -> dict[str, Any]:
+        caller.require("publisher")
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".pub") as f:
+            f.write(public_pem)
+            f.flush()
+            key = load_public_key(Path(f.name))
+        with self.sessions.begin() as s:
+            existing = s.get(PublisherKey, key.keyid)
+            if existing and existing.account_id != caller.account_id:
+                raise Conflict(f"key {key.keyid} belongs to another publisher")
+            if not existing:
+                s.add(PublisherKey(keyid=key.keyid, account_id=caller.account_id,
+                                   public_pem=public_pem))
+        return {"keyid": key.keyid}
+
+    def _keys_of(self, account_id: int) -> dict[str, TrustedKey]:
+        from cryptography.hazmat.primitives import serialization
+
+        with self.sessions() as s:
+            rows = s.scalars(select(PublisherKey).where(PublisherKey.account_id == account_id,
+                                                        PublisherKey.revoked.is_(False)))
+            return {r.keyid: TrustedKey(r.keyid, serialization.load_pem_public_key(
+                r.public_pem.encode()), f"publisher key {r.keyid}") for r in rows}
+
+    # ---- publishing --------------------------------------------------------------
+
+    async def publish(self, caller: Caller, data: bytes) -> dict[str, Any]:
+        caller.require("publisher")
+        try:
+            result = await self._publish(caller, data)
+        except Exception:
+            PUBLISHES.labels("failed").inc()
+            raise
+        PUBLISHES.labels("published" if result["state"] == "in_review" else "rejected").inc()
+        return result
+
+    async def _publish(self, caller: Caller, data: bytes) -> dict[str, Any]:
+        pkg = await asyncio.to_thread(read_package, data)
+        signer = verify_signature(pkg, self._keys_of(caller.account_id))
+        m = pkg.manifest
+        with self.sessions() as s:
+            plugin = s.get(PluginRecord, m.name)
+            if plugin and plugin.owner_id != caller.account_id and caller.role != "admin":
+                raise Forbidden(f"{m.name} belongs to another publisher")
+            if s.get(Release, (m.name, m.version)):
+                raise Conflict(f"{m.name} {m.version} has already been published; "
+                               "publish a new version")
+        checks = await run_checks(pkg, self.settings.licenses, self.available)
+        state = "rejected" if any(c.status == "fail" for c in checks) else "in_review"
+        path = self.settings.packages_dir / m.name / pkg.filename
+        if state == "in_review":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        with self.sessions.begin() as s:
+            if s.get(PluginRecord, m.name) is None:
+                s.add(PluginRecord(name=m.name, owner_id=caller.account_id))
+            s.add(Release(plugin=m.name, version=m.version, state=state, sha256=pkg.sha256,
+                          size=pkg.size, signer=signer.keyid,
+                          manifest=pkg.files["plugin.toml"].decode(),
+                          host_api=m.plugin.host_api, dependencies=dict(m.dependencies),
+                          checks=[c.to_dict() for c in checks], path=str(path)))
+        return {"plugin": m.name, "version": m.version, "state": state,
+                "checks": [c.to_dict() for c in checks]}
+
+    def available(self, name: str, range_: str) -> bool:
+        """An approved, not yanked release of ``name`` satisfies ``range_``."""
+        with self.sessions() as s:
+            versions = s.scalars(select(Release.version).where(
+                Release.plugin == name, Release.state == "approved",
+                Release.yanked.is_(False)))
+            return any(satisfies(v, range_) for v in versions)
+
+    # ---- review --------------------------------------------------------------------
+
+    def queue(self, caller: Caller) -> list[dict[str, Any]]:
+        caller.require("reviewer")
+        with self.sessions() as s:
+            rows = s.scalars(select(Release).where(Release.state == "in_review")
+                             .order_by(Release.published_at))
+            return [_release(r) for r in rows]
+
+    def review(self, caller: Caller, name: str, version: str, decision: str,
+               comment: str) -> dict[str, Any]:
+        caller.require("reviewer")
+        if decision not in ("approve", "reject"):
+            raise PluginHostError("decision: use approve or reject", code="invalid_request",
+                                  status=422)
+        if decision == "reject" and not comment.strip():
+            raise PluginHostError("comment: say why it is rejected", code="invalid_request",
+                                  status=422)
+        with self.sessions.begin() as s:
+            release = s.get(Release, (name, version))
+            if release is None:
+                raise NotFound(f"no release {name} {version}")
+            if release.state != "in_review":
+                raise Conflict(f"{name} {version} is {release.state}, not in review")
+            release.state = "approved" if decision == "approve" else "rejected"
+            s.add(Review(plugin=name, version=version, reviewer_id=caller.account_id,
+                         decision=release.state, comment=comment))
+            if release.state == "approved":
+                plugin = s.get(PluginRecord, name)
+                m = _manifest(release)
+                plugin.summary, plugin.tags = m.plugin.summary, list(m.plugin.tags)
+            REVIEWS.labels(release.state).inc()
+            return _release(release)
+
+    # ---- catalogue -----------------------------------------------------------------
+
+    def search(self, q: str = "", tag: str | None = None, sort: str = "name"
+               ) -> list[dict[str, Any]]:
+        with self.sessions() as s:
+            stmt = select(PluginRecord).where(PluginRecord.summary != "")
+            if q:
+                like = f"%{q.lower()}%"
+                stmt = stmt.where(or_(func.lower(PluginRecord.name).like(like),
+                                      func.lower(PluginRecord.summary).like(like)))
+            plugins = list(s.scalars(stmt))
+            out = []
+            for p in plugins:
+                if tag and tag not in (p.tags or []):
+                    continue
+                approved = [r for r in s.scalars(select(Release).where(
+                    Release.plugin == p.name, Release.state == "approved"))]
+                latest = max((r for r in approved if not r.yanked),
+                             key=lambda r: parse_version(r.version), default=None)
+                out.append({"name": p.name, "summary": p.summary, "tags": p.tags,
+                            "latest": latest.version if latest else None,
+                            "downloads": sum(r.downloads for r in approved),
+                            "deprecated": p.deprecated})
+        key = {"downloads": lambda x: -x["downloads"]}.get(sort, lambda x: x["name"])
+        return sorted(out, key=key)
+
+    def plugin(self, name: str, caller: Caller | None) -> dict[str, Any]:
+        with self.sessions() as s:
+            p = s.get(PluginRecord, name)
+            if p is None:
+                raise NotFound(f"no plugin {name!r}")
+            mine = caller is not None and (caller.account_id == p.owner_id
+                                           or caller.role in ("admin", "reviewer"))
+            releases = [r for r in s.scalars(select(Release).where(Release.plugin == name))
+                        if mine or r.state == "approved"]
+            reviews = s.scalars(select(Review).where(Review.plugin == name)) if mine else []
+            return {"name": name, "summary": p.summary, "tags": p.tags,
+                    "deprecated": p.deprecated,
+                    "versions": sorted((_release(r) for r in releases),
+                                       key=lambda r: parse_version(r["version"]), reverse=True),
+                    "reviews": [{"version": r.version, "decision": r.decision,
+                                 "comment": r.comment} for r in reviews]}
+
+    def update_gauges(self) -> None:
+        with self.sessions() as s:
+            waiting = list(s.scalars(select(Release.published_at).where(
+                Release.state == "in_review")))
+        QUEUE_SIZE.set(len(waiting))
+        now = datetime.now(UTC)
+        QUEUE_AGE.set(max(((now - _aware(t)).total_seconds() for t in waiting), default=0))
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _manifest(release: Release):
+    from ..manifest import parse_manifest
+
+    return parse_manifest(release.manifest)
+
+
+def _release(r: Release) -> dict[str, Any]:
+    return {"plugin": r.plugin, "version": r.version, "state": r.state, "yanked": r.yanked,
+            "sha256": r.sha256, "size": r.size, "signer": r.signer, "host_api": r.host_api,
+            "dependencies": r.dependencies, "checks": r.checks,
+            "published_at": _aware(r.published_at).isoformat()}

@@ -1,0 +1,123 @@
+"""Publish → automated checks → review → approve → catalogue, on a real registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from ..conftest import EXAMPLES, signed
+
+ZIP = {"Content-Type": "application/zip"}
+
+
+def publish(reg, data: bytes, role: str = "publisher"):
+    return reg.client(role).post("/api/v1/packages", content=data, headers=ZIP)
+
+
+def test_publish_checks_review_and_catalogue(registry, packages):
+    r = publish(registry, packages["hello-world"])
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["state"] == "in_review"
+    checks = {c["name"]: c for c in body["checks"]}
+    assert set(checks) == {"archive", "manifest", "licence", "static-scan", "dependencies",
+                           "smoke-load"}
+    assert all(c["status"] == "pass" for c in checks.values()), checks
+    assert "loaded in a sandboxed worker: 1 routes, 1 hooks" in checks["smoke-load"]["detail"]
+
+    # not in the public catalogue until approved; the publisher sees it in review
+    assert registry.client().get("/api/v1/plugins").json()["plugins"] == []
+    mine = registry.client("publisher").get("/api/v1/plugins/hello-world").json()
+    assert [v["state"] for v in mine["versions"]] == ["in_review"]
+
+    queue = registry.client("reviewer").get("/api/v1/review/queue").json()["queue"]
+    assert [(q["plugin"], q["version"]) for q in queue] == [("hello-world", "1.0.0")]
+    r = registry.client("reviewer").post("/api/v1/review/hello-world/1.0.0",
+                                         json={"decision": "approve", "comment": "fine"})
+    assert r.status_code == 200 and r.json()["state"] == "approved"
+
+    found = registry.client().get("/api/v1/plugins", params={"q": "greet"}).json()["plugins"]
+    assert [(p["name"], p["latest"]) for p in found] == [("hello-world", "1.0.0")]
+    assert registry.client().get("/api/v1/plugins", params={"tag": "staff"}).json()[
+        "plugins"] == []
+    page = registry.client().get("/api/v1/plugins/hello-world").json()
+    assert page["versions"][0]["checks"][0]["name"] == "archive"
+    publisher_view = registry.client("publisher").get("/api/v1/plugins/hello-world").json()
+    assert publisher_view["reviews"] == [{"version": "1.0.0", "decision": "approved",
+                                          "comment": "fine"}]
+    again = publish(registry, packages["hello-world"])
+    assert again.status_code == 409 and "already been published" in again.text
+    metrics = registry.client().get("/metrics").text
+    assert 'registry_publishes_total{outcome="published"} 1.0' in metrics
+    assert 'registry_reviews_total{decision="approved"} 1.0' in metrics
+    assert "registry_review_queue_size 0.0" in metrics
+
+
+def test_rejections_flags_and_refusals(registry, keys, plugin_copy, tmp_path):
+    src = plugin_copy(EXAMPLES / "hello-world")
+    toml = (src / "plugin.toml").read_text()
+    (src / "plugin.toml").write_text(toml.replace('license = "GPL-3.0-or-later"',
+                                                  'license = "LicenseRef-Proprietary"'))
+    r = publish(registry, signed(src, keys["key"], tmp_path / "a"))
+    assert r.status_code == 201 and r.json()["state"] == "rejected"
+    licence = next(c for c in r.json()["checks"] if c["name"] == "licence")
+    assert licence["status"] == "fail" and "LicenseRef-Proprietary is not an accepted" in \
+        licence["detail"]
+
+    risky = plugin_copy(EXAMPLES / "book-notes")
+    code = risky / "book_notes" / "__init__.py"
+    code.write_text("import subprocess\n" + code.read_text() + "\nx = eval('1')\n")
+    r = publish(registry, signed(risky, keys["key"], tmp_path / "b"))
+    assert r.status_code == 201 and r.json()["state"] == "in_review"
+    scan = next(c for c in r.json()["checks"] if c["name"] == "static-scan")
+    assert scan["status"] == "flag"
+    assert "book_notes/__init__.py:1: imports subprocess" in scan["detail"]
+    assert "calls eval" in scan["detail"]
+
+    r = publish(registry, signed(EXAMPLES / "hello-world", keys["other_key"], tmp_path / "c"))
+    assert r.status_code == 422 and "not a trusted key" in r.json()["error"]["message"]
+
+    r = registry.client("reviewer").post("/api/v1/review/book-notes/1.0.0",
+                                         json={"decision": "reject"})
+    assert r.status_code == 422 and "comment" in r.json()["error"]["message"]
+
+
+ROUTES = [
+    ("POST", "/api/v1/accounts", {"name": "x1", "role": "user"}),
+    ("POST", "/api/v1/keys", {"public_key": "-----BEGIN PUBLIC KEY-----"}),
+    ("POST", "/api/v1/packages", None),
+    ("GET", "/api/v1/review/queue", None),
+    ("POST", "/api/v1/review/hello-world/1.0.0", {"decision": "approve"}),
+]
+#: who may use each route (admin may use all)
+ALLOWED = {"/api/v1/accounts": {"admin"}, "/api/v1/keys": {"admin", "publisher"},
+           "/api/v1/packages": {"admin", "publisher"},
+           "/api/v1/review/queue": {"admin", "reviewer"},
+           "/api/v1/review/hello-world/1.0.0": {"admin", "reviewer"}}
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ROUTES, ids=[r[1] for r in ROUTES])
+def test_roles_are_enforced_on_every_route(registry, method, path, body):
+    for role in (None, "user", "publisher", "reviewer", "admin"):
+        client = registry.client(role)
+        kw = {"json": body} if body is not None else {"content": b"PK", "headers": ZIP}
+        r = client.request(method, path, **kw)
+        if role is None:
+            assert r.status_code == 401, (role, path, r.text)
+        elif role not in ALLOWED[path]:
+            assert r.status_code == 403, (role, path, r.text)
+            assert "needs the" in r.json()["error"]["message"]
+        else:
+            assert r.status_code not in (401, 403), (role, path, r.text)
+
+
+def test_tokens_are_hashed_and_revocable(registry, tmp_path):
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "registry" / "registry.db")
+    hashes = [h for (h,) in db.execute("select token_hash from api_tokens")]
+    assert registry.tokens["user"] not in hashes and len(hashes) == 4
+    user = registry.client("user")
+    token_id = user.post("/api/v1/accounts/user/tokens").json()["id"]
+    assert registry.client("user").delete(f"/api/v1/tokens/{token_id}").status_code == 200
+    r = registry.client("user").delete("/api/v1/tokens/1")  # the admin's: not theirs
+    assert r.status_code == 403
