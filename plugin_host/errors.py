@@ -46,6 +46,20 @@ class SignatureError(PluginHostError):
     status = 422
 
 
+class Unauthorized(PluginHostError):
+    """No credentials, or ones that are unknown or revoked."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(PluginHostError):
+    """Known caller, not allowed to do this."""
+
+    code = "forbidden"
+    status = 403
+
+
 class NotFound(PluginHostError):
     code = "not_found"
     status = 404

@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import HOST_API_VERSION, __version__
-from ..errors import PluginHostError
+from ..errors import PluginHostError, Unauthorized
 from .manager import PluginManager, new_correlation_id
 from .metrics import MetricsMiddleware
 from .settings import HostSettings
@@ -76,8 +76,7 @@ def create_app(settings: HostSettings) -> FastAPI:
     ) -> None:
         if creds is None or not hmac.compare_digest(creds.credentials.encode(),
                                                     admin_token.encode()):
-            raise PluginHostError("admin routes need 'Authorization: Bearer <admin token>'",
-                                  code="unauthorized", status=401)
+            raise Unauthorized("admin routes need 'Authorization: Bearer <admin token>'")
 
     admin = [Depends(require_admin)]
 

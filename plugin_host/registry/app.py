@@ -14,11 +14,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import __version__
-from ..errors import PluginHostError
+from ..errors import PluginHostError, Unauthorized
 from ..host.app import package_body
 from ..host.db import make_engine, make_sessionmaker, migrate
 from .db import MIGRATIONS
-from .service import Caller, Registry, Unauthorized
+from .service import Caller, Registry
 from .settings import RegistrySettings
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import __version__
-from ..errors import Conflict, NotFound, PluginHostError
+from ..errors import Conflict, Forbidden, NotFound, PluginHostError, Unauthorized
 from ..package.archive import read_package
 from ..package.signing import TrustedKey, load_public_key, verify_signature
 from ..versions import parse_version, satisfies
@@ -31,16 +31,6 @@ QUEUE_AGE = Gauge("registry_review_queue_oldest_age_seconds",
                   "How long the oldest release in the queue has waited")
 BUILD_INFO = Gauge("registry_build_info", "Version of this registry", ["version"])
 BUILD_INFO.labels(__version__).set(1)
-
-
-class Forbidden(PluginHostError):
-    code = "forbidden"
-    status = 403
-
-
-class Unauthorized(PluginHostError):
-    code = "unauthorized"
-    status = 401
 
 
 def token_hash(token: str) -> str:

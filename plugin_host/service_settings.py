@@ -1,0 +1,50 @@
+"""What the host's and the registry's settings share: where data lives, the database,
+the listening address, and the bootstrap admin token."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings
+
+
+class ServiceSettings(BaseSettings):
+    #: file name of the default SQLite database in data_dir
+    db_file: ClassVar[str] = "service.db"
+    #: prefix of generated admin tokens
+    token_prefix: ClassVar[str] = ""
+
+    data_dir: Path
+    database_url: str | None = Field(default=None,
+                                     description="SQLAlchemy URL; default SQLite in data_dir")
+    host: str = "127.0.0.1"
+    port: int
+    admin_token: str | None = Field(default=None, description="Generated if not set")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        # Workers and other processes see paths from other working directories.
+        return v.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / self.db_file}"
+
+    def resolve_admin_token(self) -> str:
+        """The configured token, or one kept in ``data_dir/admin-token`` (mode 0600)."""
+        if self.admin_token:
+            return self.admin_token
+        path = self.data_dir / "admin-token"
+        if path.exists():
+            return path.read_text().strip()
+        token = self.token_prefix + secrets.token_urlsafe(32)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        return token
