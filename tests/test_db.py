@@ -1,17 +1,20 @@
-"""The Alembic migrations build exactly the schema the models describe."""
+"""The Alembic migrations build exactly the schema the models describe (host and registry)."""
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from plugin_host.host.db import Base, make_engine, migrate
+from plugin_host.host import db as host_db
+from plugin_host.registry import db as registry_db
 
 
-def test_migrations_match_the_models(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'host.db'}")
-    migrate(engine)
-    migrate(engine)  # idempotent
+@pytest.mark.parametrize("module", [host_db, registry_db], ids=["host", "registry"])
+def test_migrations_match_the_models(tmp_path, module):
+    engine = host_db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    host_db.migrate(engine, module.MIGRATIONS)
+    host_db.migrate(engine, module.MIGRATIONS)  # idempotent
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), module.Base.metadata)
     assert diff == []

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -117,7 +117,7 @@ def create_app(settings: RegistrySettings) -> FastAPI:
 
     @app.get("/api/v1/plugins", tags=["catalogue"])
     async def search(q: Annotated[str, Query()] = "", tag: Annotated[str | None, Query()] = None,
-                     sort: Annotated[str, Query(pattern="^(name|downloads)$")] = "name"
+                     sort: Annotated[str, Query(pattern="^(name|downloads|rating)$")] = "name"
                      ) -> dict[str, Any]:
         return {"plugins": registry.search(q, tag, sort)}
 
@@ -126,5 +126,33 @@ def create_app(settings: RegistrySettings) -> FastAPI:
         """A plugin's page: approved versions (all, with checks and reviews, for its
         publisher and reviewers)."""
         return registry.plugin(name, c)
+
+    @app.get("/api/v1/plugins/{name}/{version}/download", tags=["catalogue"])
+    async def download(name: str, version: str) -> FileResponse:
+        """The package of an approved release (counted)."""
+        path = registry.download(name, version)
+        return FileResponse(path, media_type="application/zip", filename=path.name)
+
+    @app.post("/api/v1/plugins/{name}/{version}/yank", tags=["marketplace"])
+    async def yank(name: str, version: str, c: Required) -> dict[str, Any]:
+        """Hide a release from resolution (pinned installs still work); its publisher."""
+        return registry.yank(c, name, version, True)
+
+    @app.post("/api/v1/plugins/{name}/{version}/unyank", tags=["marketplace"])
+    async def unyank(name: str, version: str, c: Required) -> dict[str, Any]:
+        return registry.yank(c, name, version, False)
+
+    @app.post("/api/v1/plugins/{name}/deprecate", tags=["marketplace"])
+    async def deprecate(name: str, c: Required,
+                        message: Annotated[str | None, Body(embed=True)] = None
+                        ) -> dict[str, Any]:
+        """Mark a plugin deprecated with a message (null clears it); its publisher."""
+        return registry.deprecate(c, name, message)
+
+    @app.put("/api/v1/plugins/{name}/rating", tags=["marketplace"])
+    async def rate(name: str, c: Required, stars: Annotated[int, Body()],
+                   text: Annotated[str, Body(max_length=4000)] = "") -> dict[str, Any]:
+        """Rate a plugin 1 to 5 with an optional review; one per user, editable."""
+        return registry.rate(c, name, stars, text)
 
     return app

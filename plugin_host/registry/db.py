@@ -89,3 +89,16 @@ class Review(Base):
     decision: Mapped[str] = mapped_column(String(16))  # approved, rejected
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Rating(Base):
+    """One rating per user per plugin; editable."""
+
+    __tablename__ = "ratings"
+
+    plugin: Mapped[str] = mapped_column(ForeignKey("plugins.name"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    stars: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)

@@ -21,11 +21,12 @@ from ..package.archive import read_package
 from ..package.signing import TrustedKey, load_public_key, verify_signature
 from ..versions import parse_version, satisfies
 from .checks import run_checks
-from .db import ROLES, Account, ApiToken, PluginRecord, PublisherKey, Release, Review
+from .db import ROLES, Account, ApiToken, PluginRecord, PublisherKey, Rating, Release, Review
 from .settings import RegistrySettings
 
 PUBLISHES = Counter("registry_publishes_total", "Publish attempts", ["outcome"])
 REVIEWS = Counter("registry_reviews_total", "Review decisions", ["decision"])
+DOWNLOADS = Counter("registry_downloads_total", "Package downloads", ["plugin"])
 QUEUE_SIZE = Gauge("registry_review_queue_size", "Releases waiting for review")
 QUEUE_AGE = Gauge("registry_review_queue_oldest_age_seconds",
                   "How long the oldest release in the queue has waited")
@@ -227,6 +228,61 @@ class Registry:
             REVIEWS.labels(release.state).inc()
             return _release(release)
 
+    # ---- marketplace: downloads, ratings, yanks, deprecation ----------------------
+
+    def _owned(self, s, caller: Caller, name: str) -> PluginRecord:
+        p = s.get(PluginRecord, name)
+        if p is None:
+            raise NotFound(f"no plugin {name!r}")
+        if p.owner_id != caller.account_id:
+            caller.require("admin")
+        return p
+
+    def download(self, name: str, version: str) -> Path:
+        """An approved release's package file (yanked ones too: pinned installs need them)."""
+        with self.sessions.begin() as s:
+            r = s.get(Release, (name, version))
+            if r is None or r.state != "approved":
+                raise NotFound(f"no approved release {name} {version}")
+            r.downloads += 1
+            path = Path(r.path)
+        DOWNLOADS.labels(name).inc()
+        return path
+
+    def yank(self, caller: Caller, name: str, version: str, yanked: bool) -> dict[str, Any]:
+        with self.sessions.begin() as s:
+            self._owned(s, caller, name)
+            r = s.get(Release, (name, version))
+            if r is None:
+                raise NotFound(f"no release {name} {version}")
+            r.yanked = yanked
+            return _release(r)
+
+    def deprecate(self, caller: Caller, name: str, message: str | None) -> dict[str, Any]:
+        with self.sessions.begin() as s:
+            p = self._owned(s, caller, name)
+            p.deprecated = message or None
+            return {"name": name, "deprecated": p.deprecated}
+
+    def rate(self, caller: Caller, name: str, stars: int, text: str) -> dict[str, Any]:
+        if not 1 <= stars <= 5:
+            raise PluginHostError("stars: must be 1 to 5", code="invalid_request", status=422)
+        with self.sessions.begin() as s:
+            if s.get(PluginRecord, name) is None:
+                raise NotFound(f"no plugin {name!r}")
+            row = s.get(Rating, (name, caller.account_id))
+            if row is None:
+                s.add(Rating(plugin=name, account_id=caller.account_id, stars=stars, text=text))
+            else:
+                row.stars, row.text = stars, text
+        return {"plugin": name, "stars": stars, **self._rating(name)}
+
+    def _rating(self, name: str) -> dict[str, Any]:
+        with self.sessions() as s:
+            avg, count = s.execute(select(func.avg(Rating.stars), func.count())
+                                   .where(Rating.plugin == name)).one()
+        return {"rating": round(float(avg), 2) if avg else None, "ratings": count}
+
     # ---- catalogue -----------------------------------------------------------------
 
     def search(self, q: str = "", tag: str | None = None, sort: str = "name"
@@ -249,8 +305,9 @@ class Registry:
                 out.append({"name": p.name, "summary": p.summary, "tags": p.tags,
                             "latest": latest.version if latest else None,
                             "downloads": sum(r.downloads for r in approved),
-                            "deprecated": p.deprecated})
-        key = {"downloads": lambda x: -x["downloads"]}.get(sort, lambda x: x["name"])
+                            "deprecated": p.deprecated, **self._rating(p.name)})
+        key = {"downloads": lambda x: -x["downloads"],
+               "rating": lambda x: -(x["rating"] or 0)}.get(sort, lambda x: x["name"])
         return sorted(out, key=key)
 
     def plugin(self, name: str, caller: Caller | None) -> dict[str, Any]:
@@ -263,8 +320,10 @@ class Registry:
             releases = [r for r in s.scalars(select(Release).where(Release.plugin == name))
                         if mine or r.state == "approved"]
             reviews = s.scalars(select(Review).where(Review.plugin == name)) if mine else []
+            ratings = [{"stars": r.stars, "text": r.text} for r in
+                       s.scalars(select(Rating).where(Rating.plugin == name))]
             return {"name": name, "summary": p.summary, "tags": p.tags,
-                    "deprecated": p.deprecated,
+                    "deprecated": p.deprecated, **self._rating(name), "reviews_by_users": ratings,
                     "versions": sorted((_release(r) for r in releases),
                                        key=lambda r: parse_version(r["version"]), reverse=True),
                     "reviews": [{"version": r.version, "decision": r.decision,
@@ -292,5 +351,5 @@ def _manifest(release: Release):
 def _release(r: Release) -> dict[str, Any]:
     return {"plugin": r.plugin, "version": r.version, "state": r.state, "yanked": r.yanked,
             "sha256": r.sha256, "size": r.size, "signer": r.signer, "host_api": r.host_api,
-            "dependencies": r.dependencies, "checks": r.checks,
+            "dependencies": r.dependencies, "checks": r.checks, "downloads": r.downloads,
             "published_at": _aware(r.published_at).isoformat()}

@@ -121,3 +121,44 @@ def test_tokens_are_hashed_and_revocable(registry, tmp_path):
     assert registry.client("user").delete(f"/api/v1/tokens/{token_id}").status_code == 200
     r = registry.client("user").delete("/api/v1/tokens/1")  # the admin's: not theirs
     assert r.status_code == 403
+
+
+def test_downloads_ratings_yanks_and_deprecation(registry, packages):
+    assert publish(registry, packages["hello-world"]).status_code == 201
+    registry.client("reviewer").post("/api/v1/review/hello-world/1.0.0",
+                                     json={"decision": "approve"})
+    anon = registry.client()
+    r = anon.get("/api/v1/plugins/hello-world/1.0.0/download")
+    assert r.status_code == 200 and r.content == packages["hello-world"]
+    anon.get("/api/v1/plugins/hello-world/1.0.0/download")
+    assert anon.get("/api/v1/plugins/nope/1.0.0/download").status_code == 404
+    listed = anon.get("/api/v1/plugins").json()["plugins"][0]
+    assert listed["downloads"] == 2
+    assert 'registry_downloads_total{plugin="hello-world"} 2.0' in anon.get("/metrics").text
+
+    # one rating per user, editable; anonymous users cannot rate
+    assert anon.put("/api/v1/plugins/hello-world/rating", json={"stars": 5}).status_code == 401
+    user, reviewer = registry.client("user"), registry.client("reviewer")
+    assert user.put("/api/v1/plugins/hello-world/rating",
+                    json={"stars": 2, "text": "too chatty"}).json()["ratings"] == 1
+    assert user.put("/api/v1/plugins/hello-world/rating",
+                    json={"stars": 4, "text": "better"}).json() == {
+        "plugin": "hello-world", "stars": 4, "rating": 4.0, "ratings": 1}
+    assert reviewer.put("/api/v1/plugins/hello-world/rating", json={"stars": 5}).json()[
+        "rating"] == 4.5
+    r = user.put("/api/v1/plugins/hello-world/rating", json={"stars": 9})
+    assert r.status_code == 422 and "stars: must be 1 to 5" in r.text
+    page = anon.get("/api/v1/plugins/hello-world").json()
+    assert page["rating"] == 4.5 and {"stars": 4, "text": "better"} in page["reviews_by_users"]
+
+    # only the publisher (or an admin) yanks and deprecates
+    assert user.post("/api/v1/plugins/hello-world/1.0.0/yank").status_code == 403
+    pub = registry.client("publisher")
+    assert pub.post("/api/v1/plugins/hello-world/1.0.0/yank").json()["yanked"] is True
+    assert anon.get("/api/v1/plugins").json()["plugins"][0]["latest"] is None
+    # a yanked release can still be fetched by a pinned install
+    assert anon.get("/api/v1/plugins/hello-world/1.0.0/download").status_code == 200
+    assert pub.post("/api/v1/plugins/hello-world/1.0.0/unyank").json()["yanked"] is False
+    r = pub.post("/api/v1/plugins/hello-world/deprecate", json={"message": "use greeter"})
+    assert r.json() == {"name": "hello-world", "deprecated": "use greeter"}
+    assert anon.get("/api/v1/plugins").json()["plugins"][0]["deprecated"] == "use greeter"
