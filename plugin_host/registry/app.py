@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .. import __version__
+from .. import HOST_API_VERSION, __version__
 from ..errors import PluginHostError, Unauthorized
 from ..host.app import package_body
 from ..host.db import make_engine, make_sessionmaker, migrate
@@ -126,6 +126,13 @@ def create_app(settings: RegistrySettings) -> FastAPI:
         """A plugin's page: approved versions (all, with checks and reviews, for its
         publisher and reviewers)."""
         return registry.plugin(name, c)
+
+    @app.post("/api/v1/resolve", tags=["catalogue"])
+    async def resolve(requirements: Annotated[dict[str, str], Body()],
+                      host_api: Annotated[str, Body()] = HOST_API_VERSION) -> dict[str, Any]:
+        """Requirements (name → npm range) → a consistent set of approved releases in
+        install order, or 409 with the conflict in words."""
+        return {"install": registry.resolve(requirements, host_api)}
 
     @app.get("/api/v1/plugins/{name}/{version}/download", tags=["catalogue"])
     async def download(name: str, version: str) -> FileResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,8 @@ from .. import __version__
 from ..errors import Conflict, Forbidden, NotFound, PluginHostError, Unauthorized
 from ..package.archive import read_package
 from ..package.signing import TrustedKey, load_public_key, verify_signature
-from ..versions import parse_version, satisfies
+from ..resolver import Candidate, resolve
+from ..versions import parse_range, parse_version, satisfies
 from .checks import run_checks
 from .db import ROLES, Account, ApiToken, PluginRecord, PublisherKey, Rating, Release, Review
 from .settings import RegistrySettings
@@ -186,6 +188,30 @@ class Registry:
         return {"plugin": m.name, "version": m.version, "state": state,
                 "checks": [c.to_dict() for c in checks]}
 
+    def releases(self, name: str) -> list[Candidate]:
+        """The resolver's view: approved releases of ``name``."""
+        with self.sessions() as s:
+            rows = s.scalars(select(Release).where(Release.plugin == name,
+                                                   Release.state == "approved"))
+            return [Candidate(r.plugin, r.version, r.dependencies, r.host_api, r.yanked)
+                    for r in rows]
+
+    def resolve(self, requirements: dict[str, str], host_api: str) -> list[dict[str, Any]]:
+        """A consistent set of approved releases, dependencies first, or a Conflict
+        explaining why there is none."""
+        from ..manifest import NAME_RE
+
+        bad = [f"requirements.{n}: {r!r}" for n, r in requirements.items()
+               if not re.match(NAME_RE, n) or not _valid_range(r)]
+        if bad or not requirements:
+            raise PluginHostError("invalid requirements: " + ("; ".join(bad) or "none given"),
+                                  code="invalid_request", status=422)
+        with self.sessions() as s:
+            sha = {(r.plugin, r.version): r.sha256 for r in s.scalars(select(Release))}
+        return [{"name": c.name, "version": c.version, "sha256": sha[(c.name, c.version)],
+                 "download": f"/api/v1/plugins/{c.name}/{c.version}/download"}
+                for c in resolve(self, requirements, host_api)]
+
     def available(self, name: str, range_: str) -> bool:
         """An approved, not yanked release of ``name`` satisfies ``range_``."""
         with self.sessions() as s:
@@ -336,6 +362,14 @@ class Registry:
         QUEUE_SIZE.set(len(waiting))
         now = datetime.now(UTC)
         QUEUE_AGE.set(max(((now - _aware(t)).total_seconds() for t in waiting), default=0))
+
+
+def _valid_range(text: str) -> bool:
+    try:
+        parse_range(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _aware(t: datetime) -> datetime:

@@ -162,3 +162,49 @@ def test_downloads_ratings_yanks_and_deprecation(registry, packages):
     r = pub.post("/api/v1/plugins/hello-world/deprecate", json={"message": "use greeter"})
     assert r.json() == {"name": "hello-world", "deprecated": "use greeter"}
     assert anon.get("/api/v1/plugins").json()["plugins"][0]["deprecated"] == "use greeter"
+
+
+DEPENDS_ON_MARC = '[dependencies]\n"marc-utils" = "^2.1"\n\n[backend]'
+
+
+def test_resolve_over_approved_releases(registry, keys, plugin_copy, tmp_path):
+    """marc-utils 2.1.0 approved; hello-world 1.1.0 needs it; resolution returns both in
+    install order; a conflicting request is explained."""
+    from ..conftest import EXAMPLES as EX
+
+    marc = plugin_copy(EX / "hello-world")
+    (marc / "plugin.toml").write_text((marc / "plugin.toml").read_text()
+                                      .replace('name = "hello-world"', 'name = "marc-utils"')
+                                      .replace('version = "1.0.0"', 'version = "2.1.0"'))
+    hello = tmp_path / "hello"
+    import shutil
+    shutil.copytree(EX / "hello-world", hello)
+    (hello / "plugin.toml").write_text((hello / "plugin.toml").read_text()
+                                       .replace('version = "1.0.0"', 'version = "1.1.0"')
+                                       .replace("[backend]", DEPENDS_ON_MARC))
+    reviewer = registry.client("reviewer")
+    # publishing hello-world first fails its dependency check
+    r = publish(registry, signed(hello, keys["key"], tmp_path / "h0"))
+    deps = next(c for c in r.json()["checks"] if c["name"] == "dependencies")
+    assert r.json()["state"] == "rejected" and "marc-utils ^2.1" in deps["detail"]
+    assert publish(registry, signed(marc, keys["key"], tmp_path / "m")).status_code == 201
+    reviewer.post("/api/v1/review/marc-utils/2.1.0", json={"decision": "approve"})
+    (hello / "plugin.toml").write_text((hello / "plugin.toml").read_text().replace(
+        'version = "1.1.0"', 'version = "1.1.1"'))
+    r = publish(registry, signed(hello, keys["key"], tmp_path / "h1"))
+    assert r.json()["state"] == "in_review", r.json()
+    reviewer.post("/api/v1/review/hello-world/1.1.1", json={"decision": "approve"})
+
+    anon = registry.client()
+    r = anon.post("/api/v1/resolve", json={"requirements": {"hello-world": "^1"}})
+    assert r.status_code == 200, r.text
+    assert [(i["name"], i["version"]) for i in r.json()["install"]] == [
+        ("marc-utils", "2.1.0"), ("hello-world", "1.1.1")]
+    assert r.json()["install"][0]["download"] == "/api/v1/plugins/marc-utils/2.1.0/download"
+    r = anon.post("/api/v1/resolve", json={"requirements": {"hello-world": "^1",
+                                                            "marc-utils": "^3"}})
+    assert r.status_code == 409
+    assert r.json()["error"]["message"] == ("you ask for marc-utils ^3, and no release "
+                                            "satisfies it (yanked releases need an exact pin)")
+    r = anon.post("/api/v1/resolve", json={"requirements": {"Bad Name": "^1"}})
+    assert r.status_code == 422 and "requirements.Bad Name" in r.text

@@ -1,0 +1,135 @@
+"""Dependency resolution over any plugin index, with resolvelib.
+
+Requirements are npm-style ranges (``^1.2``, ``~1.2.3``, ``>=1 <3``). Yanked releases are
+skipped unless a requirement pins that exact version; releases whose ``host_api`` range
+excludes the installing host's API version are skipped. A conflict is explained in
+words: ``a 1.4.0 needs b ^2, but c 3.0.0 needs b ^3``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from resolvelib import AbstractProvider, BaseReporter, Resolver
+from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
+from semantic_version import NpmSpec, Version
+
+from .errors import Conflict
+from .versions import parse_range, parse_version
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    version: str
+    dependencies: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    host_api: str = "*"
+    yanked: bool = False
+
+    @property
+    def semver(self) -> Version:
+        return parse_version(self.version)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    name: str
+    range: str
+    #: who asked: None for the user's own request
+    parent: Candidate | None = None
+
+    @property
+    def spec(self) -> NpmSpec:
+        return parse_range(self.range)
+
+    @property
+    def pins(self) -> str | None:
+        """The exact version this requirement names, if it names one."""
+        text = self.range.strip().lstrip("=").strip()
+        try:
+            Version(text)
+        except ValueError:
+            return None
+        return text
+
+    def describe(self) -> str:
+        who = f"{self.parent.name} {self.parent.version}" if self.parent else "you"
+        verb = "ask for" if self.parent is None else "needs"
+        return f"{who} {verb} {self.name} {self.range}"
+
+
+class Index(Protocol):
+    def releases(self, name: str) -> Iterable[Candidate]: ...
+
+
+class _Provider(AbstractProvider):
+    def __init__(self, index: Index, host_api: str):
+        self.index = index
+        self.host_api = parse_version(host_api)
+
+    def identify(self, requirement_or_candidate):
+        return requirement_or_candidate.name
+
+    def get_preference(self, identifier, resolutions, candidates, information,
+                       backtrack_causes):
+        return sum(1 for _ in information[identifier])
+
+    def find_matches(self, identifier, requirements, incompatibilities):
+        reqs = list(requirements[identifier])
+        bad = {c.version for c in incompatibilities[identifier]}
+        pinned = {r.pins for r in reqs if r.pins}
+        found = []
+        for c in self.index.releases(identifier):
+            if c.version in bad or (c.yanked and c.version not in pinned):
+                continue
+            if self.host_api not in parse_range(c.host_api):
+                continue
+            if all(c.semver in r.spec for r in reqs):
+                found.append(c)
+        return sorted(found, key=lambda c: c.semver, reverse=True)
+
+    def is_satisfied_by(self, requirement, candidate):
+        return candidate.semver in requirement.spec
+
+    def get_dependencies(self, candidate):
+        return [Requirement(n, r, candidate) for n, r in sorted(candidate.dependencies.items())]
+
+
+def resolve(index: Index, requested: Mapping[str, str], host_api: str) -> list[Candidate]:
+    """A consistent set of releases for ``requested`` (name → range), dependencies first."""
+    reqs = [Requirement(n, r) for n, r in requested.items()]
+    try:
+        result = Resolver(_Provider(index, host_api), BaseReporter()).resolve(reqs,
+                                                                              max_rounds=500)
+    except ResolutionImpossible as e:
+        raise Conflict(explain(e.causes), code="unresolvable") from None
+    except ResolutionTooDeep:
+        raise Conflict("these requirements are too tangled to resolve",
+                       code="unresolvable") from None
+    return _install_order(result.mapping, result.graph)
+
+
+def explain(causes: Sequence) -> str:
+    parts = sorted({c.requirement.describe() for c in causes})
+    if len(parts) == 1:
+        return f"{parts[0]}, and no release satisfies it (yanked releases need an exact pin)"
+    return ", but ".join(parts)
+
+
+def _install_order(mapping: Mapping[str, Candidate], graph) -> list[Candidate]:
+    order: list[Candidate] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen or name not in mapping:
+            return
+        seen.add(name)
+        for dep in sorted(mapping[name].dependencies):
+            visit(dep)
+        order.append(mapping[name])
+
+    for name in sorted(mapping):
+        visit(name)
+    return order
