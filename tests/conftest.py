@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -215,3 +216,45 @@ def openlibrary():
     OpenLibrary.seen = []
     yield server.server_address[1]
     server.shutdown()
+
+
+# ---- a real registry ------------------------------------------------------------
+
+REGISTRY_ADMIN = "registry-admin-token-0123456789"
+
+
+@dataclass
+class RegistryProc:
+    url: str
+    proc: subprocess.Popen
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def client(self, role: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+
+@pytest.fixture
+def registry(tmp_path, keys):
+    port = free_port()
+    log = (tmp_path / "registry.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "plugin_host.cli", "registry", "serve",
+                             "--port", str(port), "--data-dir", str(tmp_path / "registry"),
+                             "--admin-token", REGISTRY_ADMIN], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc=proc)
+        reg = RegistryProc(url, proc, {"admin": REGISTRY_ADMIN})
+        admin = reg.client("admin")
+        for role in ("publisher", "reviewer", "user"):
+            assert admin.post("/api/v1/accounts", json={"name": role, "role": role}
+                              ).status_code == 201
+            reg.tokens[role] = admin.post(f"/api/v1/accounts/{role}/tokens").json()["token"]
+        pem = keys["pub"].read_text()
+        assert reg.client("publisher").post("/api/v1/keys", json={"public_key": pem}
+                                            ).status_code == 201
+        yield reg
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
