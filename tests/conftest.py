@@ -235,17 +235,22 @@ class RegistryProc:
 
 
 @pytest.fixture
-def registry(tmp_path, keys):
-    port = free_port()
-    log = (tmp_path / "registry.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "plugin_host.cli", "registry", "serve",
-                             "--port", str(port), "--data-dir", str(tmp_path / "registry"),
-                             "--admin-token", REGISTRY_ADMIN], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc=proc)
-        reg = RegistryProc(url, proc, {"admin": REGISTRY_ADMIN})
+def registry_factory(tmp_path, keys):
+    """Start real registries (with accounts for every role and the publisher's key)."""
+    procs: list[subprocess.Popen] = []
+
+    def make(env: dict[str, str] | None = None) -> RegistryProc:
+        port = free_port()
+        data = tmp_path / f"registry{len(procs)}"
+        with (tmp_path / f"registry{len(procs)}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "plugin_host.cli", "registry", "serve", "--port",
+                 str(port), "--data-dir", str(data), "--admin-token", REGISTRY_ADMIN],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, **(env or {})})
+        procs.append(proc)
+        reg = RegistryProc(f"http://127.0.0.1:{port}", proc, {"admin": REGISTRY_ADMIN})
+        wait_ready(reg.url, proc=proc)
         admin = reg.client("admin")
         for role in ("publisher", "reviewer", "user"):
             assert admin.post("/api/v1/accounts", json={"name": role, "role": role}
@@ -254,7 +259,64 @@ def registry(tmp_path, keys):
         pem = keys["pub"].read_text()
         assert reg.client("publisher").post("/api/v1/keys", json={"public_key": pem}
                                             ).status_code == 201
-        yield reg
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        return reg
+
+    yield make
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
+
+
+@pytest.fixture
+def registry(registry_factory) -> RegistryProc:
+    return registry_factory()
+
+
+# ---- a real PostgreSQL server ----------------------------------------------------
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL 15 server; yields a function making a fresh database URL."""
+    if not (PG_BIN / "initdb").exists():
+        message = "PostgreSQL 15 is not installed (apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    import tempfile
+
+    # pytest's own temporary folders are private to root; PostgreSQL runs as postgres
+    base = Path(tempfile.mkdtemp(prefix="koha-pg-"))
+    data = base / "data"
+    data.mkdir()
+    shutil.chown(base, "postgres")
+    shutil.chown(data, "postgres")
+    port = free_port()
+
+    def as_postgres(cmd: str) -> None:
+        subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", cmd], check=True,
+                       capture_output=True)
+
+    as_postgres(f"{PG_BIN}/initdb -D {data} -U postgres -A trust --no-sync -E UTF8 "
+                "--locale=C.UTF-8")
+    as_postgres(f"{PG_BIN}/pg_ctl -D {data} -l {base}/log -w start -o "
+                f"'-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off'")
+    counter = iter(range(1000))
+
+    def new_database() -> str:
+        import psycopg
+
+        name = f"db{next(counter)}"
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres",
+                             autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{name}"
+
+    try:
+        yield new_database
+    finally:
+        as_postgres(f"{PG_BIN}/pg_ctl -D {data} -w -m immediate stop")
+        shutil.rmtree(base, ignore_errors=True)

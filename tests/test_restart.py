@@ -34,3 +34,18 @@ def test_uninstall_keeps_data_unless_purged(host, packages):
                              params={"purge": "true"}).status_code == 200
     host.install(packages["book-notes"])
     assert host.client.get("/plugins/book-notes/api/notes/a").status_code == 404
+
+
+def test_state_survives_a_restart_on_postgresql(host_factory, packages, postgres):
+    """The same, with the host's state in a real PostgreSQL server."""
+    url = postgres()
+    host = host_factory(env={"PLUGIN_HOST_DATABASE_URL": url})
+    for name in ("hello-world", "book-notes"):
+        assert host.install(packages[name]).status_code == 201
+    host.client.post("/plugins/book-notes/api/notes", json={"id": "pg", "text": "in postgres"})
+    host.admin.post("/admin/plugins/hello-world/disable")
+    host.restart()
+    listed = {p["name"]: p["state"] for p in host.admin.get("/admin/plugins").json()["plugins"]}
+    assert listed == {"book-notes": "enabled", "hello-world": "disabled"}
+    assert host.client.get("/plugins/book-notes/api/notes/pg").json()["text"] == "in postgres"
+    assert not (host.data_dir / "host.db").exists()  # nothing went to SQLite

@@ -113,7 +113,7 @@ def test_roles_are_enforced_on_every_route(registry, method, path, body):
 def test_tokens_are_hashed_and_revocable(registry, tmp_path):
     import sqlite3
 
-    db = sqlite3.connect(tmp_path / "registry" / "registry.db")
+    db = sqlite3.connect(tmp_path / "registry0" / "registry.db")
     hashes = [h for (h,) in db.execute("select token_hash from api_tokens")]
     assert registry.tokens["user"] not in hashes and len(hashes) == 4
     user = registry.client("user")
@@ -208,3 +208,13 @@ def test_resolve_over_approved_releases(registry, keys, plugin_copy, tmp_path):
                                             "satisfies it (yanked releases need an exact pin)")
     r = anon.post("/api/v1/resolve", json={"requirements": {"Bad Name": "^1"}})
     assert r.status_code == 422 and "requirements.Bad Name" in r.text
+
+
+def test_the_same_flow_on_postgresql(registry_factory, postgres, packages):
+    reg = registry_factory({"PLUGIN_REGISTRY_DATABASE_URL": postgres()})
+    assert publish(reg, packages["hello-world"]).json()["state"] == "in_review"
+    reg.client("reviewer").post("/api/v1/review/hello-world/1.0.0", json={"decision": "approve"})
+    r = reg.client().post("/api/v1/resolve", json={"requirements": {"hello-world": "^1"}})
+    assert [(i["name"], i["version"]) for i in r.json()["install"]] == [("hello-world", "1.0.0")]
+    reg.client("user").put("/api/v1/plugins/hello-world/rating", json={"stars": 5})
+    assert reg.client().get("/api/v1/plugins").json()["plugins"][0]["rating"] == 5.0
