@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -73,29 +72,28 @@ def _normalise_sdist(path: Path, epoch: int) -> None:
 
 
 def runtime_requirements() -> dict[str, str]:
-    """name → installed version for every runtime dependency of this project (the closure
-    of its non-extra requirements, as installed in this environment)."""
-    seen: dict[str, str] = {}
-    todo = [PROJECT]
-    while todo:
-        name = todo.pop()
-        dist = metadata.distribution(name)
-        for req in dist.requires or []:
-            if "extra ==" in req:
-                continue
-            marker_ok = True
-            if ";" in req:
-                from packaging.markers import Marker
+    """name → installed version for every runtime dependency of this project: the closure
+    of its requirements without extras, following the extras each requirement asks for
+    (``psycopg[binary]`` brings ``psycopg-binary``), as installed in this environment."""
+    from packaging.requirements import Requirement
 
-                marker_ok = Marker(req.split(";", 1)[1]).evaluate()
-            dep = re.split(r"[\s<>=!~;\[(]", req, maxsplit=1)[0]
-            key = dep.lower().replace("_", "-")
-            if marker_ok and key not in seen:
-                try:
-                    seen[key] = metadata.version(dep)
-                except metadata.PackageNotFoundError:
-                    continue
-                todo.append(dep)
+    seen: dict[str, str] = {}
+    todo: list[tuple[str, frozenset[str]]] = [(PROJECT, frozenset())]
+    while todo:
+        name, extras = todo.pop()
+        for text in metadata.distribution(name).requires or []:
+            req = Requirement(text)
+            if req.marker is not None and not any(
+                    req.marker.evaluate({"extra": e}) for e in (extras or {""})):
+                continue
+            key = req.name.lower().replace("_", "-")
+            if key in seen:
+                continue
+            try:
+                seen[key] = metadata.version(req.name)
+            except metadata.PackageNotFoundError:
+                continue
+            todo.append((req.name, frozenset(req.extras)))
     return dict(sorted(seen.items()))
 
 
