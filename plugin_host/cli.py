@@ -61,6 +61,10 @@ def main() -> None:
                    "landlock; 'none' for none) [every one the machine offers]")
 @click.option("--sandbox-require", default=None,
               help="Layers every worker must have, comma-separated; refuse plugins otherwise")
+@click.option("--registry-url", default=None,
+              help="Base URL of the registry's signed index (metadata/ and targets/)")
+@click.option("--registry-root", type=click.Path(path_type=Path), default=None,
+              help="The registry's root.json this host trusts")
 @click.option("--log-level", default=None, help="debug, info, warning, error")
 @friendly
 def serve(**options: Any) -> None:
@@ -121,25 +125,91 @@ def registry() -> None:
               help="Packages and the SQLite database [./var/registry]")
 @click.option("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
 @click.option("--admin-token", default=None, help="Bootstrap admin token (default: generated)")
+@click.option("--storage", type=click.Choice(["local", "s3", "gcs"]), default=None,
+              help="Where packages and the signed index go [local]")
+@click.option("--storage-bucket", default=None, help="s3/gcs: the bucket")
+@click.option("--storage-endpoint", default=None,
+              help="s3: an S3-compatible endpoint URL; gcs: an emulator's URL")
 @friendly
 def registry_serve(**options: Any) -> None:
     """Run the registry (settings also from PLUGIN_REGISTRY_* variables)."""
     import uvicorn
-    from pydantic import ValidationError
 
     from .logging import configure
     from .registry.app import create_app
-    from .registry.settings import RegistrySettings
 
-    try:
-        settings = RegistrySettings(**{k: v for k, v in options.items() if v is not None})
-    except ValidationError as e:
-        raise PluginHostError(f"bad setting: {e.errors()[0]['loc'][0]}: "
-                              f"{e.errors()[0]['msg']}") from None
+    settings = _registry_settings(options)
     configure("info")
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
                 access_log=False)
+
+
+def _registry_settings(options: dict[str, Any]):
+    from pydantic import ValidationError
+
+    from .registry.settings import RegistrySettings
+
+    try:
+        return RegistrySettings(**{k: v for k, v in options.items() if v is not None})
+    except ValidationError as e:
+        raise PluginHostError(f"bad setting: {e.errors()[0]['loc'][0]}: "
+                              f"{e.errors()[0]['msg']} (options, or PLUGIN_REGISTRY_* "
+                              "variables)") from None
+
+
+@registry.command("index")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="The registry's data folder [./var/registry]")
+@click.option("--refresh", is_flag=True,
+              help="Re-sign metadata that has used half its lifetime (for cron)")
+@friendly
+def registry_index(data_dir: Path | None, refresh: bool) -> None:
+    """Show the signed index (storage, root SHA-256, versions, expiries); --refresh
+    re-signs what is due. Settings from PLUGIN_REGISTRY_* as for `serve`."""
+    from .registry.index import IndexKeys, TufIndex
+    from .registry.storage import open_storage
+
+    settings = _registry_settings({"data_dir": data_dir})
+    keys = IndexKeys(settings.keys_dir).load(generate=False)
+    index = TufIndex(open_storage(settings), keys, {
+        "root": settings.tuf_root_expiry_days, "targets": settings.tuf_targets_expiry_days,
+        "snapshot": settings.tuf_snapshot_expiry_days,
+        "timestamp": settings.tuf_timestamp_expiry_days})
+    if refresh:
+        roles = index.refresh()
+        click.echo(f"re-signed: {', '.join(roles) or 'nothing was due'}")
+    click.echo(json.dumps(index.status(), indent=2))
+
+
+@main.command()
+@click.argument("requirement")
+@click.option("--url", envvar="PLUGIN_HOST_URL", default="http://127.0.0.1:8080",
+              show_default=True, help="The plugin host (or PLUGIN_HOST_URL)")
+@click.option("--token", envvar="PLUGIN_HOST_ADMIN_TOKEN", required=True,
+              help="The host's admin token (or PLUGIN_HOST_ADMIN_TOKEN)")
+@click.option("--disabled", is_flag=True, help="Install without enabling")
+@friendly
+def install(requirement: str, url: str, token: str, disabled: bool) -> None:
+    """Install NAME@RANGE (e.g. hello-world@^1) and its dependencies from the registry
+    index the host is configured with."""
+    import httpx
+
+    name, _, range_ = requirement.partition("@")
+    try:
+        r = httpx.post(f"{url.rstrip('/')}/admin/plugins", params={"enable": not disabled},
+                       json={"name": name, "range": range_ or "*"}, timeout=300,
+                       headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as e:
+        raise PluginHostError(f"cannot reach the host at {url}: {e}") from None
+    body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+    if r.status_code not in (200, 201):
+        message = body.get("error", {}).get("message") or r.text
+        raise PluginHostError(f"{r.status_code}: {message}")
+    for item in body["installed"]:
+        click.echo(f"installed {item['name']} {item['version']}")
+    if not body["installed"]:
+        click.echo("nothing to install")
 
 
 @main.group()

@@ -41,17 +41,44 @@ def correlation_id(request: Request) -> str:
     return given if CID_RE.match(given) else new_correlation_id()
 
 
-async def package_body(request: Request) -> bytes:
-    """The uploaded package: the request body, sent as application/zip."""
+async def package_body(request: Request, limit: int | None = None) -> bytes:
+    """The uploaded package: the request body, sent as application/zip. Past ``limit``
+    bytes the upload is refused (413) without reading the rest."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip()
     if ctype not in PACKAGE_TYPES:
         raise PluginHostError("send the package as the body with Content-Type: "
                               "application/zip", code="unsupported_media_type", status=415)
-    data = await request.body()
+    if limit is not None:
+        too_big = PluginHostError(f"the package is larger than this server accepts "
+                                  f"({limit} bytes)", code="package_too_large", status=413)
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            raise too_big
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+        data = b"".join(chunks)
+    else:
+        data = await request.body()
     if not data:
         raise PluginHostError("the request body is empty: send the .kplugin file",
                               code="invalid_package", status=422)
     return data
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or a 422 saying the body is not one."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise PluginHostError("the body must be a JSON object", code="invalid_request",
+                              status=422)
+    return body
 
 
 def create_app(settings: HostSettings) -> FastAPI:
@@ -195,14 +222,20 @@ def create_app(settings: HostSettings) -> FastAPI:
 
     @app.post("/admin/plugins", tags=["admin"], dependencies=admin, status_code=201,
               openapi_extra={"requestBody": {"content": {
-                  "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
+                  "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                  "application/json": {"schema": {"type": "object", "properties": {
+                      "name": {"type": "string"}, "range": {"type": "string"}}}}}}})
     async def install_plugin(request: Request,
                              enable: Annotated[bool, Query()] = True) -> dict[str, Any]:
-        """Install an uploaded, signed ``.kplugin`` (the request body, application/zip)."""
+        """Install an uploaded, signed ``.kplugin`` (the request body, application/zip),
+        or ``{"name": "hello-world", "range": "^1"}`` from the registry's signed index
+        with its dependencies (``installed`` lists what this call added)."""
         if request.headers.get("content-type", "").startswith("application/json"):
-            raise PluginHostError("installing by name and range needs a registry, which this "
-                                  "host has not been configured with",
-                                  code="registry_not_configured", status=501)
+            body = await json_body(request)
+            item, done = await manager.install_from_registry(
+                body.get("name"), body.get("range", "*"), enable=enable)
+            return {**manager.describe(item, detail=True),
+                    "installed": [{"name": i.name, "version": i.version} for i in done]}
         item = await manager.install(await package_body(request), enable=enable)
         return manager.describe(item, detail=True)
 

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import re
 import shutil
 import time
 import uuid
@@ -35,11 +36,13 @@ from ..errors import (
 from ..manifest import Manifest, parse_manifest
 from ..package.archive import Package, extract, read_package
 from ..package.signing import TrustedKey, load_trusted_keys, verify_signature
+from ..resolver import resolve
 from ..sdk.routing import match_routes
 from ..versions import parse_range, parse_version, satisfies
 from . import metrics
 from .capabilities import Capabilities, KVStore
 from .db import InstalledPlugin, PluginVersion, make_engine, make_sessionmaker, migrate
+from .registry_client import RegistryClient
 from .sandbox import SandboxPolicy
 from .settings import HostSettings
 from .workers import PluginRuntime, WorkerSpec
@@ -112,6 +115,10 @@ class PluginManager:
         self.ready = False
         self.reload_trusted_keys()  # bad key files are refused before the host starts
         self.sandbox = SandboxPolicy(settings.sandbox_layers, settings.sandbox_require)
+        self.registry: RegistryClient | None = None
+        if settings.registry_url and settings.registry_root:
+            self.registry = RegistryClient(settings.registry_url, settings.registry_root,
+                                           settings.data_dir / "registry-cache")
 
     # ---- start-up and shutdown -------------------------------------------------
 
@@ -218,9 +225,66 @@ class PluginManager:
         log.info("plugin.installed", plugin=item.name, version=item.version, signer=item.signer)
         return item
 
-    async def _install(self, data: bytes, enable: bool) -> Installed:
+    async def install_from_registry(self, name: str, range_: str, enable: bool = True
+                                    ) -> tuple[Installed, list[Installed]]:
+        """Resolve ``name`` ``range_`` with its dependencies over the registry's signed
+        index, download each package through TUF, verify its publisher's signature and
+        install the set, dependencies first. All or nothing: if one fails, those installed
+        before it in this call are removed again. Returns the plugin and what was
+        installed."""
+        if self.registry is None:
+            raise PluginHostError(
+                "installing by name and range needs a registry: set registry_url and "
+                "registry_root (PLUGIN_HOST_REGISTRY_URL, PLUGIN_HOST_REGISTRY_ROOT)",
+                code="registry_not_configured", status=501)
+        from ..manifest import NAME_RE
+
+        problems = []
+        if not isinstance(name, str) or not re.match(NAME_RE, name):
+            problems.append(f"name: {name!r} is not a plugin name")
+        try:
+            parse_range(range_)
+        except (ValueError, TypeError):
+            problems.append(f"range: {range_!r} is not a version range (like ^1.2)")
+        if problems:
+            raise PluginHostError("; ".join(problems), code="invalid_request", status=422)
+        async with self.lock:
+            if name in self.plugins:
+                current = self.plugins[name].version
+                raise Conflict(f"{name} {current} is already installed; upgrade it with "
+                               f"POST /admin/plugins/{name}/upgrade")
+            session = await asyncio.to_thread(self.registry.open)
+            session.index.installed = {n: p.version for n, p in self.plugins.items()}
+            plan = await asyncio.to_thread(resolve, session.index, {name: range_},
+                                           HOST_API_VERSION)
+            done: list[Installed] = []
+            try:
+                for c in plan:
+                    if c.name in self.plugins:
+                        continue
+                    data = await asyncio.to_thread(session.package, c.name, c.version)
+                    release = session.index.release(c.name, c.version)
+                    keys = publisher_keys(session.index.keys, release["signer"])
+                    try:
+                        item = await self._install(data, enable, keys)
+                    except Exception as e:
+                        metrics.INSTALLS.labels(getattr(e, "code", "error")).inc()
+                        raise
+                    metrics.INSTALLS.labels("success").inc()
+                    done.append(item)
+                    log.info("plugin.installed", plugin=item.name, version=item.version,
+                             signer=item.signer, source="registry")
+            except BaseException:
+                for item in reversed(done):
+                    await self._remove(item.name, purge=True)
+                raise
+        self.update_gauges()
+        return self.plugins[name], done
+
+    async def _install(self, data: bytes, enable: bool,
+                       keys: dict[str, TrustedKey] | None = None) -> Installed:
         pkg = await asyncio.to_thread(read_package, data)
-        signer = self._check_signature(pkg)
+        signer = self._check_signature(pkg, keys)
         m = pkg.manifest
         check_host_api(m)
         existing = self.plugins.get(m.name)
@@ -250,9 +314,10 @@ class PluginManager:
         self.plugins[m.name] = item
         return item
 
-    def _check_signature(self, pkg: Package) -> str | None:
+    def _check_signature(self, pkg: Package, keys: dict[str, TrustedKey] | None = None
+                         ) -> str | None:
         try:
-            return verify_signature(pkg, self.trusted).keyid
+            return verify_signature(pkg, {**self.trusted, **(keys or {})}).keyid
         except PackageError:
             raise
         except Exception as e:
@@ -492,22 +557,26 @@ class PluginManager:
 
     async def uninstall(self, name: str, purge: bool = False) -> None:
         async with self.lock:
-            item = self.get(name)
+            self.get(name)
             dependents = sorted(p.name for p in self.plugins.values()
                                 if name in p.manifest.dependencies)
             if dependents:
                 raise Conflict(f"{name} is needed by {', '.join(dependents)}; "
                                "uninstall those first", code="has_dependents")
-            await self._stop(item)
-            await asyncio.to_thread(self._delete_rows, name, purge)
-            del self.plugins[name]
-            shutil.rmtree(self.settings.plugins_dir / name, ignore_errors=True)
-            if purge:
-                shutil.rmtree(self.settings.plugin_data_dir / name, ignore_errors=True)
-            for f in self.settings.packages_dir.glob(f"{name}-*.kplugin"):
-                f.unlink(missing_ok=True)
+            await self._remove(name, purge)
         self.update_gauges()
         log.info("plugin.uninstalled", plugin=name, purge=purge)
+
+    async def _remove(self, name: str, purge: bool) -> None:
+        item = self.plugins[name]
+        await self._stop(item)
+        await asyncio.to_thread(self._delete_rows, name, purge)
+        del self.plugins[name]
+        shutil.rmtree(self.settings.plugins_dir / name, ignore_errors=True)
+        if purge:
+            shutil.rmtree(self.settings.plugin_data_dir / name, ignore_errors=True)
+        for f in self.settings.packages_dir.glob(f"{name}-*.kplugin"):
+            f.unlink(missing_ok=True)
 
     def _delete_rows(self, name: str, purge: bool) -> None:
         with self.sessions.begin() as s:
@@ -664,6 +733,18 @@ class PluginManager:
                 "sha256": item.sha256,
             })
         return out
+
+
+def publisher_keys(pems: dict[str, str], keyid: str) -> dict[str, TrustedKey]:
+    """The publisher key the signed index names for a release (trusted because the
+    index is)."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = pems.get(keyid)
+    if pem is None:
+        return {}
+    return {keyid: TrustedKey(keyid, serialization.load_pem_public_key(pem.encode()),
+                              f"registry publisher key {keyid}")}
 
 
 def ui_components(item: Installed) -> list[dict[str, Any]]:

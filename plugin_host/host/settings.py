@@ -37,6 +37,11 @@ class HostSettings(ServiceSettings):
     worker_start_timeout: float = 10.0
     http_response_limit: int = 10 * 1024 * 1024
     log_level: str = "info"
+    registry_url: str | None = Field(
+        default=None, description="Base URL of the registry's signed index (the folder "
+                                  "or bucket holding metadata/ and targets/)")
+    registry_root: Path | None = Field(
+        default=None, description="The registry's root.json this host trusts")
 
     @property
     def plugins_dir(self) -> Path:

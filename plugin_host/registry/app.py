@@ -8,8 +8,9 @@ import asyncio
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Body, Depends, FastAPI, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -26,16 +27,35 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
     registry = Registry(settings, make_sessionmaker(engine))
+    registry.check_storage()
     admin_token = settings.resolve_admin_token()
     bearer = HTTPBearer(auto_error=False)
     state = {"ready": False}
+
+    log = structlog.get_logger("registry")
+
+    async def keep_index_fresh() -> None:
+        """Re-sign metadata before it expires, so hosts never see a stale index while
+        the registry runs (a stopped registry lets the timestamp expire: by design)."""
+        while True:
+            await asyncio.sleep(settings.index_refresh_seconds)
+            try:
+                roles = await asyncio.to_thread(registry.refresh_index)
+                if roles:
+                    log.info("index.refreshed", roles=roles)
+            except Exception as e:  # keep trying; the expiry alert tells the SRE
+                log.error("index.refresh_failed", error=str(e))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(migrate, engine, MIGRATIONS)
         await asyncio.to_thread(registry.bootstrap_admin, admin_token)
+        await asyncio.to_thread(registry.start)
+        refresher = asyncio.create_task(keep_index_fresh())
+        log.info("registry.ready", storage=registry.storage.description)
         state["ready"] = True
         yield
+        refresher.cancel()
         engine.dispose()
 
     app = FastAPI(title="Koha plugin registry", version=__version__, lifespan=lifespan,
@@ -102,7 +122,8 @@ def create_app(settings: RegistrySettings) -> FastAPI:
                   "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
     async def publish(request: Request, c: Required) -> dict[str, Any]:
         """Publish a signed .kplugin: automated checks run; passing → review queue."""
-        return await registry.publish(c, await package_body(request))
+        return await registry.publish(c, await package_body(request,
+                                                            settings.max_package_bytes))
 
     @app.get("/api/v1/review/queue", tags=["review"])
     async def review_queue(c: Required) -> dict[str, Any]:
@@ -117,9 +138,23 @@ def create_app(settings: RegistrySettings) -> FastAPI:
 
     @app.get("/api/v1/plugins", tags=["catalogue"])
     async def search(q: Annotated[str, Query()] = "", tag: Annotated[str | None, Query()] = None,
-                     sort: Annotated[str, Query(pattern="^(name|downloads|rating)$")] = "name"
-                     ) -> dict[str, Any]:
-        return {"plugins": registry.search(q, tag, sort)}
+                     host_api: Annotated[str | None, Query(pattern=r"^\d+\.\d+\.\d+$")] = None,
+                     sort: Annotated[str, Query(pattern="^(name|downloads|rating|updated)$")
+                                     ] = "name") -> dict[str, Any]:
+        """Search name, summary and tags; filter by tag and by a host API version the
+        latest release must support; sort by name, downloads, rating or updated."""
+        return {"plugins": registry.search(q, tag, sort, host_api)}
+
+    @app.get("/api/v1/publishers/{name}", tags=["catalogue"])
+    async def publisher(name: str) -> dict[str, Any]:
+        """A publisher's profile: their plugins and signing keys."""
+        return registry.publisher(name)
+
+    @app.get("/api/v1/index", tags=["catalogue"])
+    async def index() -> dict[str, Any]:
+        """Where the signed index is, its root's SHA-256 (compare it with the root.json
+        you give your hosts) and each role's version and expiry."""
+        return await asyncio.to_thread(registry.index_status)
 
     @app.get("/api/v1/plugins/{name}", tags=["catalogue"])
     async def plugin(name: str, c: Optional) -> dict[str, Any]:
@@ -135,10 +170,19 @@ def create_app(settings: RegistrySettings) -> FastAPI:
         return {"install": registry.resolve(requirements, host_api)}
 
     @app.get("/api/v1/plugins/{name}/{version}/download", tags=["catalogue"])
-    async def download(name: str, version: str) -> FileResponse:
-        """The package of an approved release (counted)."""
-        path = registry.download(name, version)
-        return FileResponse(path, media_type="application/zip", filename=path.name)
+    async def download(name: str, version: str) -> Response:
+        """The package of an approved release (counted). Hosts install from the signed
+        index instead; this is for people and reviewers."""
+        filename, data = await asyncio.to_thread(registry.download, name, version)
+        return Response(data, media_type="application/zip", headers={
+            "Content-Disposition": f'attachment; filename="{filename}"'})
+
+    @app.post("/api/v1/plugins/{name}/{version}/installed", tags=["catalogue"],
+              status_code=204)
+    async def installed(name: str, version: str) -> Response:
+        """A host reports an install from the index (counted as a download)."""
+        await asyncio.to_thread(registry.count_download, name, version)
+        return Response(status_code=204)
 
     @app.post("/api/v1/plugins/{name}/{version}/yank", tags=["marketplace"])
     async def yank(name: str, version: str, c: Required) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import __version__
@@ -24,7 +24,9 @@ from ..resolver import Candidate, resolve
 from ..versions import parse_range, parse_version, satisfies
 from .checks import run_checks
 from .db import ROLES, Account, ApiToken, PluginRecord, PublisherKey, Rating, Release, Review
+from .index import IndexKeys, TufIndex, package_target, target_key
 from .settings import RegistrySettings
+from .storage import open_storage
 
 PUBLISHES = Counter("registry_publishes_total", "Publish attempts", ["outcome"])
 REVIEWS = Counter("registry_reviews_total", "Review decisions", ["decision"])
@@ -60,6 +62,73 @@ class Registry:
     def __init__(self, settings: RegistrySettings, sessions):
         self.settings = settings
         self.sessions = sessions
+        self.storage = open_storage(settings)
+        self.index = TufIndex(self.storage, IndexKeys(settings.keys_dir),
+                              {"root": settings.tuf_root_expiry_days,
+                               "targets": settings.tuf_targets_expiry_days,
+                               "snapshot": settings.tuf_snapshot_expiry_days,
+                               "timestamp": settings.tuf_timestamp_expiry_days})
+
+    def check_storage(self) -> None:
+        """Before serving: storage is usable and the index keys match its root (a clear
+        error otherwise, before the registry accepts anything)."""
+        self.storage.check()
+        self.index.keys.load()
+        self.index.ensure_root()
+
+    def start(self) -> None:
+        """Make sure a signed index exists (an empty one on first start) so hosts can
+        read it from the beginning."""
+        if "timestamp" not in self.index.current():
+            with self.sessions() as s:
+                self._publish_index(s)
+        self.index.update_expiry_metric()
+
+    def refresh_index(self) -> list[str]:
+        roles = self.index.refresh()
+        self.index.update_expiry_metric()
+        return roles
+
+    def index_status(self) -> dict[str, Any]:
+        return {**self.index.status(), "url": self.settings.index_url}
+
+    # ---- the signed index ----------------------------------------------------------
+
+    def _catalogue(self, s) -> tuple[dict[str, Any], dict[str, tuple[int, str]]]:
+        """index.json (what hosts resolve over) and the package targets, from the
+        approved releases visible in session ``s``."""
+        owners = {a.id: a.name for a in s.scalars(select(Account))}
+        plugins: dict[str, Any] = {}
+        packages: dict[str, tuple[int, str]] = {}
+        signers: set[str] = set()
+        records = {p.name: p for p in s.scalars(select(PluginRecord))}
+        for r in s.scalars(select(Release).where(Release.state == "approved")
+                           .order_by(Release.plugin, Release.version)):
+            p = records[r.plugin]
+            entry = plugins.setdefault(r.plugin, {
+                "summary": p.summary, "tags": p.tags or [], "deprecated": p.deprecated,
+                "publisher": owners.get(p.owner_id), "releases": {}})
+            target = package_target(r.plugin, Path(r.path).name.split(".", 1)[1])
+            entry["releases"][r.version] = {
+                "host_api": r.host_api, "dependencies": r.dependencies, "yanked": r.yanked,
+                "sha256": r.sha256, "size": r.size, "signer": r.signer, "target": target}
+            packages[target] = (r.size, r.sha256)
+            signers.add(r.signer)
+        keys = {k.keyid: k.public_pem for k in s.scalars(
+            select(PublisherKey).where(PublisherKey.keyid.in_(signers)))}
+        return {"format": 1, "plugins": plugins, "keys": keys}, packages
+
+    def _publish_index(self, s) -> None:
+        """Publish the index from session ``s`` (inside its transaction: if storage
+        fails, the change that asked for it is rolled back too)."""
+        if s.bind.dialect.name == "postgresql":  # one publisher at a time across replicas
+            from sqlalchemy import text
+
+            s.execute(text("SELECT pg_advisory_xact_lock(7243)"))
+        s.flush()
+        catalogue, packages = self._catalogue(s)
+        self.index.publish(catalogue, packages)
+        self.index.update_expiry_metric()
 
     # ---- accounts and tokens ---------------------------------------------------
 
@@ -173,18 +242,25 @@ class Registry:
                                "publish a new version")
         checks = await run_checks(pkg, self.settings.licenses, self.available)
         state = "rejected" if any(c.status == "fail" for c in checks) else "in_review"
-        path = self.settings.packages_dir / m.name / pkg.filename
+        key = target_key(package_target(m.name, pkg.filename), pkg.sha256)
         if state == "in_review":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        with self.sessions.begin() as s:
-            if s.get(PluginRecord, m.name) is None:
-                s.add(PluginRecord(name=m.name, owner_id=caller.account_id))
-            s.add(Release(plugin=m.name, version=m.version, state=state, sha256=pkg.sha256,
-                          size=pkg.size, signer=signer.keyid,
-                          manifest=pkg.files["plugin.toml"].decode(),
-                          host_api=m.plugin.host_api, dependencies=dict(m.dependencies),
-                          checks=[c.to_dict() for c in checks], path=str(path)))
+            await asyncio.to_thread(self.storage.put, key, data, "application/zip")
+        try:
+            with self.sessions.begin() as s:
+                if s.get(PluginRecord, m.name) is None:
+                    s.add(PluginRecord(name=m.name, owner_id=caller.account_id))
+                s.add(Release(plugin=m.name, version=m.version, state=state,
+                              sha256=pkg.sha256, size=len(data), signer=signer.keyid,
+                              manifest=pkg.files["plugin.toml"].decode(),
+                              host_api=m.plugin.host_api, dependencies=dict(m.dependencies),
+                              checks=[c.to_dict() for c in checks], path=key))
+        except IntegrityError:  # the same version published concurrently
+            raise Conflict(f"{m.name} {m.version} has already been published; "
+                           "publish a new version") from None
+        except BaseException:
+            if state == "in_review":
+                await asyncio.to_thread(self.storage.delete, key)
+            raise
         return {"plugin": m.name, "version": m.version, "state": state,
                 "checks": [c.to_dict() for c in checks]}
 
@@ -251,6 +327,7 @@ class Registry:
                 plugin = s.get(PluginRecord, name)
                 m = _manifest(release)
                 plugin.summary, plugin.tags = m.plugin.summary, list(m.plugin.tags)
+                self._publish_index(s)
             REVIEWS.labels(release.state).inc()
             return _release(release)
 
@@ -264,16 +341,31 @@ class Registry:
             caller.require("admin")
         return p
 
-    def download(self, name: str, version: str) -> Path:
-        """An approved release's package file (yanked ones too: pinned installs need them)."""
+    def download(self, name: str, version: str) -> tuple[str, bytes]:
+        """An approved release's file name and bytes (yanked ones too: pinned installs
+        need them)."""
+        with self.sessions.begin() as s:
+            r = s.get(Release, (name, version))
+            if r is None or r.state != "approved":
+                raise NotFound(f"no approved release {name} {version}")
+            data = self.storage.get(r.path)
+            if data is None:
+                raise PluginHostError(f"the package of {name} {version} is missing from "
+                                      f"{self.storage.description}", code="storage_unavailable",
+                                      status=503)
+            r.downloads += 1
+        DOWNLOADS.labels(name).inc()
+        return Path(r.path).name.split(".", 1)[1], data
+
+    def count_download(self, name: str, version: str) -> None:
+        """Hosts read packages from the static index; they report installs here
+        (best effort) so download counts stay meaningful."""
         with self.sessions.begin() as s:
             r = s.get(Release, (name, version))
             if r is None or r.state != "approved":
                 raise NotFound(f"no approved release {name} {version}")
             r.downloads += 1
-            path = Path(r.path)
         DOWNLOADS.labels(name).inc()
-        return path
 
     def yank(self, caller: Caller, name: str, version: str, yanked: bool) -> dict[str, Any]:
         with self.sessions.begin() as s:
@@ -282,12 +374,15 @@ class Registry:
             if r is None:
                 raise NotFound(f"no release {name} {version}")
             r.yanked = yanked
+            if r.state == "approved":
+                self._publish_index(s)
             return _release(r)
 
     def deprecate(self, caller: Caller, name: str, message: str | None) -> dict[str, Any]:
         with self.sessions.begin() as s:
             p = self._owned(s, caller, name)
             p.deprecated = message or None
+            self._publish_index(s)
             return {"name": name, "deprecated": p.deprecated}
 
     def rate(self, caller: Caller, name: str, stars: int, text: str) -> dict[str, Any]:
@@ -311,30 +406,59 @@ class Registry:
 
     # ---- catalogue -----------------------------------------------------------------
 
-    def search(self, q: str = "", tag: str | None = None, sort: str = "name"
+    def search(self, q: str = "", tag: str | None = None, sort: str = "name",
+               host_api: str | None = None, owner_id: int | None = None
                ) -> list[dict[str, Any]]:
+        """Approved plugins matching ``q`` (name, summary or a tag), ``tag`` and
+        ``host_api`` (a release that is not yanked supports that host API version)."""
         with self.sessions() as s:
             stmt = select(PluginRecord).where(PluginRecord.summary != "")
-            if q:
-                like = f"%{q.lower()}%"
-                stmt = stmt.where(or_(func.lower(PluginRecord.name).like(like),
-                                      func.lower(PluginRecord.summary).like(like)))
+            if owner_id is not None:
+                stmt = stmt.where(PluginRecord.owner_id == owner_id)
             plugins = list(s.scalars(stmt))
             out = []
             for p in plugins:
-                if tag and tag not in (p.tags or []):
+                tags = p.tags or []
+                text = q.lower()
+                if text and not (text in p.name or text in p.summary.lower()
+                                 or any(text in t.lower() for t in tags)):
+                    continue
+                if tag and tag not in tags:
                     continue
                 approved = [r for r in s.scalars(select(Release).where(
                     Release.plugin == p.name, Release.state == "approved"))]
-                latest = max((r for r in approved if not r.yanked),
-                             key=lambda r: parse_version(r.version), default=None)
-                out.append({"name": p.name, "summary": p.summary, "tags": p.tags,
+                usable = [r for r in approved if not r.yanked and (
+                    host_api is None or satisfies(host_api, r.host_api))]
+                if host_api is not None and not usable:
+                    continue
+                latest = max(usable, key=lambda r: parse_version(r.version), default=None)
+                updated = max((_aware(r.published_at) for r in approved), default=None)
+                out.append({"name": p.name, "summary": p.summary, "tags": tags,
                             "latest": latest.version if latest else None,
                             "downloads": sum(r.downloads for r in approved),
+                            "updated": updated.isoformat() if updated else None,
                             "deprecated": p.deprecated, **self._rating(p.name)})
+        out.sort(key=lambda x: x["name"])
         key = {"downloads": lambda x: -x["downloads"],
-               "rating": lambda x: -(x["rating"] or 0)}.get(sort, lambda x: x["name"])
-        return sorted(out, key=key)
+               "rating": lambda x: -(x["rating"] or 0),
+               "updated": lambda x: x["updated"] or ""}.get(sort)
+        if key:
+            out.sort(key=key, reverse=sort == "updated")
+        return out
+
+    def publisher(self, name: str) -> dict[str, Any]:
+        """A publisher's public profile."""
+        with self.sessions() as s:
+            account = s.scalar(select(Account).where(Account.name == name))
+            if account is None or account.role not in ("publisher", "admin"):
+                raise NotFound(f"no publisher {name!r}")
+            keys = [{"keyid": k.keyid, "added": _aware(k.created_at).isoformat(),
+                     "revoked": k.revoked}
+                    for k in s.scalars(select(PublisherKey).where(
+                        PublisherKey.account_id == account.id))]
+            since = _aware(account.created_at).isoformat()
+        return {"name": name, "since": since, "keys": keys,
+                "plugins": self.search(owner_id=account.id)}
 
     def plugin(self, name: str, caller: Caller | None) -> dict[str, Any]:
         with self.sessions() as s:

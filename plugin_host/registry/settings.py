@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -22,6 +22,29 @@ class RegistrySettings(ServiceSettings):
     licenses: tuple[str, ...] = DEFAULT_LICENSES
     max_package_bytes: int = 16 * 1024 * 1024
 
+    # where package files and the TUF index go (plugin_host/registry/storage.py)
+    storage: Literal["local", "s3", "gcs"] = "local"
+    storage_path: Path | None = Field(default=None, description="local: default data_dir/storage")
+    storage_bucket: str | None = None
+    storage_prefix: str = ""
+    storage_endpoint: str | None = Field(
+        default=None, description="S3-compatible endpoint URL, or a GCS emulator's")
+    storage_region: str | None = None
+    storage_project: str | None = None
+    #: the public base URL hosts read the index from (shown by GET /api/v1/index)
+    index_url: str | None = None
+
+    # the TUF index (plugin_host/registry/index.py)
+    tuf_keys_dir: Path | None = Field(
+        default=None, description="root/targets/snapshot/timestamp .pem keys; "
+                                  "default data_dir/tuf-keys, generated when missing")
+    tuf_root_expiry_days: float = 365
+    tuf_targets_expiry_days: float = 90
+    tuf_snapshot_expiry_days: float = 7
+    tuf_timestamp_expiry_days: float = 1
+    #: how often the registry re-signs metadata that has used half its lifetime
+    index_refresh_seconds: float = 300
+
     @property
-    def packages_dir(self) -> Path:
-        return self.data_dir / "packages"
+    def keys_dir(self) -> Path:
+        return self.tuf_keys_dir or self.data_dir / "tuf-keys"

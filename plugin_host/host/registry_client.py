@@ -1,0 +1,135 @@
+"""Reading the registry's signed index with TUF's ngclient.
+
+The host trusts one root.json (given by the operator, `registry_root`) and reads
+everything else from `registry_url` — any static file server or bucket holding the
+registry's `metadata/` and `targets/`. The registry process itself need not run.
+ngclient refuses: files whose hash or length differ from the signed metadata (tampering),
+metadata older than what this host has seen (rollback), expired metadata (freeze),
+targets metadata that is not the one the snapshot names (mix-and-match), and metadata
+not signed by the keys root delegates to (unknown keys). Each refusal becomes a
+PluginHostError naming what was wrong; nothing is installed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuf.api import exceptions as tuf_errors
+from tuf.ngclient import Updater
+
+from ..errors import PluginHostError
+from ..resolver import Candidate
+
+INDEX_TARGET = "index.json"
+
+
+class IndexRefused(PluginHostError):
+    code = "index_verification_failed"
+    status = 502
+
+
+def _explain(e: Exception, what: str) -> PluginHostError:
+    """A person's sentence for each way TUF refuses."""
+    text = str(e)
+    if isinstance(e, tuf_errors.DownloadHTTPError) and e.status_code == 404:
+        reason = f"{what} is missing from the registry index ({text})"
+        return IndexRefused(reason)
+    if isinstance(e, tuf_errors.DownloadError | OSError) and not isinstance(
+            e, tuf_errors.DownloadLengthMismatchError):
+        return PluginHostError(f"the registry index could not be read ({what}): {text}",
+                               code="registry_unavailable", status=503)
+    if isinstance(e, tuf_errors.LengthOrHashMismatchError
+                  | tuf_errors.DownloadLengthMismatchError):
+        reason = f"{what} does not match the signed index (tampered or corrupted): {text}"
+    elif isinstance(e, tuf_errors.ExpiredMetadataError):
+        reason = (f"the registry index has expired ({text}): the registry has stopped "
+                  "re-signing it, or someone is replaying old metadata (freeze attack)")
+    elif isinstance(e, tuf_errors.BadVersionNumberError):
+        reason = (f"the registry index went back in time ({text}): a rollback or "
+                  "mix-and-match attack, or a broken mirror")
+    elif isinstance(e, tuf_errors.UnsignedMetadataError):
+        reason = (f"the registry index is not signed by the keys this host trusts "
+                  f"({text})")
+    else:
+        reason = f"the registry index was refused: {type(e).__name__}: {text}"
+    return IndexRefused(reason)
+
+
+@dataclass
+class RegistryIndex:
+    """A verified index.json: the releases a host may resolve over."""
+
+    plugins: dict[str, Any]
+    keys: dict[str, str]
+    installed: dict[str, str] = field(default_factory=dict)
+
+    def releases(self, name: str) -> list[Candidate]:
+        if name in self.installed:  # keep what runs: only the installed version fits
+            version = self.installed[name]
+            info = self.plugins.get(name, {}).get("releases", {}).get(version, {})
+            return [Candidate(name, version, info.get("dependencies", {}),
+                              info.get("host_api", "*"))]
+        releases = self.plugins.get(name, {}).get("releases", {})
+        return [Candidate(name, v, r["dependencies"], r["host_api"], r["yanked"])
+                for v, r in releases.items()]
+
+    def release(self, name: str, version: str) -> dict[str, Any]:
+        return self.plugins[name]["releases"][version]
+
+
+class RegistryClient:
+    def __init__(self, url: str, root: Path, cache_dir: Path):
+        self.url = url.rstrip("/")
+        self.root = Path(root)
+        self.cache_dir = Path(cache_dir)
+
+    def _updater(self) -> Updater:
+        try:
+            bootstrap = self.root.read_bytes()
+        except OSError as e:
+            raise PluginHostError(f"registry_root: cannot read {self.root}: {e.strerror}",
+                                  code="registry_not_configured", status=501) from e
+        metadata = self.cache_dir / "metadata"
+        targets = self.cache_dir / "targets"
+        metadata.mkdir(parents=True, exist_ok=True)
+        targets.mkdir(parents=True, exist_ok=True)
+        try:
+            updater = Updater(str(metadata), f"{self.url}/metadata/", str(targets),
+                              f"{self.url}/targets/", bootstrap=bootstrap)
+            updater.refresh()
+        except Exception as e:
+            raise _explain(e, "metadata") from e
+        return updater
+
+    def _fetch(self, updater: Updater, target: str) -> bytes:
+        try:
+            info = updater.get_targetinfo(target)
+            if info is None:
+                raise IndexRefused(f"{target} is not in the signed index")
+            path = updater.find_cached_target(info) or updater.download_target(info)
+            return Path(path).read_bytes()
+        except PluginHostError:
+            raise
+        except Exception as e:
+            raise _explain(e, target) from e
+
+    def open(self) -> Session:
+        """Refresh the metadata once; read the index and packages of that one view."""
+        updater = self._updater()
+        raw = self._fetch(updater, INDEX_TARGET)
+        doc = json.loads(raw)
+        return Session(self, updater, RegistryIndex(doc.get("plugins", {}),
+                                                    doc.get("keys", {})))
+
+
+@dataclass
+class Session:
+    client: RegistryClient
+    updater: Updater
+    index: RegistryIndex
+
+    def package(self, name: str, version: str) -> bytes:
+        return self.client._fetch(self.updater, self.index.release(name, version)["target"])

@@ -1,0 +1,214 @@
+"""Where the registry keeps package files and its TUF index: a local folder, S3 or GCS.
+
+Everything the hosts read (``metadata/``, ``targets/``) is written here as plain objects,
+so any static file server or bucket can serve the index while the registry itself is
+stopped. Keys are ``/``-separated paths below an optional prefix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+from ..errors import PluginHostError
+
+
+class StorageError(PluginHostError):
+    def __init__(self, message: str):
+        super().__init__(message, code="storage_unavailable", status=503)
+
+
+class Storage(Protocol):
+    #: where a reader finds the stored objects (for messages and `GET /api/v1/index`)
+    description: str
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream"
+            ) -> None: ...
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def check(self) -> None:
+        """Raise StorageError if the storage cannot be used (run at start-up)."""
+
+
+def _checked_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"bad storage key {key!r}")
+    return key
+
+
+class LocalStorage:
+    """A folder; writes go to a temporary file renamed into place (readers never see
+    half a file)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.description = f"folder {self.root}"
+
+    def _path(self, key: str) -> Path:
+        return self.root / _checked_key(key)
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream"
+            ) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"storage folder {self.root} cannot be created: {e}") from e
+        if not os.access(self.root, os.W_OK):
+            raise StorageError(f"storage folder {self.root} is not writable")
+
+
+class S3Storage:
+    """An S3 (or S3-compatible) bucket through boto3. Credentials come from boto3's usual
+    places (environment, profile, instance role)."""
+
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
+                 region: str | None = None):
+        try:
+            import boto3
+        except ImportError as e:  # pragma: no cover - depends on the extras installed
+            raise StorageError("S3 storage needs boto3: pip install "
+                               "'koha-plugin-host[s3]'") from e
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+        self.description = f"s3://{bucket}/{self.prefix}"
+
+    def _key(self, key: str) -> str:
+        key = _checked_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream"
+            ) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
+                                   ContentType=content_type)
+        except Exception as e:
+            raise StorageError(f"writing {key} to {self.description} failed: {e}") from e
+
+    def get(self, key: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise StorageError(f"reading {key} from {self.description} failed: {e}") from e
+        except Exception as e:
+            raise StorageError(f"reading {key} from {self.description} failed: {e}") from e
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as e:
+            raise StorageError(f"deleting {key} from {self.description} failed: {e}") from e
+
+    def check(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as e:
+            raise StorageError(f"bucket {self.bucket!r} cannot be used: {e}") from e
+
+
+class GCSStorage:
+    """A Google Cloud Storage bucket through google-cloud-storage. With ``endpoint`` (an
+    emulator) the client is anonymous; otherwise Application Default Credentials."""
+
+    def __init__(self, bucket: str, prefix: str = "", endpoint: str | None = None,
+                 project: str | None = None):
+        try:
+            from google.cloud import storage
+        except ImportError as e:  # pragma: no cover - depends on the extras installed
+            raise StorageError("GCS storage needs google-cloud-storage: pip install "
+                               "'koha-plugin-host[gcs]'") from e
+        if endpoint:
+            from google.auth.credentials import AnonymousCredentials
+
+            client = storage.Client(project=project or "local", credentials=AnonymousCredentials(),
+                                    client_options={"api_endpoint": endpoint})
+        else:
+            client = storage.Client(project=project)
+        self.bucket_name, self.prefix = bucket, prefix.strip("/")
+        self.bucket = client.bucket(bucket)
+        self.description = f"gs://{bucket}/{self.prefix}"
+
+    def _key(self, key: str) -> str:
+        key = _checked_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream"
+            ) -> None:
+        try:
+            self.bucket.blob(self._key(key)).upload_from_string(data, content_type=content_type)
+        except Exception as e:
+            raise StorageError(f"writing {key} to {self.description} failed: {e}") from e
+
+    def get(self, key: str) -> bytes | None:
+        from google.api_core.exceptions import NotFound as GcsNotFound
+
+        try:
+            return self.bucket.blob(self._key(key)).download_as_bytes()
+        except GcsNotFound:
+            return None
+        except Exception as e:
+            raise StorageError(f"reading {key} from {self.description} failed: {e}") from e
+
+    def delete(self, key: str) -> None:
+        from google.api_core.exceptions import NotFound as GcsNotFound
+
+        try:
+            self.bucket.blob(self._key(key)).delete()
+        except GcsNotFound:
+            pass
+        except Exception as e:
+            raise StorageError(f"deleting {key} from {self.description} failed: {e}") from e
+
+    def check(self) -> None:
+        try:
+            exists = self.bucket.exists()
+        except Exception as e:
+            raise StorageError(f"bucket {self.bucket_name!r} cannot be used: {e}") from e
+        if not exists:
+            raise StorageError(f"bucket {self.bucket_name!r} does not exist")
+
+
+def open_storage(settings) -> Storage:
+    """The backend ``settings.storage`` names (local, s3, gcs)."""
+    kind = settings.storage
+    if kind == "local":
+        return LocalStorage(settings.storage_path or settings.data_dir / "storage")
+    if not settings.storage_bucket:
+        raise PluginHostError(f"storage_bucket: {kind} storage needs a bucket name "
+                              "(PLUGIN_REGISTRY_STORAGE_BUCKET)", code="invalid_settings",
+                              status=500)
+    if kind == "s3":
+        return S3Storage(settings.storage_bucket, settings.storage_prefix,
+                         settings.storage_endpoint, settings.storage_region)
+    if kind == "gcs":
+        return GCSStorage(settings.storage_bucket, settings.storage_prefix,
+                          settings.storage_endpoint, settings.storage_project)
+    raise PluginHostError(f"storage: {kind!r} is not one of local, s3, gcs",
+                          code="invalid_settings", status=500)
