@@ -228,10 +228,22 @@ class RegistryProc:
     url: str
     proc: subprocess.Popen
     tokens: dict[str, str] = field(default_factory=dict)
+    data: Path | None = None
 
     def client(self, role: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+
+    @property
+    def storage(self) -> Path:
+        """The local storage folder (with the default storage backend)."""
+        return self.data / "storage"
 
 
 @pytest.fixture
@@ -249,7 +261,7 @@ def registry_factory(tmp_path, keys):
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 env={**os.environ, **(env or {})})
         procs.append(proc)
-        reg = RegistryProc(f"http://127.0.0.1:{port}", proc, {"admin": REGISTRY_ADMIN})
+        reg = RegistryProc(f"http://127.0.0.1:{port}", proc, {"admin": REGISTRY_ADMIN}, data)
         wait_ready(reg.url, proc=proc)
         admin = reg.client("admin")
         for role in ("publisher", "reviewer", "user"):
@@ -263,9 +275,10 @@ def registry_factory(tmp_path, keys):
 
     yield make
     for proc in procs:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
 
 
 @pytest.fixture
@@ -320,3 +333,94 @@ def postgres():
     finally:
         as_postgres(f"{PG_BIN}/pg_ctl -D {data} -w -m immediate stop")
         shutil.rmtree(base, ignore_errors=True)
+
+
+# ---- object storage and static file servers ----------------------------------------
+
+
+@dataclass
+class Served:
+    """A real server process on a free port: the registry's storage or a static mirror."""
+
+    url: str
+    proc: subprocess.Popen
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+
+
+def _serve(cmd: list[str], log: Path, url: str, ready_path: str, env=None) -> Served:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env={**os.environ, **(env or {})})
+    served = Served(url, proc)
+    try:
+        wait_ready(url, proc=proc, path=ready_path)
+    except BaseException:
+        served.stop()
+        raise
+    return served
+
+
+@pytest.fixture
+def static_server(tmp_path) -> Iterator:
+    """Serve a folder over HTTP with Python's own static file server."""
+    started: list[Served] = []
+
+    def serve(folder: Path) -> Served:
+        port = free_port()
+        s = _serve([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                    "--directory", str(folder)], tmp_path / f"static{port}.log",
+                   f"http://127.0.0.1:{port}", "/")
+        started.append(s)
+        return s
+
+    yield serve
+    for s in started:
+        s.stop()
+
+
+BUCKET = "koha-plugins"
+S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+          "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def s3_server(tmp_path) -> Iterator[Served]:
+    """moto's S3 server over HTTP, with the registry's bucket created."""
+    import boto3
+
+    port = free_port()
+    s = _serve([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p",
+                str(port)], tmp_path / "moto.log", f"http://127.0.0.1:{port}",
+               "/moto-api/", env=S3_ENV)
+    client = boto3.client("s3", endpoint_url=s.url, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket=BUCKET)
+    # hosts read the index anonymously: in production through the CDN infra/ puts in
+    # front of a private bucket; here a public-read policy on the emulator stands in
+    client.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "PublicIndex", "Effect": "Allow", "Principal": "*",
+            "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"}]}))
+    s.env = {**S3_ENV, "PLUGIN_REGISTRY_STORAGE": "s3", "PLUGIN_REGISTRY_STORAGE_BUCKET": BUCKET,
+             "PLUGIN_REGISTRY_STORAGE_ENDPOINT": s.url}
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def gcs_server(tmp_path) -> Iterator[Served]:
+    """gcp-storage-emulator over HTTP, with the registry's bucket created."""
+    port = free_port()
+    s = _serve([str(Path(sys.executable).parent / "gcp-storage-emulator"), "start", "--host",
+                "127.0.0.1", "--port", str(port), "--in-memory", "--default-bucket", BUCKET],
+               tmp_path / "gcs.log", f"http://127.0.0.1:{port}", "/")
+    s.env = {"PLUGIN_REGISTRY_STORAGE": "gcs", "PLUGIN_REGISTRY_STORAGE_BUCKET": BUCKET,
+             "PLUGIN_REGISTRY_STORAGE_ENDPOINT": s.url}
+    yield s
+    s.stop()
