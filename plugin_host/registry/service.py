@@ -464,7 +464,7 @@ class Registry:
         with self.sessions() as s:
             p = s.get(PluginRecord, name)
             if p is None:
-                raise NotFound(f"no plugin {name!r}")
+                raise NotFound(f"no plugin {name!r}" + self._did_you_mean(s, name))
             mine = caller is not None and (caller.account_id == p.owner_id
                                            or caller.role in ("admin", "reviewer"))
             releases = [r for r in s.scalars(select(Release).where(Release.plugin == name))
@@ -478,6 +478,14 @@ class Registry:
                                        key=lambda r: parse_version(r["version"]), reverse=True),
                     "reviews": [{"version": r.version, "decision": r.decision,
                                  "comment": r.comment} for r in reviews]}
+
+    @staticmethod
+    def _did_you_mean(s, name: str) -> str:
+        """Plugin names are lower case with '-': point at the one a variant meant."""
+        wanted = name.lower().replace("_", "-")
+        if wanted != name and s.get(PluginRecord, wanted) is not None:
+            return f" (plugin names are lower case with '-': did you mean {wanted!r}?)"
+        return ""
 
     def update_gauges(self) -> None:
         with self.sessions() as s:

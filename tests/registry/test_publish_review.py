@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
+import time
 
 from ..conftest import EXAMPLES, signed
 
@@ -81,33 +81,70 @@ def test_rejections_flags_and_refusals(registry, keys, plugin_copy, tmp_path):
     assert r.status_code == 422 and "comment" in r.json()["error"]["message"]
 
 
+PUBLIC = {None, "user", "publisher", "reviewer", "admin"}
+SIGNED_IN = PUBLIC - {None}
+#: every route, and who may use it. hello-world 1.0.0 is the publisher's, approved;
+#: token 4 is the user's (1 admin, 2 publisher, 3 reviewer, 4 user).
 ROUTES = [
-    ("POST", "/api/v1/accounts", {"name": "x1", "role": "user"}),
-    ("POST", "/api/v1/keys", {"public_key": "-----BEGIN PUBLIC KEY-----"}),
-    ("POST", "/api/v1/packages", None),
-    ("GET", "/api/v1/review/queue", None),
-    ("POST", "/api/v1/review/hello-world/1.0.0", {"decision": "approve"}),
+    ("POST", "/api/v1/accounts", {"name": "x1", "role": "user"}, {"admin"}),
+    ("POST", "/api/v1/accounts/user/tokens", None, {"user", "admin"}),
+    ("POST", "/api/v1/keys", {"public_key": "-----BEGIN PUBLIC KEY-----"},
+     {"admin", "publisher"}),
+    ("POST", "/api/v1/packages", "zip", {"admin", "publisher"}),
+    ("GET", "/api/v1/review/queue", None, {"admin", "reviewer"}),
+    ("POST", "/api/v1/review/hello-world/1.0.0", {"decision": "approve"},
+     {"admin", "reviewer"}),
+    ("GET", "/api/v1/plugins", None, PUBLIC),
+    ("GET", "/api/v1/plugins/hello-world", None, PUBLIC),
+    ("GET", "/api/v1/publishers/publisher", None, PUBLIC),
+    ("GET", "/api/v1/index", None, PUBLIC),
+    ("POST", "/api/v1/resolve", {"requirements": {"hello-world": "^1"}}, PUBLIC),
+    ("GET", "/api/v1/plugins/hello-world/1.0.0/download", None, PUBLIC),
+    ("POST", "/api/v1/plugins/hello-world/1.0.0/installed", None, PUBLIC),
+    ("POST", "/api/v1/plugins/hello-world/1.0.0/yank", None, {"admin", "publisher"}),
+    ("POST", "/api/v1/plugins/hello-world/1.0.0/unyank", None, {"admin", "publisher"}),
+    ("POST", "/api/v1/plugins/hello-world/deprecate", {"message": None},
+     {"admin", "publisher"}),
+    ("PUT", "/api/v1/plugins/hello-world/rating", {"stars": 4}, SIGNED_IN),
+    ("DELETE", "/api/v1/tokens/4", None, {"user", "admin"}),  # last: revokes the user's
 ]
-#: who may use each route (admin may use all)
-ALLOWED = {"/api/v1/accounts": {"admin"}, "/api/v1/keys": {"admin", "publisher"},
-           "/api/v1/packages": {"admin", "publisher"},
-           "/api/v1/review/queue": {"admin", "reviewer"},
-           "/api/v1/review/hello-world/1.0.0": {"admin", "reviewer"}}
 
 
-@pytest.mark.parametrize(("method", "path", "body"), ROUTES, ids=[r[1] for r in ROUTES])
-def test_roles_are_enforced_on_every_route(registry, method, path, body):
-    for role in (None, "user", "publisher", "reviewer", "admin"):
-        client = registry.client(role)
-        kw = {"json": body} if body is not None else {"content": b"PK", "headers": ZIP}
-        r = client.request(method, path, **kw)
-        if role is None:
-            assert r.status_code == 401, (role, path, r.text)
-        elif role not in ALLOWED[path]:
-            assert r.status_code == 403, (role, path, r.text)
-            assert "needs the" in r.json()["error"]["message"]
-        else:
-            assert r.status_code not in (401, 403), (role, path, r.text)
+def test_roles_are_enforced_on_every_route(registry, packages):
+    """Table-driven: each route, each role (and no token at all): refused with 401/403
+    exactly where the table says, and a route missing from the table fails the test."""
+    documented = {(m.upper(), r.path) for r in registry_routes(registry) for m in r.methods}
+    table = {(m, p.replace("hello-world/1.0.0", "{name}/{version}")
+              .replace("hello-world", "{name}").replace("/user/", "/{name}/")
+              .replace("publishers/publisher", "publishers/{name}").replace("/4", "/{token_id}"))
+             for m, p, _, _ in ROUTES}
+    assert documented - {("GET", "/healthz"), ("GET", "/readyz")} <= table, \
+        documented - table
+    assert publish(registry, packages["hello-world"]).status_code == 201
+    registry.client("reviewer").post("/api/v1/review/hello-world/1.0.0",
+                                     json={"decision": "approve"})
+    for method, path, body, allowed in ROUTES:
+        for role in (None, "user", "publisher", "reviewer", "admin"):
+            if body == "zip":
+                kw = {"content": b"PK", "headers": ZIP}
+            else:
+                kw = {"json": body} if body is not None else {}
+            r = registry.client(role).request(method, path, **kw)
+            if role in allowed:
+                assert r.status_code not in (401, 403), (role, method, path, r.text)
+            elif role is None:
+                assert r.status_code == 401, (role, method, path, r.text)
+            else:
+                assert r.status_code == 403, (role, method, path, r.text)
+                assert "needs the" in r.json()["error"]["message"]
+
+
+def registry_routes(registry):
+    """The registry's routes, from its OpenAPI document."""
+    from types import SimpleNamespace
+
+    spec = registry.client().get("/openapi.json").json()
+    return [SimpleNamespace(path=path, methods=list(ops)) for path, ops in spec["paths"].items()]
 
 
 def test_tokens_are_hashed_and_revocable(registry, tmp_path):
@@ -218,3 +255,30 @@ def test_the_same_flow_on_postgresql(registry_factory, postgres, packages):
     assert [(i["name"], i["version"]) for i in r.json()["install"]] == [("hello-world", "1.0.0")]
     reg.client("user").put("/api/v1/plugins/hello-world/rating", json={"stars": 5})
     assert reg.client().get("/api/v1/plugins").json()["plugins"][0]["rating"] == 5.0
+
+
+def test_search_filters_sorts_and_publisher_profiles(registry, keys, tmp_path):
+    from .helpers import publish_and_approve, variant
+
+    publish_and_approve(registry, variant(tmp_path, "hello-world", "1.0.0", key=keys["key"]))
+    time.sleep(1.1)  # published_at has second resolution on some databases
+    publish_and_approve(registry, variant(tmp_path, "marc-tools", "1.0.0", key=keys["key"]))
+    anon = registry.client()
+
+    def names(**params):
+        r = anon.get("/api/v1/plugins", params=params)
+        assert r.status_code == 200, r.text
+        return [p["name"] for p in r.json()["plugins"]]
+
+    assert names() == ["hello-world", "marc-tools"]
+    assert names(sort="updated") == ["marc-tools", "hello-world"]
+    assert names(q="OPAC") == ["hello-world", "marc-tools"]  # a tag both carry
+    assert names(q="marc") == ["marc-tools"]
+    assert names(host_api="1.0.0") == ["hello-world", "marc-tools"]  # host_api ^1.0
+    assert names(host_api="2.0.0") == []
+    r = anon.get("/api/v1/plugins", params={"host_api": "two"})
+    assert r.status_code == 422
+    profile = anon.get("/api/v1/publishers/publisher").json()
+    assert [p["name"] for p in profile["plugins"]] == ["hello-world", "marc-tools"]
+    assert profile["keys"][0]["keyid"] and profile["keys"][0]["revoked"] is False
+    assert anon.get("/api/v1/publishers/user").status_code == 404
