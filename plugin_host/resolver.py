@@ -17,7 +17,7 @@ from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 from semantic_version import NpmSpec, Version
 
 from .errors import Conflict
-from .versions import parse_range, parse_version
+from .versions import parse_range, parse_version, satisfies
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class _Provider(AbstractProvider):
     def __init__(self, index: Index, host_api: str):
         self.index = index
         self.host_api = parse_version(host_api)
+        self.host_api_text = host_api
 
     def identify(self, requirement_or_candidate):
         return requirement_or_candidate.name
@@ -84,31 +85,62 @@ class _Provider(AbstractProvider):
         for c in self.index.releases(identifier):
             if c.version in bad or (c.yanked and c.version not in pinned):
                 continue
-            if self.host_api not in parse_range(c.host_api):
+            if not satisfies(self.host_api_text, c.host_api):
                 continue
-            if all(c.semver in r.spec for r in reqs):
+            if all(satisfies(c.version, r.range) for r in reqs):
                 found.append(c)
         return sorted(found, key=lambda c: c.semver, reverse=True)
 
     def is_satisfied_by(self, requirement, candidate):
-        return candidate.semver in requirement.spec
+        return satisfies(candidate.version, requirement.range)
 
     def get_dependencies(self, candidate):
         return [Requirement(n, r, candidate) for n, r in sorted(candidate.dependencies.items())]
 
 
 def resolve(index: Index, requested: Mapping[str, str], host_api: str) -> list[Candidate]:
-    """A consistent set of releases for ``requested`` (name → range), dependencies first."""
+    """A consistent set of releases for ``requested`` (name → range), dependencies first.
+
+    First the fast path: take the newest fitting release of each plugin, breadth first;
+    if every requirement of the result holds, that is the answer resolvelib would give
+    too (it also prefers the newest), in time linear in the graph. Otherwise resolvelib
+    backtracks (its cost grows with the square of the plugins pinned)."""
     reqs = [Requirement(n, r) for n, r in requested.items()]
+    provider = _Provider(index, host_api)
+    fast = _newest_fitting(provider, reqs)
+    if fast is not None:
+        return _install_order(fast, None)
     try:
-        result = Resolver(_Provider(index, host_api), BaseReporter()).resolve(reqs,
-                                                                              max_rounds=500)
+        result = Resolver(provider, BaseReporter()).resolve(reqs, max_rounds=20_000)
     except ResolutionImpossible as e:
         raise Conflict(explain(e.causes), code="unresolvable") from None
     except ResolutionTooDeep:
         raise Conflict("these requirements are too tangled to resolve",
                        code="unresolvable") from None
     return _install_order(result.mapping, result.graph)
+
+
+def _newest_fitting(provider: _Provider, reqs: list[Requirement]
+                    ) -> dict[str, Candidate] | None:
+    """The newest release fitting every requirement seen so far, per plugin, breadth
+    first; None as soon as a later requirement rejects an earlier pick."""
+    picked: dict[str, Candidate] = {}
+    seen: dict[str, list[Requirement]] = {}
+    queue = list(reqs)
+    while queue:
+        req = queue.pop(0)
+        seen.setdefault(req.name, []).append(req)
+        if req.name in picked:
+            if not satisfies(picked[req.name].version, req.range):
+                return None
+            continue
+        matches = provider.find_matches(req.name, {req.name: seen[req.name]},
+                                        {req.name: []})
+        if not matches:
+            return None
+        picked[req.name] = matches[0]
+        queue.extend(provider.get_dependencies(matches[0]))
+    return picked
 
 
 def explain(causes: Sequence) -> str:
