@@ -23,7 +23,8 @@ def _env_name(c, name):
             "monitoring": "also Prometheus and Alertmanager (default on)",
             "json": "print the environment as JSON"})
 def env_up(c, name=None, port=None, monitoring=True, json_=False):
-    """Start an environment: host + signed examples, Prometheus, Alertmanager; print URLs."""
+    """Start an environment: registry, host (examples installed from the registry's signed
+    index), Prometheus, Alertmanager; print URLs."""
     from plugin_host.devenv import up as env_up_
 
     info = env_up_(_state(c), _env_name(c, name),
@@ -34,6 +35,7 @@ def env_up(c, name=None, port=None, monitoring=True, json_=False):
     lines = [f"Koha environment '{info.name}' is ready in {info.seconds:.1f} s",
              f"  host          {info.url}   (API docs {info.url}/docs)",
              f"  admin token   {info.admin_token}",
+             f"  registry token {info.registry_token}   (API docs {info.registry_url}/docs)",
              f"  plugins       {', '.join(info.plugins)}"]
     for name_, svc in info.services.items():
         if name_ != "host":
@@ -41,6 +43,8 @@ def env_up(c, name=None, port=None, monitoring=True, json_=False):
     for name_, hint in info.skipped.items():
         lines.append(f"  {name_:13} not installed, skipped ({hint})")
     lines += [f"  try           curl {info.url}/plugins/hello-world/api/greet/Ada",
+              f"  install       PLUGIN_HOST_ADMIN_TOKEN={info.admin_token} .venv/bin/plugin-host "
+              f"install NAME@RANGE --url {info.url}",
               f"  logs          ./dev env.logs --name {info.name} --service host",
               f"  stop          ./dev env.down --name {info.name}"]
     print("\n" + "\n".join(lines) + "\n")

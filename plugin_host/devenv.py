@@ -1,5 +1,7 @@
-"""Ephemeral environments on this machine: a plugin host with the signed example plugins,
-Prometheus running the platform's rules, and Alertmanager, on free localhost ports.
+"""Ephemeral environments on this machine: a registry with the example plugins published
+and approved, a plugin host installing from the registry's signed index (with the signed
+examples installed), Prometheus running the platform's rules, and Alertmanager, on free
+localhost ports.
 
 ``./dev up`` (``invoke env.up``) starts one, idempotently, and returns when every
 service answers its readiness check; ``env.down`` stops it, leaving no process or port.
@@ -59,6 +61,8 @@ class EnvInfo:
     url: str
     admin_token: str
     pid: int
+    registry_url: str
+    registry_token: str
     data_dir: Path
     log: Path
     plugins: list[str]
@@ -164,11 +168,20 @@ def up(state: Path, name: str = "default", port: int = 0, monitoring: bool = Tru
     private, public = dev_key(state)
     data_dir = env_dir / "data"
     services = _load(env_dir)
+    registry_dir = env_dir / "registry"
+    registry = _ensure(env_dir, services, "registry", "/readyz", lambda p: [
+        sys.executable, "-m", "plugin_host.cli", "registry", "serve", "--port", str(p),
+        "--data-dir", str(registry_dir)])
+    registry_token = (registry_dir / "admin-token").read_text().strip()
+    packages = pack_examples(private, env_dir / "packages")
+    publish_examples(registry.url, registry_token, public, packages)
     host = _ensure(env_dir, services, "host", "/readyz", lambda p: [
         sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(p),
-        "--data-dir", str(data_dir), "--trusted-key", str(public)], port)
+        "--data-dir", str(data_dir), "--trusted-key", str(public),
+        "--registry-url", f"{registry.url}/index",
+        "--registry-root", str(registry_dir / "storage" / "metadata" / "root.json")], port)
     token = (data_dir / "admin-token").read_text().strip()
-    installed = install_examples(host.url, token, private, env_dir / "packages")
+    installed = install_examples(host.url, token, packages)
     skipped: dict[str, str] = {}
     if monitoring:
         alertmanager = _binary("prometheus-alertmanager", "alertmanager")
@@ -182,7 +195,8 @@ def up(state: Path, name: str = "default", port: int = 0, monitoring: bool = Tru
         else:
             skipped["alertmanager"] = INSTALL_HINT["alertmanager"]
         if prometheus:
-            _write_prometheus_config(env_dir, name, host, services.get("alertmanager"))
+            _write_prometheus_config(env_dir, name, host, registry,
+                                     services.get("alertmanager"))
             _ensure(env_dir, services, "prometheus", "/-/ready", lambda p: [
                 prometheus, f"--config.file={env_dir / 'prometheus.yml'}",
                 f"--storage.tsdb.path={env_dir / 'prometheus'}",
@@ -190,12 +204,13 @@ def up(state: Path, name: str = "default", port: int = 0, monitoring: bool = Tru
         else:
             skipped["prometheus"] = INSTALL_HINT["prometheus"]
     return EnvInfo(name=name, url=host.url, admin_token=token, pid=host.pid,
+                   registry_url=registry.url, registry_token=registry_token,
                    data_dir=data_dir, log=Path(host.log), plugins=installed,
                    services=services, skipped=skipped,
                    seconds=round(time.monotonic() - started, 2))
 
 
-def _write_prometheus_config(env_dir: Path, name: str, host: Service,
+def _write_prometheus_config(env_dir: Path, name: str, host: Service, registry: Service,
                              alertmanager: Service | None) -> None:
     import yaml
 
@@ -203,24 +218,54 @@ def _write_prometheus_config(env_dir: Path, name: str, host: Service,
     import scrape_config
 
     cfg = scrape_config.render(
-        name, {"plugin_host": [f"127.0.0.1:{host.port}"]},
+        name, {"plugin_host": [f"127.0.0.1:{host.port}"],
+               "registry": [f"127.0.0.1:{registry.port}"]},
         [f"127.0.0.1:{alertmanager.port}"] if alertmanager else [],
         [str(p) for p in sorted((MONITORING / "rules").glob("*.rules.yml"))], "5s", "5s")
     (env_dir / "prometheus.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
-def install_examples(url: str, token: str, key: Path, out: Path) -> list[str]:
-    names = []
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/zip"}
+def pack_examples(key: Path, out: Path) -> dict[str, bytes]:
+    """Every example plugin, packed and signed with the development key."""
+    packages = {}
     for folder in sorted(p for p in EXAMPLES.iterdir() if (p / "plugin.toml").exists()):
         pkg = pack(folder, out)
         sign_package(pkg, key)
-        r = httpx.post(f"{url}/admin/plugins", content=pkg.read_bytes(), headers=headers,
-                       timeout=60)
+        packages[folder.name] = pkg.read_bytes()
+    return packages
+
+
+def publish_examples(url: str, token: str, public: Path, packages: dict[str, bytes]) -> None:
+    """Publish and approve the examples on the local registry (as its admin), so
+    `plugin-host install NAME@RANGE` has something to install."""
+    admin = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"})
+    r = admin.post("/api/v1/keys", json={"public_key": public.read_text()})
+    if r.status_code != 201:
+        raise RuntimeError(f"registering the development key: {r.status_code} {r.text}")
+    for name, data in packages.items():
+        r = admin.post("/api/v1/packages", content=data,
+                       headers={"Content-Type": "application/zip"})
+        if r.status_code == 409:  # published by an earlier `up`
+            continue
+        if r.status_code != 201 or r.json()["state"] != "in_review":
+            raise RuntimeError(f"publishing {name}: {r.status_code} {r.text}")
+        body = r.json()
+        r = admin.post(f"/api/v1/review/{name}/{body['version']}",
+                       json={"decision": "approve", "comment": "development environment"})
+        if r.status_code != 200:
+            raise RuntimeError(f"approving {name}: {r.status_code} {r.text}")
+
+
+def install_examples(url: str, token: str, packages: dict[str, bytes]) -> list[str]:
+    """Install the examples on the host the way operators do: by name, from the
+    registry's signed index."""
+    headers = {"Authorization": f"Bearer {token}"}
+    for name in packages:
+        r = httpx.post(f"{url}/admin/plugins", json={"name": name, "range": "*"},
+                       headers=headers, timeout=60)
         if r.status_code not in (201, 409):
-            raise RuntimeError(f"installing {pkg.name}: {r.status_code} {r.text}")
-        names.append(folder.name)
-    return names
+            raise RuntimeError(f"installing {name}: {r.status_code} {r.text}")
+    return list(packages)
 
 
 def _stop(pid: int) -> None:

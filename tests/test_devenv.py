@@ -1,5 +1,5 @@
-"""`./dev up` / `env.*`: real environments (host, Prometheus, Alertmanager), idempotent,
-side by side, leaving no process or port behind."""
+"""`./dev up` / `env.*`: real environments (registry, host, Prometheus, Alertmanager),
+idempotent, side by side, leaving no process or port behind."""
 
 from __future__ import annotations
 
@@ -37,21 +37,27 @@ def test_two_environments_side_by_side_and_down_leaves_nothing(tmp_path):
         b = up(tmp_path, "b")
         try:
             assert a.plugins == b.plugins == ["book-notes", "hello-world"]
+            # the examples came from the environment's registry, through its signed index
+            catalogue = httpx.get(f"{a.registry_url}/api/v1/plugins").json()["plugins"]
+            assert [p["name"] for p in catalogue] == ["book-notes", "hello-world"]
+            assert '"source": "registry"' in logs(tmp_path, "a", "host", 200)
             for env in (a, b):
                 r = httpx.get(f"{env.url}/plugins/hello-world/api/greet/Ada")
                 assert r.json() == {"greeting": "Hello Ada"}
             ports = [s.port for env in (a, b) for s in env.services.values()]
             assert len(ports) == len(set(ports))
             if with_monitoring:
-                assert set(a.services) == {"host", "prometheus", "alertmanager"}
+                assert set(a.services) == {"registry", "host", "prometheus", "alertmanager"}
                 prom = a.services["prometheus"].url
 
-                def host_scraped():
+                def scraped(job):
                     r = httpx.get(f"{prom}/api/v1/query",
-                                  params={"query": 'up{job="plugin-host"} == 1'}).json()
+                                  params={"query": f'up{{job="{job}"}} == 1'}).json()
                     return r["data"]["result"]
 
-                assert wait_until(host_scraped, timeout=30), "Prometheus never scraped the host"
+                for job in ("plugin-host", "registry"):
+                    assert wait_until(lambda job=job: scraped(job), timeout=30), \
+                        f"Prometheus never scraped {job}"
                 rules = httpx.get(f"{prom}/api/v1/rules").json()["data"]["groups"]
                 assert {"koha-slo", "koha-plugins"} <= {g["name"] for g in rules}
             # up again finds the running environment: same processes, same token
@@ -84,11 +90,11 @@ def test_env_tasks_from_the_command_line(tmp_path):
         assert r.returncode == 0, r.stderr
         assert "Koha environment 'cli' is ready in" in r.stdout
         r = subprocess.run([*invoke, "env.list"], env=env, capture_output=True, text=True)
-        assert "cli          1/1 services running" in r.stdout
+        assert "cli          2/2 services running" in r.stdout
     finally:
         r = subprocess.run([*invoke, "env.down", "--name", "cli"], env=env,
                            capture_output=True, text=True)
-    assert "stopped cli: host" in r.stdout
+    assert "stopped cli: registry, host" in r.stdout
 
 
 def test_serve_reports_bad_settings_without_a_traceback(tmp_path):

@@ -206,4 +206,12 @@ def create_app(settings: RegistrySettings) -> FastAPI:
         """Rate a plugin 1 to 5 with an optional review; one per user, editable."""
         return registry.rate(c, name, stars, text)
 
+    from .storage import LocalStorage
+
+    if isinstance(registry.storage, LocalStorage):
+        # convenient in development: the registry serves its own static index. Hosts
+        # can read the same folder from any static server, with the registry stopped.
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount("/index", StaticFiles(directory=registry.storage.root), name="index")
     return app
