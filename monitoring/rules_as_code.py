@@ -117,7 +117,12 @@ alerts_plugins = [
           "Writes beyond permissions.kv_quota will be refused.", "15m"),
 ]
 alerts_registry = [
-    alert("KohaRegistryIndexExpiringSoon", "min by (job, role) (registry_index_metadata_expiry_timestamp_seconds) - time() < 86400", "critical",
+    # The registry re-signs each role at half its lifetime (timestamp: 1 day, so 12-24 h
+    # left is normal); less than 6 h (timestamp) or 24 h (the others) means re-signing stalled.
+    alert("KohaRegistryIndexExpiringSoon",
+          '(min by (job, role) (registry_index_metadata_expiry_timestamp_seconds{role="timestamp"}) - time() < 21600)'
+          ' or (min by (job, role) (registry_index_metadata_expiry_timestamp_seconds{role!="timestamp"}) - time() < 86400)',
+          "critical",
           "The registry's {{ $labels.role }} metadata expires in {{ $value | humanizeDuration }}",
           "Hosts refuse an expired index (freeze protection): installs stop when it expires. "
           "The registry must re-sign it."),
