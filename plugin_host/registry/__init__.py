@@ -1,2 +1,3 @@
-"""The registry (marketplace back end): accounts and roles, publishing with automated
-checks, human review, and the plugin catalogue. See docs/registry.md."""
+"""The plugin registry: accounts and roles, publishing with automated checks, human
+review, the catalogue, and the TUF-signed static index hosts install from.
+See docs/registry/."""
