@@ -77,12 +77,27 @@ class Registry:
         self.index.ensure_root()
 
     def start(self) -> None:
-        """Make sure a signed index exists (an empty one on first start) so hosts can
-        read it from the beginning."""
-        if "timestamp" not in self.index.current():
+        """Move packages kept by older versions (files in data_dir/packages) into
+        storage, and make sure a signed index exists (an empty one on first start) so
+        hosts can read it from the beginning."""
+        moved = self._adopt_old_package_files()
+        if moved or "timestamp" not in self.index.current():
             with self.sessions() as s:
                 self._publish_index(s)
         self.index.update_expiry_metric()
+
+    def _adopt_old_package_files(self) -> int:
+        moved = 0
+        with self.sessions.begin() as s:
+            for r in s.scalars(select(Release).where(Release.path.like("/%"))):
+                old = Path(r.path)
+                if not old.is_file():
+                    continue
+                key = target_key(package_target(r.plugin, old.name), r.sha256)
+                self.storage.put(key, old.read_bytes(), "application/zip")
+                r.path = key
+                moved += 1
+        return moved
 
     def refresh_index(self) -> list[str]:
         roles = self.index.refresh()
