@@ -114,9 +114,12 @@ def down(c, name=None):
 
 @task
 def lint(c):
-    """ruff over the Python, yamllint over the YAML (rules, stacks, configs)."""
+    """ruff over the Python, yamllint over the YAML, ansible-lint over the playbooks."""
     c.run("ruff check .")
-    c.run("yamllint -c .yamllint.yml monitoring infra invoke.yaml .yamllint.yml")
+    c.run("yamllint -c .yamllint.yml monitoring infra playbooks invoke.yaml .yamllint.yml")
+    with c.cd(str(ROOT / "playbooks")):
+        c.run(f"{Path(sys.executable).parent / 'ansible-lint'} -q -c ../.ansible-lint site.yml",
+              env={"ANSIBLE_CONFIG": str(ROOT / "playbooks" / "ansible.cfg")})
 
 
 @task(help={"k": "only tests matching this expression", "args": "extra pytest arguments"})
@@ -369,5 +372,51 @@ for t, name in ((env_up, "up"), (env_down, "down"), (env_status, "status"), (env
                 (env_logs, "logs")):
     env.add_task(t, name=name)
 
-ns = Collection(up, down, lint, test, bench, build, release, schema, env, infra,
+@task(help={"env": "environment: its inventory is playbooks/inventories/ENV.yml",
+            "wheelhouse": "the wheelhouse of `invoke build` [dist/wheelhouse]",
+            "version": "release to deploy [the version in the wheelhouse]",
+            "check": "Ansible check mode: report what would change",
+            "limit": "only these hosts (Ansible --limit)",
+            "dry": "show the command only"})
+def deploy(c, env, wheelhouse="dist/wheelhouse", version=None, check=False, limit=None,
+           dry=False):
+    """Deploy the platform to ENV with Ansible (playbooks/site.yml): registry, plugin hosts
+    one at a time with readiness checks and automatic rollback, then monitoring."""
+    from plugin_host.deploy import command, run
+
+    cmd = command(env, ROOT / wheelhouse, version, check, limit)
+    print("$ " + " ".join(cmd))
+    if dry:
+        return
+    result = run(cmd)
+    print(f"deploy to {env}: {'ok' if result.returncode == 0 else 'FAILED'} in "
+          f"{result.seconds:.1f} s, {result.changed} changes on {len(result.recap)} hosts")
+    if result.returncode:
+        raise SystemExit(result.returncode)
+
+
+@task(help={"count": "how many hosts [3]"})
+def testhosts_up(c, count=3):
+    """Start Debian 12 containers with sshd (Docker; the base image is built once with
+    debootstrap) and write playbooks/inventories/test.yml for `deploy --env test`."""
+    from plugin_host.deploy import testhosts_up as up_
+
+    path = up_(_state(c), int(count))
+    print(f"test hosts are up; inventory {path.relative_to(ROOT)}")
+
+
+@task
+def testhosts_down(c):
+    """Remove the test host containers and their inventory."""
+    from plugin_host.deploy import testhosts_down as down_
+
+    print(f"removed {len(down_())} test hosts")
+
+
+testhosts = Collection("testhosts")
+testhosts.add_task(testhosts_up, "up")
+testhosts.add_task(testhosts_down, "down")
+
+ns = Collection(up, down, lint, test, bench, build, release, schema, deploy, env, infra,
+                testhosts,
                 monitoring)

@@ -47,7 +47,7 @@ RUN useradd --create-home --shell /bin/bash deploy \\
  && ssh-keygen -A \\
  && printf 'PasswordAuthentication no\\nPermitRootLogin no\\nUseDNS no\\n' \\
       > /etc/ssh/sshd_config.d/10-test.conf
-CMD ["/usr/sbin/sshd", "-D", "-e"]
+CMD ["/bin/sh", "-c", "mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e"]
 """
 
 
@@ -122,7 +122,8 @@ def ensure_base_image(log=print) -> str:
 
 def ensure_host_image(log=print) -> str:
     base = ensure_base_image(log)
-    tag = f"{HOST_IMAGE}:{base.split(':', 1)[1]}"
+    recipe = hashlib.sha256(HOST_DOCKERFILE.encode()).hexdigest()[:8]
+    tag = f"{HOST_IMAGE}:{base.split(':', 1)[1]}-{recipe}"
     if _image_exists(tag):
         return tag
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,11 +166,16 @@ def start_hosts(group: str, count: int, public_key: str, log=print) -> list[Test
             stop_hosts(group)
             raise ContainerError(f"docker run {name} failed: {r.stderr}")
         _run(["docker", "exec", name, "sh", "-c",
-              "mkdir -p /run/sshd && install -d -m 700 -o deploy -g deploy /home/deploy/.ssh"
+              "install -d -m 700 -o deploy -g deploy /home/deploy/.ssh"
               f" && echo '{public_key.strip()}' > /home/deploy/.ssh/authorized_keys"
               " && chown deploy:deploy /home/deploy/.ssh/authorized_keys"
               " && chmod 600 /home/deploy/.ssh/authorized_keys"])
-        port = int(_run(["docker", "port", name, "22/tcp"]).stdout.strip().rsplit(":", 1)[1])
+        mapped = _run(["docker", "port", name, "22/tcp"]).stdout.strip()
+        if not mapped:
+            logs = _run(["docker", "logs", name]).stdout[-1000:]
+            stop_hosts(group)
+            raise ContainerError(f"{name} did not start: {logs}")
+        port = int(mapped.splitlines()[0].rsplit(":", 1)[1])
         address = _run(["docker", "inspect", "-f",
                         "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name]
                        ).stdout.strip()

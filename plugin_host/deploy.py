@@ -1,0 +1,143 @@
+"""`invoke deploy --env NAME`: the playbooks against an environment's inventory.
+
+Inventories live in ``playbooks/inventories/<env>.yml`` (written by `invoke
+infra.inventory` from a Pulumi stack, by hand, or — for ``test`` — by `invoke
+testhosts.up`, which starts real Debian containers running sshd). The release is the
+wheelhouse `invoke build` made (``dist/wheelhouse``) and the version in it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import PluginHostError
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAYBOOKS = ROOT / "playbooks"
+INVENTORIES = PLAYBOOKS / "inventories"
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"
+                   r"failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
+
+
+class DeployError(PluginHostError):
+    code = "deploy_failed"
+
+
+@dataclass
+class DeployResult:
+    returncode: int
+    seconds: float
+    output: str
+    #: host → {ok, changed, unreachable, failed, skipped, rescued, ignored}
+    recap: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> int:
+        return sum(h["changed"] for h in self.recap.values())
+
+
+def inventory_path(env: str) -> Path:
+    path = INVENTORIES / f"{env}.yml"
+    if not path.exists():
+        known = sorted(p.stem for p in INVENTORIES.glob("*.yml"))
+        hint = " (`invoke testhosts.up` writes it)" if env == "test" else ""
+        raise DeployError(f"env: no inventory {path.relative_to(ROOT)}{hint}; "
+                          f"known: {', '.join(known) or 'none'}")
+    return path
+
+
+def built_version(wheelhouse: Path) -> str:
+    wheels = sorted(Path(wheelhouse).glob("koha_plugin_host-*.whl"))
+    if not wheels:
+        raise DeployError(f"wheelhouse: no koha_plugin_host wheel in {wheelhouse}: run "
+                          "`invoke build` first")
+    versions = {w.name.split("-")[1] for w in wheels}
+    if len(versions) > 1:
+        raise DeployError(f"wheelhouse: several versions in {wheelhouse} "
+                          f"({', '.join(sorted(versions))}): pass --version")
+    return versions.pop()
+
+
+def command(env: str, wheelhouse: Path, version: str | None = None, check: bool = False,
+            limit: str | None = None, extra_vars: dict[str, str] | None = None) -> list[str]:
+    wheelhouse = Path(wheelhouse).resolve()
+    version = version or built_version(wheelhouse)
+    if not (wheelhouse / f"koha_plugin_host-{version}-py3-none-any.whl").exists():
+        raise DeployError(f"version: no koha_plugin_host {version} wheel in {wheelhouse}")
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i",
+           str(inventory_path(env)), str(PLAYBOOKS / "site.yml"),
+           "-e", f"koha_version={version}", "-e", f"koha_wheelhouse={wheelhouse}"]
+    for k, v in (extra_vars or {}).items():
+        cmd += ["-e", f"{k}={v}"]
+    if check:
+        cmd.append("--check")
+    if limit:
+        cmd += ["--limit", limit]
+    return cmd
+
+
+def run(cmd: list[str], echo: bool = True) -> DeployResult:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(PLAYBOOKS / "ansible.cfg"),
+           "ANSIBLE_FORCE_COLOR": "0", "PATH": f"{Path(sys.executable).parent}:"
+                                             f"{os.environ.get('PATH', '')}"}
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, cwd=PLAYBOOKS)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if echo:
+            print(line, end="", flush=True)
+    proc.wait()
+    output = "".join(lines)
+    recap = {m.group(1): dict(zip(("ok", "changed", "unreachable", "failed", "skipped",
+                                   "rescued", "ignored"), map(int, m.groups()[1:]), strict=True))
+             for m in RECAP.finditer(output)}
+    return DeployResult(proc.returncode, round(time.monotonic() - started, 1), output, recap)
+
+
+# ---- test hosts: real containers ----------------------------------------------------
+
+def testhosts_up(state: Path, count: int = 3, log=print) -> Path:
+    """Start ``count`` Debian containers with sshd and write the ``test`` inventory:
+    all are plugin hosts; the first also runs the registry and monitoring."""
+    import yaml
+
+    from .containers import start_hosts
+
+    keydir = Path(state) / "testhosts"
+    keydir.mkdir(parents=True, exist_ok=True)
+    key = keydir / "id_ed25519"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "koha-deploy",
+                        "-f", str(key)], check=True)
+    hosts = start_hosts("koha-test", count, key.with_suffix(".pub").read_text(), log)
+    first = hosts[0].name
+    inventory = {"all": {
+        "vars": {"ansible_user": "deploy", "ansible_ssh_private_key_file": str(key.resolve()),
+                 "koha_environment": "test", "koha_grafana_enabled": False,
+                 # test secrets; real environments use ansible-vault or the environment
+                 "plugin_host_admin_token": "test-hosts-admin-token-0123456789",
+                 "registry_admin_token": "test-hosts-registry-token-0123456789"},
+        "children": {
+            "plugin_hosts": {"hosts": {h.name: h.inventory() for h in hosts}},
+            "registry": {"hosts": {first: {}}},
+            "monitoring": {"hosts": {first: {}}}}}}
+    INVENTORIES.mkdir(parents=True, exist_ok=True)
+    path = INVENTORIES / "test.yml"
+    path.write_text("# written by `invoke testhosts.up`: containers on this machine\n"
+                    + yaml.safe_dump(inventory, sort_keys=False))
+    return path
+
+
+def testhosts_down() -> list[str]:
+    from .containers import stop_hosts
+
+    (INVENTORIES / "test.yml").unlink(missing_ok=True)
+    return stop_hosts("koha-test")
