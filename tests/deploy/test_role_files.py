@@ -1,0 +1,77 @@
+"""The roles' own files, without hosts: the Grafana role's templates (Grafana cannot run
+here: it comes from Grafana's apt repository, so its role is not part of the container
+deploy) rendered by Ansible itself, and every role variable documented in the role's
+README with its default."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from ..conftest import ROOT
+
+ROLES = ROOT / "playbooks" / "roles"
+
+
+def render(template: Path, tmp: Path, **extra) -> str:
+    """Render a role template with `ansible localhost -m template` (Ansible's own Jinja,
+    filters and ansible_managed), the role's defaults loaded."""
+    out = tmp / template.stem
+    defaults = template.parents[1] / "defaults" / "main.yml"
+    cmd = [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
+           "-m", "ansible.builtin.template", "-a", f"src={template} dest={out}",
+           "-e", f"@{defaults}", "-e", f"playbook_dir={ROOT / 'playbooks'}"]
+    if extra:
+        cmd += ["-e", json.dumps(extra)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                       env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+                            "ANSIBLE_LOCALHOST_WARNING": "false",
+                            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    return out.read_text()
+
+
+def test_grafana_provisioning_renders_to_what_grafana_reads(tmp_path):
+    ds = yaml.safe_load(render(ROLES / "grafana/templates/datasource.yml.j2", tmp_path,
+                               prometheus_port=9191))
+    (source,) = ds["datasources"]
+    assert ds["apiVersion"] == 1
+    assert source["type"] == "prometheus" and source["url"] == "http://127.0.0.1:9191"
+    assert source["isDefault"] is True
+    dash = yaml.safe_load(render(ROLES / "grafana/templates/dashboards.yml.j2", tmp_path))
+    (provider,) = dash["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards/koha"
+    # what the role copies there: every generated dashboard, valid JSON with a uid
+    boards = sorted((ROOT / "monitoring/grafana/dashboards").glob("*.json"))
+    assert len(boards) == 4
+    for b in boards:
+        assert json.loads(b.read_text())["uid"]
+
+
+def test_prometheus_config_from_the_role_passes_promtool(tmp_path):
+    import shutil
+
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is needed (apt-get install prometheus)"
+    text = render(ROLES / "prometheus/templates/prometheus.yml.j2", tmp_path,
+                  prometheus_plugin_host_targets=["h1:8080", "h2:8080"])
+    path = tmp_path / "prometheus.yml"
+    path.write_text(text)
+    r = subprocess.run([promtool, "check", "config", "--syntax-only", str(path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert yaml.safe_load(text)["scrape_configs"][0]["static_configs"][0]["targets"] == [
+        "h1:8080", "h2:8080"]
+
+
+def test_every_role_variable_is_documented_with_its_default():
+    for role in sorted(p for p in ROLES.iterdir() if p.is_dir()):
+        readme = (role / "README.md").read_text()
+        defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
+        for name in defaults:
+            assert f"`{name}`" in readme, f"{role.name}/README.md does not document {name}"
