@@ -21,14 +21,16 @@ def _env_name(c, name):
 
 @task(help={"name": "environment name", "port": "host port (0 = a free one)",
             "monitoring": "also Prometheus and Alertmanager (default on)",
+            "backend": "local (processes here) or docker (containers built from this tree)",
             "json": "print the environment as JSON"})
-def env_up(c, name=None, port=None, monitoring=True, json_=False):
+def env_up(c, name=None, port=None, monitoring=True, backend="local", json_=False):
     """Start an environment: registry, host (examples installed from the registry's signed
     index), Prometheus, Alertmanager; print URLs."""
     from plugin_host.devenv import up as env_up_
 
     info = env_up_(_state(c), _env_name(c, name),
-                   int(port if port is not None else c.config.dev.host_port), monitoring)
+                   int(port if port is not None else c.config.dev.host_port), monitoring,
+                   backend)
     if json_:
         print(info.to_json())
         return

@@ -45,8 +45,14 @@ class Service:
     url: str
     log: str
     ready_path: str
+    #: set for services of `env.up --backend docker`: the container's name
+    container: str = ""
 
     def alive(self) -> bool:
+        if self.container:
+            from .devenv_docker import container_running
+
+            return container_running(self.container)
         return _alive(self.pid)
 
     def ready(self) -> bool:
@@ -160,8 +166,17 @@ def _binary(*names: str) -> str | None:
     return None
 
 
-def up(state: Path, name: str = "default", port: int = 0, monitoring: bool = True) -> EnvInfo:
-    """Start (or find running) an environment; returns when every service is ready."""
+def up(state: Path, name: str = "default", port: int = 0, monitoring: bool = True,
+       backend: str = "local") -> EnvInfo:
+    """Start (or find running) an environment; returns when every service is ready.
+    ``backend``: ``local`` (processes on this machine) or ``docker`` (containers built
+    from this tree, plugin_host/devenv_docker.py)."""
+    if backend == "docker":
+        from .devenv_docker import up_docker
+
+        return up_docker(state, name, port, monitoring)
+    if backend != "local":
+        raise ValueError(f"backend: {backend!r} is not one of local, docker")
     started = time.monotonic()
     env_dir = state / name
     env_dir.mkdir(parents=True, exist_ok=True)
@@ -285,7 +300,16 @@ def down(state: Path, name: str = "default") -> list[str]:
     running = [s.name for s in services.values() if s.alive()]
     # monitoring first, so it does not alert on the host going away
     for svc in sorted(services.values(), key=lambda s: s.name == "host"):
-        _stop(svc.pid)
+        if svc.container:
+            from .devenv_docker import remove_container
+
+            remove_container(svc.container)
+        else:
+            _stop(svc.pid)
+    if any(s.container for s in services.values()):
+        from .devenv_docker import remove_network
+
+        remove_network(name)
     if services:
         (env_dir / "services.json").unlink(missing_ok=True)
     return running
@@ -310,5 +334,9 @@ def logs(state: Path, name: str, service: str, lines: int = 50) -> str:
     svc = _load(state / name).get(service)
     if svc is None:
         raise KeyError(f"{name} has no service {service!r}")
+    if svc.container:
+        from .devenv_docker import container_logs
+
+        return container_logs(svc.container, lines)
     text = Path(svc.log).read_text(errors="replace").splitlines()
     return "\n".join(text[-lines:])

@@ -111,3 +111,47 @@ def test_serve_reports_bad_settings_without_a_traceback(tmp_path):
     r = serve("--database-url", "nosuch://db")
     assert r.returncode == 2 and "database_url:" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_docker_backend_runs_the_same_stack_in_containers(tmp_path):
+    """`env.up --backend docker`: registry, host, Prometheus and Alertmanager in
+    containers built from this tree (real Docker), the same answers as the local
+    backend; `down` removes every container."""
+    import shutil as sh
+
+    from plugin_host.containers import docker_ready
+
+    if not (docker_ready() or sh.which("dockerd")):
+        if os.environ.get("CI") == "true":
+            pytest.fail("Docker is not installed (apt-get install docker.io)")
+        pytest.skip("Docker is not installed")
+    env = up(tmp_path, "dock", backend="docker")
+    try:
+        assert set(env.services) == {"registry", "host", "prometheus", "alertmanager"}
+        assert all(s.container for s in env.services.values())
+        r = httpx.get(f"{env.url}/plugins/hello-world/api/greet/Ada")
+        assert r.json() == {"greeting": "Hello Ada"}
+        catalogue = httpx.get(f"{env.registry_url}/api/v1/plugins").json()["plugins"]
+        assert [p["name"] for p in catalogue] == ["book-notes", "hello-world"]
+        detail = httpx.get(f"{env.url}/admin/plugins/hello-world",
+                           headers={"Authorization": f"Bearer {env.admin_token}"}).json()
+        assert "bubblewrap" in detail["sandbox"]["layers"], detail["sandbox"]
+        prom = env.services["prometheus"].url
+
+        def scraped():
+            r = httpx.get(f"{prom}/api/v1/query", params={"query": "up == 1"}).json()
+            return {m["metric"]["job"] for m in r["data"]["result"]}
+
+        assert wait_until(lambda: {"plugin-host", "registry"} <= scraped(), timeout=60), \
+            scraped()
+        again = up(tmp_path, "dock", backend="docker")  # finds it running
+        assert again.url == env.url and again.admin_token == env.admin_token
+        assert "Uvicorn running" in logs(tmp_path, "dock", "host", 100)
+    finally:
+        stopped = down(tmp_path, "dock")
+    assert set(stopped) == set(env.services)
+    out = subprocess.run(["docker", "ps", "-aq", "--filter", "label=org.koha.env=dock"],
+                         capture_output=True, text=True)
+    assert out.stdout.strip() == "", "containers were left behind"
+    for svc in env.services.values():
+        assert port_free(svc.port), svc

@@ -1,0 +1,254 @@
+"""`./dev env.up --backend docker`: the same environment as the local backend — registry
+with the examples published, host installing them from the signed index, Prometheus,
+Alertmanager — each in its own container, through the Docker SDK.
+
+Images are built here, from this tree: the Debian base of plugin_host/containers.py
+(debootstrap, cached) plus a venv installed from the wheelhouse of `invoke build`
+(containers cannot reach PyPI). The image tag carries a hash of the sources, so a
+change in the tree builds a new image and an unchanged tree reuses it. Containers join
+the network ``koha-env-<name>`` and reach each other by service name; each service's
+port is published on 127.0.0.1. Data lives in ``.dev/<name>/docker/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .containers import ensure_base_image, ensure_dockerd
+from .devenv import (
+    MONITORING,
+    ROOT,
+    EnvInfo,
+    Service,
+    _load,
+    _save,
+    dev_key,
+    free_port,
+    install_examples,
+    pack_examples,
+    publish_examples,
+    wait_ready,
+)
+from .errors import PluginHostError
+
+APP_IMAGE = "koha-platform"
+LABEL = "org.koha.env"
+DOCKERFILE = """\
+FROM {base}
+COPY wheelhouse /opt/koha/wheelhouse
+RUN python3 -m venv /opt/koha/venv \\
+ && /opt/koha/venv/bin/pip install --no-index --disable-pip-version-check \\
+      --find-links /opt/koha/wheelhouse koha-plugin-host=={version} \\
+ && rm -rf /opt/koha/wheelhouse
+ENV PATH=/opt/koha/venv/bin:$PATH
+CMD ["plugin-host", "--help"]
+"""
+#: bubblewrap inside a container makes its own namespaces
+SANDBOX_OPTS = {"cap_add": ["SYS_ADMIN"],
+                "security_opt": ["seccomp=unconfined", "apparmor=unconfined"]}
+
+
+def _client():
+    import docker
+
+    ensure_dockerd()
+    return docker.from_env()
+
+
+def container_running(name: str) -> bool:
+    import docker
+
+    with contextlib.suppress(docker.errors.DockerException):
+        return docker.from_env().containers.get(name).status == "running"
+    return False
+
+
+def remove_container(name: str) -> None:
+    import docker
+
+    with contextlib.suppress(docker.errors.NotFound):
+        docker.from_env().containers.get(name).remove(force=True)
+
+
+def remove_network(env: str) -> None:
+    import docker
+
+    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+        docker.from_env().networks.get(f"koha-env-{env}").remove()
+
+
+def container_logs(name: str, lines: int) -> str:
+    import docker
+
+    try:
+        return docker.from_env().containers.get(name).logs(tail=lines).decode(errors="replace")
+    except docker.errors.NotFound:
+        return f"(container {name} is gone)"
+
+
+def _tree_hash() -> str:
+    h = hashlib.sha256()
+    for p in sorted([ROOT / "pyproject.toml", *(ROOT / "plugin_host").rglob("*")]):
+        if p.is_file() and "__pycache__" not in p.parts:
+            h.update(str(p.relative_to(ROOT)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def ensure_app_image(state: Path, log=print) -> str:
+    """The platform image for this tree, built once per change of the sources."""
+    from . import __version__
+    from .artifacts import build
+
+    client = _client()
+    base = ensure_base_image(log)
+    tag = f"{APP_IMAGE}:{__version__}-{_tree_hash()}"
+    with contextlib.suppress(Exception):
+        client.images.get(tag)
+        return tag
+    log(f"building {tag} (wheelhouse, then the image; once per change of the sources)")
+    with tempfile.TemporaryDirectory(dir=state) as tmp:
+        out = Path(tmp) / "dist"
+        build(out)
+        ctx = Path(tmp) / "ctx"
+        ctx.mkdir()
+        shutil.copytree(out / "wheelhouse", ctx / "wheelhouse")
+        (ctx / "Dockerfile").write_text(DOCKERFILE.format(base=base, version=__version__))
+        try:
+            client.images.build(path=str(ctx), tag=tag, network_mode="none", rm=True,
+                                labels={LABEL: "image"})
+        except Exception as e:
+            raise PluginHostError(f"building {tag} failed: {e}", code="image_build_failed",
+                                  status=500) from e
+    return tag
+
+
+def _run(client, env: str, service: str, image: str, command: list[str], port: int,
+         volumes: dict[str, dict], **kw) -> Service:
+    name = f"koha-env-{env}-{service}"
+    remove_container(name)
+    host_port = free_port()
+    network = f"koha-env-{env}"
+    # the alias: the other containers find this one by its service name
+    client.containers.run(image, command, name=name, detach=True, hostname=service,
+                          network=network, labels={LABEL: env},
+                          networking_config={network: client.api.create_endpoint_config(
+                              aliases=[service])},
+                          ports={f"{port}/tcp": ("127.0.0.1", host_port)},
+                          volumes=volumes, **kw)
+    return Service(service, 0, host_port, f"http://127.0.0.1:{host_port}", f"docker:{name}",
+                   "/-/ready" if service in ("prometheus", "alertmanager") else "/readyz",
+                   container=name)
+
+
+def up_docker(state: Path, name: str = "default", port: int = 0, monitoring: bool = True,
+              log=print) -> EnvInfo:
+    started = time.monotonic()
+    env_dir = state / name
+    env_dir.mkdir(parents=True, exist_ok=True)
+    services = _load(env_dir)
+    if services and all(s.container for s in services.values()) and all(
+            s.alive() for s in services.values()):
+        return _info(name, env_dir, services, started)
+    if services and not all(s.container for s in services.values()):
+        raise PluginHostError(f"environment {name!r} runs with the local backend: "
+                              f"./dev env.down --name {name} first", code="conflict",
+                              status=409)
+    client = _client()
+    image = ensure_app_image(state, log)
+    import docker
+
+    with contextlib.suppress(docker.errors.APIError):
+        client.networks.create(f"koha-env-{name}", driver="bridge", labels={LABEL: name})
+    data = (env_dir / "docker").resolve()
+    for d in ("registry", "host", "prometheus", "alertmanager", "keys"):
+        (data / d).mkdir(parents=True, exist_ok=True)
+    private, public = dev_key(state)
+    shutil.copy(public, data / "keys" / "dev.pub")
+    tokens_file = data / "tokens"
+    if not tokens_file.exists():
+        tokens_file.write_text(f"{secrets.token_urlsafe(24)}\nkr_{secrets.token_urlsafe(24)}\n")
+    host_token, registry_token = tokens_file.read_text().split()
+    services = {}
+    try:
+        services["registry"] = _run(
+            client, name, "registry", image,
+            ["plugin-host", "registry", "serve", "--host", "0.0.0.0", "--port", "8090",
+             "--data-dir", "/data", "--admin-token", registry_token], 8090,
+            {str(data / "registry"): {"bind": "/data", "mode": "rw"}})
+        _save(env_dir, services)
+        wait_ready(services["registry"].url, timeout=60)
+        packages = pack_examples(private, env_dir / "packages")
+        publish_examples(services["registry"].url, registry_token, public, packages)
+        services["host"] = _run(
+            client, name, "host", image,
+            ["plugin-host", "serve", "--host", "0.0.0.0", "--port", "8080", "--data-dir",
+             "/data", "--admin-token", host_token, "--trusted-key", "/keys/dev.pub",
+             "--registry-url", "http://registry:8090/index",
+             "--registry-root", "/registry/storage/metadata/root.json"], 8080,
+            {str(data / "host"): {"bind": "/data", "mode": "rw"},
+             str(data / "keys"): {"bind": "/keys", "mode": "ro"},
+             str(data / "registry"): {"bind": "/registry", "mode": "ro"}},
+            **SANDBOX_OPTS)
+        _save(env_dir, services)
+        wait_ready(services["host"].url, timeout=60)
+        installed = install_examples(services["host"].url, host_token, packages)
+        if monitoring:
+            _monitoring(client, name, image, data, services)
+            _save(env_dir, services)
+            for svc in services.values():
+                wait_ready(svc.url, timeout=60, path=svc.ready_path)
+    except BaseException:
+        for svc in services.values():
+            remove_container(svc.container)
+        remove_network(name)
+        (env_dir / "services.json").unlink(missing_ok=True)
+        raise
+    _save(env_dir, services)
+    return _info(name, env_dir, services, started, installed)
+
+
+def _monitoring(client, name: str, image: str, data: Path, services: dict) -> None:
+    import yaml
+
+    sys.path.insert(0, str(MONITORING))
+    import scrape_config
+
+    rules = sorted((MONITORING / "rules").glob("*.rules.yml"))
+    cfg = scrape_config.render(name, {"plugin_host": ["host:8080"], "registry": ["registry:8090"]},
+                               ["alertmanager:9093"],
+                               [f"/etc/koha/rules/{p.name}" for p in rules], "5s", "5s")
+    (data / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    (data / "alertmanager" / "alertmanager.yml").write_text(
+        (MONITORING / "alertmanager.yml").read_text())
+    services["alertmanager"] = _run(
+        client, name, "alertmanager", image,
+        ["/usr/bin/prometheus-alertmanager", "--config.file=/etc/koha/alertmanager.yml",
+         "--storage.path=/tmp/alertmanager", "--web.listen-address=0.0.0.0:9093",
+         "--cluster.listen-address="], 9093,
+        {str(data / "alertmanager"): {"bind": "/etc/koha", "mode": "ro"}})
+    services["prometheus"] = _run(
+        client, name, "prometheus", image,
+        ["/usr/bin/prometheus", "--config.file=/etc/koha/prometheus.yml",
+         "--storage.tsdb.path=/tmp/prometheus", "--web.listen-address=0.0.0.0:9090"], 9090,
+        {str(data / "prometheus"): {"bind": "/etc/koha", "mode": "ro"},
+         str(MONITORING / "rules"): {"bind": "/etc/koha/rules", "mode": "ro"}})
+
+
+def _info(name: str, env_dir: Path, services: dict[str, Service], started: float,
+          installed: list[str] | None = None) -> EnvInfo:
+    host_token, registry_token = (env_dir / "docker" / "tokens").read_text().split()
+    host = services["host"]
+    return EnvInfo(name=name, url=host.url, admin_token=host_token, pid=0,
+                   registry_url=services["registry"].url, registry_token=registry_token,
+                   data_dir=env_dir / "docker" / "host", log=Path(host.log),
+                   plugins=installed or sorted(p.name for p in (ROOT / "examples").iterdir()
+                                               if (p / "plugin.toml").exists()),
+                   services=services, seconds=round(time.monotonic() - started, 2))
