@@ -161,7 +161,8 @@ def start_hosts(group: str, count: int, public_key: str, log=print) -> list[Test
                   "-p", "127.0.0.1::22", "--tmpfs", "/run", "--tmpfs", "/tmp",
                   # bubblewrap in the container makes its own namespaces
                   "--security-opt", "seccomp=unconfined", "--security-opt",
-                  "apparmor=unconfined", "--cap-add", "SYS_ADMIN", image])
+                  "apparmor=unconfined", "--security-opt", "systempaths=unconfined",
+                  "--cap-add", "SYS_ADMIN", image])
         if r.returncode != 0:
             stop_hosts(group)
             raise ContainerError(f"docker run {name} failed: {r.stderr}")

@@ -50,9 +50,11 @@ RUN python3 -m venv /opt/koha/venv \\
 ENV PATH=/opt/koha/venv/bin:$PATH
 CMD ["plugin-host", "--help"]
 """
-#: bubblewrap inside a container makes its own namespaces
+#: bubblewrap inside a container makes its own namespaces and mounts a fresh /proc
+#: (which Docker's masked /proc paths forbid: the CLI's systempaths=unconfined)
 SANDBOX_OPTS = {"cap_add": ["SYS_ADMIN"],
-                "security_opt": ["seccomp=unconfined", "apparmor=unconfined"]}
+                "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
+                "unmask_proc": True}
 
 
 def _client():
@@ -131,18 +133,27 @@ def ensure_app_image(state: Path, log=print) -> str:
 
 
 def _run(client, env: str, service: str, image: str, command: list[str], port: int,
-         volumes: dict[str, dict], **kw) -> Service:
+         volumes: dict[str, dict], cap_add=None, security_opt=None,
+         unmask_proc: bool = False) -> Service:
     name = f"koha-env-{env}-{service}"
     remove_container(name)
     host_port = free_port()
     network = f"koha-env-{env}"
+    api = client.api
+    host_config = api.create_host_config(
+        binds=volumes,
+        port_bindings={port: ("127.0.0.1", host_port)}, network_mode=network,
+        cap_add=cap_add, security_opt=security_opt)
+    if unmask_proc:  # what `docker run --security-opt systempaths=unconfined` sends
+        host_config["MaskedPaths"] = []
+        host_config["ReadonlyPaths"] = []
     # the alias: the other containers find this one by its service name
-    client.containers.run(image, command, name=name, detach=True, hostname=service,
-                          network=network, labels={LABEL: env},
-                          networking_config={network: client.api.create_endpoint_config(
-                              aliases=[service])},
-                          ports={f"{port}/tcp": ("127.0.0.1", host_port)},
-                          volumes=volumes, **kw)
+    created = api.create_container(
+        image, command, name=name, hostname=service, labels={LABEL: env},
+        ports=[port], host_config=host_config,
+        networking_config=api.create_networking_config(
+            {network: api.create_endpoint_config(aliases=[service])}))
+    api.start(created["Id"])
     return Service(service, 0, host_port, f"http://127.0.0.1:{host_port}", f"docker:{name}",
                    "/-/ready" if service in ("prometheus", "alertmanager") else "/readyz",
                    container=name)
@@ -224,7 +235,7 @@ def _monitoring(client, name: str, image: str, data: Path, services: dict) -> No
     rules = sorted((MONITORING / "rules").glob("*.rules.yml"))
     cfg = scrape_config.render(name, {"plugin_host": ["host:8080"], "registry": ["registry:8090"]},
                                ["alertmanager:9093"],
-                               [f"/etc/koha/rules/{p.name}" for p in rules], "5s", "5s")
+                               [f"/etc/koha-rules/{p.name}" for p in rules], "5s", "5s")
     (data / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     (data / "alertmanager" / "alertmanager.yml").write_text(
         (MONITORING / "alertmanager.yml").read_text())
@@ -239,7 +250,7 @@ def _monitoring(client, name: str, image: str, data: Path, services: dict) -> No
         ["/usr/bin/prometheus", "--config.file=/etc/koha/prometheus.yml",
          "--storage.tsdb.path=/tmp/prometheus", "--web.listen-address=0.0.0.0:9090"], 9090,
         {str(data / "prometheus"): {"bind": "/etc/koha", "mode": "ro"},
-         str(MONITORING / "rules"): {"bind": "/etc/koha/rules", "mode": "ro"}})
+         str(MONITORING / "rules"): {"bind": "/etc/koha-rules", "mode": "ro"}})
 
 
 def _info(name: str, env_dir: Path, services: dict[str, Service], started: float,

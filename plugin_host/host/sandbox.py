@@ -65,8 +65,12 @@ def _check_bwrap() -> str | None:
     if bwrap is None:
         return "bwrap is not installed (apt-get install bubblewrap)"
     try:
-        r = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
-                            "true"], capture_output=True, timeout=10)
+        # the same namespaces and mounts a worker gets: in a container whose /proc is
+        # partly masked, mounting a new /proc is what fails
+        r = subprocess.run([bwrap, "--unshare-all", "--unshare-user", "--uid", "65534",
+                            "--gid", "65534", "--die-with-parent", "--ro-bind", "/", "/",
+                            "--proc", "/proc", "--dev", "/dev", "true"],
+                           capture_output=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"bwrap does not run: {e}"
     if r.returncode != 0:
