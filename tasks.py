@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from invoke import Collection, task
@@ -380,19 +381,25 @@ for t, name in ((env_up, "up"), (env_down, "down"), (env_status, "status"), (env
             "check": "Ansible check mode: report what would change",
             "limit": "only these hosts (Ansible --limit)",
             "dry": "show the command only"})
-def deploy(c, env, wheelhouse="dist/wheelhouse", version=None, check=False, limit=None,
-           dry=False):
+def deploy(c, env, wheelhouse=None, version=None, check=False, limit=None, dry=False):
     """Deploy the platform to ENV with Ansible (playbooks/site.yml): registry, plugin hosts
     one at a time with readiness checks and automatic rollback, then monitoring."""
     from plugin_host.deploy import command, run
+    from plugin_host.errors import PluginHostError
 
-    cmd = command(env, ROOT / wheelhouse, version, check, limit)
+    try:
+        cmd = command(env, ROOT / (wheelhouse or c.config.deploy.wheelhouse), version, check,
+                      limit)
+    except PluginHostError as e:
+        raise SystemExit(f"error: {e.message}") from None
     print("$ " + " ".join(cmd))
     if dry:
         return
-    result = run(cmd)
+    log = _state(c) / "deploy" / f"{env}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    result = run(cmd, log=log)
     print(f"deploy to {env}: {'ok' if result.returncode == 0 else 'FAILED'} in "
-          f"{result.seconds:.1f} s, {result.changed} changes on {len(result.recap)} hosts")
+          f"{result.seconds:.1f} s, {result.changed} changes on {len(result.recap)} hosts "
+          f"(full output: {log.relative_to(ROOT) if log.is_relative_to(ROOT) else log})")
     if result.returncode:
         raise SystemExit(result.returncode)
 

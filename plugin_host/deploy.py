@@ -25,6 +25,11 @@ RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s
                    r"failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
 
 
+#: lines worth showing on a terminal while the status line tracks the tasks
+IMPORTANT = re.compile(r"^(changed|fatal|failed|FAILED!|ERROR|\[ERROR\])|^\S+\s+: ok=|"
+                       r"did not become ready|PLAY RECAP|^\s+msg:")
+
+
 class DeployError(PluginHostError):
     code = "deploy_failed"
 
@@ -82,7 +87,17 @@ def command(env: str, wheelhouse: Path, version: str | None = None, check: bool 
     return cmd
 
 
-def run(cmd: list[str], echo: bool = True) -> DeployResult:
+def run(cmd: list[str], echo: bool = True, log: Path | None = None) -> DeployResult:
+    """Run ansible-playbook. On a terminal, a live status line shows the play and task
+    while only changes, failures and the recap are printed; elsewhere (CI) every line.
+    The whole output also goes to ``log`` when given."""
+    import contextlib
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False)
+    live = echo and console.is_terminal
     env = {**os.environ, "ANSIBLE_CONFIG": str(PLAYBOOKS / "ansible.cfg"),
            "ANSIBLE_FORCE_COLOR": "0", "PATH": f"{Path(sys.executable).parent}:"
                                              f"{os.environ.get('PATH', '')}"}
@@ -90,10 +105,22 @@ def run(cmd: list[str], echo: bool = True) -> DeployResult:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, cwd=PLAYBOOKS)
     lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if echo:
-            print(line, end="", flush=True)
+    if log:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(log.open("w")) if log else None
+        status = stack.enter_context(console.status("ansible-playbook")) if live else None
+        for line in proc.stdout:
+            lines.append(line)
+            if out:
+                out.write(line)
+            if status is not None:
+                if line.startswith(("PLAY [", "TASK [", "RUNNING HANDLER [")):
+                    status.update(escape(line.strip(" *\n")))
+                elif IMPORTANT.search(line):
+                    console.print(line.rstrip(), markup=False)
+            elif echo:
+                print(line, end="", flush=True)
     proc.wait()
     output = "".join(lines)
     recap = {m.group(1): dict(zip(("ok", "changed", "unreachable", "failed", "skipped",
