@@ -119,7 +119,7 @@ def down(c, name=None):
 def lint(c):
     """ruff over the Python, yamllint over the YAML, ansible-lint over the playbooks."""
     c.run("ruff check .")
-    c.run("yamllint -c .yamllint.yml monitoring infra playbooks invoke.yaml .yamllint.yml")
+    c.run("yamllint -c .yamllint.yml monitoring infra playbooks pipelines invoke.yaml .yamllint.yml")
     with c.cd(str(ROOT / "playbooks")):
         c.run(f"{Path(sys.executable).parent / 'ansible-lint'} -q -c ../.ansible-lint site.yml",
               env={"ANSIBLE_CONFIG": str(ROOT / "playbooks" / "ansible.cfg")})
