@@ -119,7 +119,8 @@ def down(c, name=None):
 def lint(c):
     """ruff over the Python, yamllint over the YAML, ansible-lint over the playbooks."""
     c.run("ruff check .")
-    c.run("yamllint -c .yamllint.yml monitoring infra playbooks pipelines invoke.yaml .yamllint.yml")
+    c.run("yamllint -c .yamllint.yml monitoring infra playbooks pipelines invoke.yaml "
+          ".yamllint.yml")
     with c.cd(str(ROOT / "playbooks")):
         c.run(f"{Path(sys.executable).parent / 'ansible-lint'} -q -c ../.ansible-lint site.yml",
               env={"ANSIBLE_CONFIG": str(ROOT / "playbooks" / "ansible.cfg")})
@@ -404,22 +405,23 @@ def deploy(c, env, wheelhouse=None, version=None, check=False, limit=None, dry=F
         raise SystemExit(result.returncode)
 
 
-@task(help={"count": "how many hosts [3]"})
-def testhosts_up(c, count=3):
+@task(help={"count": "how many hosts [3]", "env": "inventory name [test]",
+            "systemd": "systemd as PID 1, as on real hosts (privileged containers)"})
+def testhosts_up(c, count=3, env="test", systemd=False):
     """Start Debian 12 containers with sshd (Docker; the base image is built once with
-    debootstrap) and write playbooks/inventories/test.yml for `deploy --env test`."""
+    debootstrap) and write playbooks/inventories/ENV.yml for `deploy --env ENV`."""
     from plugin_host.deploy import testhosts_up as up_
 
-    path = up_(_state(c), int(count))
+    path = up_(_state(c), int(count), env=env, systemd=systemd)
     print(f"test hosts are up; inventory {path.relative_to(ROOT)}")
 
 
-@task
-def testhosts_down(c):
+@task(help={"env": "inventory name [test]"})
+def testhosts_down(c, env="test"):
     """Remove the test host containers and their inventory."""
     from plugin_host.deploy import testhosts_down as down_
 
-    print(f"removed {len(down_())} test hosts")
+    print(f"removed {len(down_(env))} test hosts")
 
 
 testhosts = Collection("testhosts")

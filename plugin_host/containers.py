@@ -31,7 +31,8 @@ MIRROR = os.environ.get("KOHA_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 #: containers cannot reach a mirror)
 PACKAGES = ("python3", "python3-venv", "python3-apt", "openssh-server", "sudo",
             "ca-certificates", "curl", "procps", "iproute2", "prometheus",
-            "prometheus-alertmanager", "libseccomp2", "bubblewrap")
+            "prometheus-alertmanager", "libseccomp2", "bubblewrap", "systemd",
+            "systemd-sysv", "dbus")
 BASE = "koha-base"
 HOST_IMAGE = "koha-testhost"
 NETWORK = "koha-test"
@@ -145,9 +146,12 @@ class TestHost:
                 "koha_address": self.address}
 
 
-def start_hosts(group: str, count: int, public_key: str, log=print) -> list[TestHost]:
+def start_hosts(group: str, count: int, public_key: str, log=print,
+                systemd: bool = False) -> list[TestHost]:
     """``count`` fresh containers named ``<group>-<i>``, ssh-able as ``deploy`` with
-    ``public_key``; any earlier containers of the group are removed first."""
+    ``public_key``; any earlier containers of the group are removed first. With
+    ``systemd``, systemd is PID 1 (and starts sshd), as on a real host; otherwise sshd
+    is PID 1 and services use the fallback supervisor."""
     ensure_dockerd()
     image = ensure_host_image(log)
     stop_hosts(group)
@@ -156,13 +160,19 @@ def start_hosts(group: str, count: int, public_key: str, log=print) -> list[Test
     hosts = []
     for i in range(count):
         name = f"{group}-{i}"
-        r = _run(["docker", "run", "-d", "--name", name, "--hostname", name,
+        common = ["docker", "run", "-d", "--name", name, "--hostname", name,
                   "--network", NETWORK, "--label", f"{LABEL}={group}",
-                  "-p", "127.0.0.1::22", "--tmpfs", "/run", "--tmpfs", "/tmp",
-                  # bubblewrap in the container makes its own namespaces
-                  "--security-opt", "seccomp=unconfined", "--security-opt",
-                  "apparmor=unconfined", "--security-opt", "systempaths=unconfined",
-                  "--cap-add", "SYS_ADMIN", image])
+                  "-p", "127.0.0.1::22", "--tmpfs", "/run", "--tmpfs", "/tmp"]
+        # bubblewrap in the container makes its own namespaces and /proc; systemd mounts
+        extra = ["--security-opt", "seccomp=unconfined", "--security-opt",
+                 "apparmor=unconfined", "--security-opt", "systempaths=unconfined",
+                 "--cap-add", "SYS_ADMIN"]
+        if systemd:
+            extra += ["--tmpfs", "/run/lock", "-e", "container=docker",
+                      "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", image, "/sbin/init"]
+        else:
+            extra.append(image)
+        r = _run(common + extra)
         if r.returncode != 0:
             stop_hosts(group)
             raise ContainerError(f"docker run {name} failed: {r.stderr}")

@@ -131,9 +131,11 @@ def run(cmd: list[str], echo: bool = True, log: Path | None = None) -> DeployRes
 
 # ---- test hosts: real containers ----------------------------------------------------
 
-def testhosts_up(state: Path, count: int = 3, log=print) -> Path:
-    """Start ``count`` Debian containers with sshd and write the ``test`` inventory:
-    all are plugin hosts; the first also runs the registry and monitoring."""
+def testhosts_up(state: Path, count: int = 3, log=print, env: str = "test",
+                 systemd: bool = False) -> Path:
+    """Start ``count`` Debian containers with sshd and write the inventory of ``env``
+    (``playbooks/inventories/<env>.yml``): all are plugin hosts; the first also runs the
+    registry and monitoring. ``systemd``: systemd is PID 1, as on a real host."""
     import yaml
 
     from .containers import start_hosts
@@ -144,11 +146,12 @@ def testhosts_up(state: Path, count: int = 3, log=print) -> Path:
     if not key.exists():
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "koha-deploy",
                         "-f", str(key)], check=True)
-    hosts = start_hosts("koha-test", count, key.with_suffix(".pub").read_text(), log)
+    hosts = start_hosts(f"koha-{env}", count, key.with_suffix(".pub").read_text(), log,
+                        systemd=systemd)
     first = hosts[0].name
     inventory = {"all": {
         "vars": {"ansible_user": "deploy", "ansible_ssh_private_key_file": str(key.resolve()),
-                 "koha_environment": "test", "koha_grafana_enabled": False,
+                 "koha_environment": env, "koha_grafana_enabled": False,
                  # test secrets; real environments use ansible-vault or the environment
                  "plugin_host_admin_token": "test-hosts-admin-token-0123456789",
                  "registry_admin_token": "test-hosts-registry-token-0123456789"},
@@ -157,14 +160,14 @@ def testhosts_up(state: Path, count: int = 3, log=print) -> Path:
             "registry": {"hosts": {first: {}}},
             "monitoring": {"hosts": {first: {}}}}}}
     INVENTORIES.mkdir(parents=True, exist_ok=True)
-    path = INVENTORIES / "test.yml"
+    path = INVENTORIES / f"{env}.yml"
     path.write_text("# written by `invoke testhosts.up`: containers on this machine\n"
                     + yaml.safe_dump(inventory, sort_keys=False))
     return path
 
 
-def testhosts_down() -> list[str]:
+def testhosts_down(env: str = "test") -> list[str]:
     from .containers import stop_hosts
 
-    (INVENTORIES / "test.yml").unlink(missing_ok=True)
-    return stop_hosts("koha-test")
+    (INVENTORIES / f"{env}.yml").unlink(missing_ok=True)
+    return stop_hosts(f"koha-{env}")
