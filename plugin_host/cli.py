@@ -65,6 +65,8 @@ def main() -> None:
               help="Base URL of the registry's signed index (metadata/ and targets/)")
 @click.option("--registry-root", type=click.Path(path_type=Path), default=None,
               help="The registry's root.json this host trusts")
+@click.option("--registry-api-url", default=None,
+              help="The registry's API, told of installs (download counts)")
 @click.option("--log-level", default=None, help="debug, info, warning, error")
 @friendly
 def serve(**options: Any) -> None:

@@ -193,7 +193,7 @@ def up(state: Path, name: str = "default", port: int = 0, monitoring: bool = Tru
     host = _ensure(env_dir, services, "host", "/readyz", lambda p: [
         sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(p),
         "--data-dir", str(data_dir), "--trusted-key", str(public),
-        "--registry-url", f"{registry.url}/index",
+        "--registry-url", f"{registry.url}/index", "--registry-api-url", registry.url,
         "--registry-root", str(registry_dir / "storage" / "metadata" / "root.json")], port)
     token = (data_dir / "admin-token").read_text().strip()
     installed = install_examples(host.url, token, packages)

@@ -203,6 +203,7 @@ def up_docker(state: Path, name: str = "default", port: int = 0, monitoring: boo
             ["plugin-host", "serve", "--host", "0.0.0.0", "--port", "8080", "--data-dir",
              "/data", "--admin-token", host_token, "--trusted-key", "/keys/dev.pub",
              "--registry-url", "http://registry:8090/index",
+             "--registry-api-url", "http://registry:8090",
              "--registry-root", "/registry/storage/metadata/root.json"], 8080,
             {str(data / "host"): {"bind": "/data", "mode": "rw"},
              str(data / "keys"): {"bind": "/keys", "mode": "ro"},

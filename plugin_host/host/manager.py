@@ -115,6 +115,7 @@ class PluginManager:
         self.ready = False
         self.reload_trusted_keys()  # bad key files are refused before the host starts
         self.sandbox = SandboxPolicy(settings.sandbox_layers, settings.sandbox_require)
+        self._background: set[asyncio.Task] = set()
         self.registry: RegistryClient | None = None
         if settings.registry_url and settings.registry_root:
             self.registry = RegistryClient(settings.registry_url, settings.registry_root,
@@ -274,12 +275,31 @@ class PluginManager:
                     done.append(item)
                     log.info("plugin.installed", plugin=item.name, version=item.version,
                              signer=item.signer, source="registry")
+                    self._report_install(item.name, item.version)
             except BaseException:
                 for item in reversed(done):
                     await self._remove(item.name, purge=True)
                 raise
         self.update_gauges()
         return self.plugins[name], done
+
+    def _report_install(self, name: str, version: str) -> None:
+        """Tell the registry's API of an install (best effort: the install never waits
+        for it or fails because of it)."""
+        if not self.settings.registry_api_url or self.http is None:
+            return
+
+        async def report() -> None:
+            url = (f"{self.settings.registry_api_url.rstrip('/')}/api/v1/plugins/{name}/"
+                   f"{version}/installed")
+            try:
+                await self.http.post(url, timeout=5)
+            except httpx.HTTPError as e:
+                log.info("registry.report_failed", plugin=name, error=str(e))
+
+        task = asyncio.get_running_loop().create_task(report())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _install(self, data: bytes, enable: bool,
                        keys: dict[str, TrustedKey] | None = None) -> Installed:

@@ -42,6 +42,9 @@ class HostSettings(ServiceSettings):
                                   "or bucket holding metadata/ and targets/)")
     registry_root: Path | None = Field(
         default=None, description="The registry's root.json this host trusts")
+    registry_api_url: str | None = Field(
+        default=None, description="The registry's API (e.g. https://registry.example.org), "
+                                  "told of each install so download counts stay true")
 
     @property
     def plugins_dir(self) -> Path:

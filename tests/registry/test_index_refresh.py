@@ -24,7 +24,8 @@ def test_refresh_keeps_the_index_alive_and_a_stopped_registry_freezes_it(
     publish_and_approve(reg, variant(tmp_path, "hello-world", "1.0.0", key=keys["key"]))
     mirror = static_server(reg.storage)
     host = host_factory(extra_args=["--registry-url", mirror.url, "--registry-root",
-                                    str(reg.storage / "metadata" / "root.json")])
+                                    str(reg.storage / "metadata" / "root.json"),
+                                    "--registry-api-url", reg.url])
 
     def timestamp_version() -> int:
         return reg.client().get("/api/v1/index").json()["roles"]["timestamp"]["version"]
@@ -36,6 +37,9 @@ def test_refresh_keeps_the_index_alive_and_a_stopped_registry_freezes_it(
     r = host.admin.post("/admin/plugins", json={"name": "hello-world", "range": "^1"})
     assert r.status_code == 201, r.text
     host.admin.delete("/admin/plugins/hello-world")
+    # the host told the registry: an install from the static index still counts
+    assert wait_until(lambda: reg.client().get("/api/v1/plugins/hello-world").json()[
+        "versions"][0]["downloads"] == 1, timeout=10)
 
     reg.stop()
     time.sleep(7)  # the last timestamp expires: a frozen index is refused
