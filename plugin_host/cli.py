@@ -169,15 +169,12 @@ def _registry_settings(options: dict[str, Any]):
 def registry_index(data_dir: Path | None, refresh: bool) -> None:
     """Show the signed index (storage, root SHA-256, versions, expiries); --refresh
     re-signs what is due. Settings from PLUGIN_REGISTRY_* as for `serve`."""
-    from .registry.index import IndexKeys, TufIndex
+    from .registry.index import TufIndex
     from .registry.storage import open_storage
 
     settings = _registry_settings({"data_dir": data_dir})
-    keys = IndexKeys(settings.keys_dir).load(generate=False)
-    index = TufIndex(open_storage(settings), keys, {
-        "root": settings.tuf_root_expiry_days, "targets": settings.tuf_targets_expiry_days,
-        "snapshot": settings.tuf_snapshot_expiry_days,
-        "timestamp": settings.tuf_timestamp_expiry_days})
+    index = TufIndex.from_settings(open_storage(settings), settings)
+    index.keys.load(generate=False)
     if refresh:
         roles = index.refresh()
         click.echo(f"re-signed: {', '.join(roles) or 'nothing was due'}")

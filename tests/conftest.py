@@ -220,6 +220,14 @@ def openlibrary():
 
 # ---- a real registry ------------------------------------------------------------
 
+
+def terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM a server started in its own session, and wait for it."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+
 REGISTRY_ADMIN = "registry-admin-token-0123456789"
 
 
@@ -235,10 +243,7 @@ class RegistryProc:
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(10)
+        terminate(self.proc)
 
     @property
     def storage(self) -> Path:
@@ -275,10 +280,7 @@ def registry_factory(tmp_path, keys):
 
     yield make
     for proc in procs:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(10)
+        terminate(proc)
 
 
 @pytest.fixture
@@ -347,10 +349,7 @@ class Served:
     env: dict[str, str] = field(default_factory=dict)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(10)
+        terminate(self.proc)
 
 
 def _serve(cmd: list[str], log: Path, url: str, ready_path: str, env=None) -> Served:

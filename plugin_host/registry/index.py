@@ -107,6 +107,12 @@ class TufIndex:
         self.expiry_days = expiry_days
         self.lock = threading.Lock()
 
+    @classmethod
+    def from_settings(cls, storage: Storage, settings) -> TufIndex:
+        """The index of a registry's settings (keys not loaded yet)."""
+        return cls(storage, IndexKeys(settings.keys_dir),
+                   {role: getattr(settings, f"tuf_{role}_expiry_days") for role in ROLES})
+
     def _expires(self, role: str) -> datetime:
         return (datetime.now(UTC).replace(microsecond=0)
                 + timedelta(days=self.expiry_days[role]))

@@ -24,7 +24,7 @@ from ..resolver import Candidate, resolve
 from ..versions import parse_range, parse_version, satisfies
 from .checks import run_checks
 from .db import ROLES, Account, ApiToken, PluginRecord, PublisherKey, Rating, Release, Review
-from .index import IndexKeys, TufIndex, package_target, target_key
+from .index import TufIndex, package_target, target_key
 from .settings import RegistrySettings
 from .storage import open_storage
 
@@ -63,11 +63,7 @@ class Registry:
         self.settings = settings
         self.sessions = sessions
         self.storage = open_storage(settings)
-        self.index = TufIndex(self.storage, IndexKeys(settings.keys_dir),
-                              {"root": settings.tuf_root_expiry_days,
-                               "targets": settings.tuf_targets_expiry_days,
-                               "snapshot": settings.tuf_snapshot_expiry_days,
-                               "timestamp": settings.tuf_timestamp_expiry_days})
+        self.index = TufIndex.from_settings(self.storage, settings)
 
     def check_storage(self) -> None:
         """Before serving: storage is usable and the index keys match its root (a clear
@@ -123,7 +119,7 @@ class Registry:
             entry = plugins.setdefault(r.plugin, {
                 "summary": p.summary, "tags": p.tags or [], "deprecated": p.deprecated,
                 "publisher": owners.get(p.owner_id), "releases": {}})
-            target = package_target(r.plugin, Path(r.path).name.split(".", 1)[1])
+            target = package_target(r.plugin, _package_file(r))
             entry["releases"][r.version] = {
                 "host_api": r.host_api, "dependencies": r.dependencies, "yanked": r.yanked,
                 "sha256": r.sha256, "size": r.size, "signer": r.signer, "target": target}
@@ -370,7 +366,7 @@ class Registry:
                                       status=503)
             r.downloads += 1
         DOWNLOADS.labels(name).inc()
-        return Path(r.path).name.split(".", 1)[1], data
+        return _package_file(r), data
 
     def count_download(self, name: str, version: str) -> None:
         """Hosts read packages from the static index; they report installs here
@@ -517,6 +513,11 @@ def _valid_range(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _package_file(r: Release) -> str:
+    """The package's file name (its storage key is ``…/<sha256>.<file name>``)."""
+    return Path(r.path).name.split(".", 1)[1]
 
 
 def _aware(t: datetime) -> datetime:

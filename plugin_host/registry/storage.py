@@ -81,7 +81,17 @@ class LocalStorage:
             raise StorageError(f"storage folder {self.root} is not writable")
 
 
-class S3Storage:
+class _BucketStorage:
+    """What S3 and GCS share: keys live below an optional prefix in a bucket."""
+
+    prefix = ""
+
+    def _key(self, key: str) -> str:
+        key = _checked_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+
+class S3Storage(_BucketStorage):
     """An S3 (or S3-compatible) bucket through boto3. Credentials come from boto3's usual
     places (environment, profile, instance role)."""
 
@@ -95,10 +105,6 @@ class S3Storage:
         self.bucket, self.prefix = bucket, prefix.strip("/")
         self.client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
         self.description = f"s3://{bucket}/{self.prefix}"
-
-    def _key(self, key: str) -> str:
-        key = _checked_key(key)
-        return f"{self.prefix}/{key}" if self.prefix else key
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream"
             ) -> None:
@@ -133,7 +139,7 @@ class S3Storage:
             raise StorageError(f"bucket {self.bucket!r} cannot be used: {e}") from e
 
 
-class GCSStorage:
+class GCSStorage(_BucketStorage):
     """A Google Cloud Storage bucket through google-cloud-storage. With ``endpoint`` (an
     emulator) the client is anonymous; otherwise Application Default Credentials."""
 
@@ -154,10 +160,6 @@ class GCSStorage:
         self.bucket_name, self.prefix = bucket, prefix.strip("/")
         self.bucket = client.bucket(bucket)
         self.description = f"gs://{bucket}/{self.prefix}"
-
-    def _key(self, key: str) -> str:
-        key = _checked_key(key)
-        return f"{self.prefix}/{key}" if self.prefix else key
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream"
             ) -> None:
