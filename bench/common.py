@@ -12,13 +12,9 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from plugin_host.devenv import free_port, wait_ready  # noqa: E402
-from plugin_host.package.archive import pack  # noqa: E402
-from plugin_host.package.signing import generate_keypair, sign_package  # noqa: E402
+from ops.processes import free_port, wait_ready
+from plugin_host.package.archive import pack
+from plugin_host.package.signing import generate_keypair, sign_package
 
 TOKEN = "bench-token-123456"
 MANIFEST = """
@@ -136,9 +132,9 @@ def percentile(values: list[float], p: float) -> float:
 
 def echo_runtime(src: Path, layers: list[str] | None):
     """A PluginRuntime for the echo plugin with these optional sandbox layers."""
-    from plugin_host.host.sandbox import SandboxPolicy
-    from plugin_host.host.workers import PluginRuntime, WorkerSpec
     from plugin_host.manifest import parse_manifest
+    from plugin_host.runtime.pool import PluginRuntime, WorkerSpec
+    from plugin_host.runtime.sandbox import SandboxPolicy
 
     async def no_cap(op, args):
         raise RuntimeError("not used")

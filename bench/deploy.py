@@ -12,18 +12,15 @@ Usage: python bench/deploy.py [--json]   (as root: it may start dockerd)
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from common import report
 
-from plugin_host.artifacts import build
-from plugin_host.containers import ensure_dockerd, ensure_host_image
-from plugin_host.deploy import command, run, testhosts_down, testhosts_up
+from ops.build import build
+from ops.containers import ensure_dockerd, ensure_host_image
+from ops.deploy import command, run, testhosts_down, testhosts_up
 
 
 def main() -> None:

@@ -11,13 +11,10 @@ Usage: python bench/hot_swap.py [--json] [--seconds 30]
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import bench_host, make_plugin, report, wrk
 

@@ -19,8 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from common import ECHO_CALL, bench_host, echo_runtime, make_plugin, percentile, report, run, wrk
 
 from plugin_host.sdk import Context, Request, encode_response

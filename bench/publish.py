@@ -19,12 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import httpx
 from common import TOKEN, make_plugin, report
 
-from plugin_host.devenv import free_port, wait_ready
+from ops.processes import free_port, wait_ready
 from plugin_host.package.archive import pack
 from plugin_host.package.signing import generate_keypair, sign_package
 

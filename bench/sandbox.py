@@ -15,16 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from common import ECHO_CALL, echo_runtime, make_plugin, percentile, report, run
 
-from plugin_host.host.sandbox import detect
+from plugin_host.runtime.sandbox import detect
 
 LAYER_SETS = {
     "none": [],

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pulumi
+
 from koha_infra import aws, gcp
 from koha_infra.config import from_pulumi
 

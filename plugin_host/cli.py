@@ -103,7 +103,7 @@ def serve(**options: Any) -> None:
 @friendly
 def sandbox(as_json: bool) -> None:
     """Which sandbox layers this machine can give plugin workers, and why not if not."""
-    from .host.sandbox import SandboxPolicy
+    from .runtime.sandbox import SandboxPolicy
 
     report = SandboxPolicy(None, []).report()
     if as_json:

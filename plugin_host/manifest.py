@@ -11,7 +11,6 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -54,29 +53,6 @@ def parse_size(text: str | int) -> int:
     if not m:
         raise ValueError(f"{text!r} is not a size (e.g. 512KiB, 10MiB)")
     return int(m.group(1)) * SIZE_UNITS[m.group(2)]
-
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def egress_refusal(url: str, network: Iterable[str]) -> str | None:
-    """Why ``ctx.http`` may not fetch ``url`` under ``permissions.network``; None if it may.
-
-    One rule for the host and for PluginTestClient, so a plugin's tests see what the
-    host will enforce.
-    """
-    try:
-        parts = urlsplit(url)
-        port = parts.port or DEFAULT_PORTS.get(parts.scheme)
-    except ValueError:
-        return f"ctx.http: {url!r} is not a valid URL"
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-        return f"ctx.http: {url!r} is not an http(s) URL"
-    host = parts.hostname.lower()
-    hostport = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if hostport not in network:
-        return f"ctx.http: {hostport} is not in permissions.network"
-    return None
 
 
 def _version(v: str) -> str:

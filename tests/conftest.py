@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from plugin_host.devenv import free_port, wait_ready
+from ops.processes import free_port, wait_ready
 from plugin_host.package.archive import pack
 from plugin_host.package.signing import generate_keypair, sign_package
 

@@ -8,7 +8,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from plugin_host.artifacts import build, source_date_epoch
+from ops.build import build, source_date_epoch
 from plugin_host.package.archive import read_package
 from plugin_host.package.signing import load_trusted_keys, verify_signature
 

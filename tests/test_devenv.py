@@ -11,7 +11,7 @@ import sys
 import httpx
 import pytest
 
-from plugin_host.devenv import down, environments, logs, status, up
+from ops.environments import down, environments, logs, status, up
 
 from .conftest import ROOT, wait_until
 
@@ -119,7 +119,7 @@ def test_docker_backend_runs_the_same_stack_in_containers(tmp_path):
     backend; `down` removes every container."""
     import shutil as sh
 
-    from plugin_host.containers import docker_ready
+    from ops.containers import docker_ready
 
     if not (docker_ready() or sh.which("dockerd")):
         if os.environ.get("CI") == "true":

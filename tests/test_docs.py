@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from plugin_host.devenv import free_port
+from ops.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -220,7 +220,7 @@ def test_endless_loop_is_cut_off_and_the_worker_replaced(full_host, tmp_path, ke
 
 
 def test_landlock_confines_files_without_bubblewrap(tmp_path, keys, packages):
-    from plugin_host.host.sandbox import detect
+    from plugin_host.runtime.sandbox import detect
 
     if "landlock" not in detect().available and os.environ.get("CI") != "true":
         pytest.skip("no Landlock on this kernel")

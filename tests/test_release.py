@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from plugin_host.release import verify
+from ops.release import verify
 
 from .conftest import ROOT
 

@@ -6,30 +6,15 @@ SQLAlchemy 2 models; the schema is created and upgraded by Alembic
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    DateTime,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    create_engine,
-    event,
-)
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy import JSON, Boolean, DateTime, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ..service.db import utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -70,34 +55,4 @@ class KVEntry(Base):
     size: Mapped[int] = mapped_column(Integer)
 
 
-def make_engine(url: str) -> Engine:
-    kwargs: dict = {"future": True}
-    if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-    engine = create_engine(url, **kwargs)
-    if url.startswith("sqlite"):
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-    return engine
-
-
-def migrate(engine: Engine, script_location: Path = MIGRATIONS) -> None:
-    """Bring the schema to the newest Alembic revision of ``script_location``."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(script_location))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-
-
-def make_sessionmaker(engine: Engine) -> sessionmaker:
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-__all__ = ["Base", "InstalledPlugin", "KVEntry", "PluginVersion",
-           "make_engine", "make_sessionmaker", "migrate"]
+__all__ = ["MIGRATIONS", "Base", "InstalledPlugin", "KVEntry", "PluginVersion"]

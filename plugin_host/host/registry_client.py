@@ -12,18 +12,15 @@ PluginHostError naming what was wrong; nothing is installed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tuf.api import exceptions as tuf_errors
 from tuf.ngclient import Updater
 
 from ..errors import PluginHostError
+from ..package.index import INDEX_TARGET, IndexDocument, IndexRelease
 from ..resolver import Candidate
-
-INDEX_TARGET = "index.json"
 
 
 class IndexRefused(PluginHostError):
@@ -60,24 +57,29 @@ def _explain(e: Exception, what: str) -> PluginHostError:
 
 @dataclass
 class RegistryIndex:
-    """A verified index.json: the releases a host may resolve over."""
+    """A verified index document: the releases a host may resolve over (the resolver's
+    view of it, with installed plugins kept at their version)."""
 
-    plugins: dict[str, Any]
-    keys: dict[str, str]
+    document: IndexDocument
     installed: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def keys(self) -> dict[str, str]:
+        return self.document.keys
+
     def releases(self, name: str) -> list[Candidate]:
+        plugin = self.document.plugins.get(name)
+        releases = plugin.releases if plugin else {}
         if name in self.installed:  # keep what runs: only the installed version fits
             version = self.installed[name]
-            info = self.plugins.get(name, {}).get("releases", {}).get(version, {})
-            return [Candidate(name, version, info.get("dependencies", {}),
-                              info.get("host_api", "*"))]
-        releases = self.plugins.get(name, {}).get("releases", {})
-        return [Candidate(name, v, r["dependencies"], r["host_api"], r["yanked"])
+            info = releases.get(version)
+            return [Candidate(name, version, info.dependencies if info else {},
+                              info.host_api if info else "*")]
+        return [Candidate(name, v, r.dependencies, r.host_api, r.yanked)
                 for v, r in releases.items()]
 
-    def release(self, name: str, version: str) -> dict[str, Any]:
-        return self.plugins[name]["releases"][version]
+    def release(self, name: str, version: str) -> IndexRelease:
+        return self.document.release(name, version)
 
 
 class RegistryClient:
@@ -120,9 +122,7 @@ class RegistryClient:
         """Refresh the metadata once; read the index and packages of that one view."""
         updater = self._updater()
         raw = self._fetch(updater, INDEX_TARGET)
-        doc = json.loads(raw)
-        return Session(self, updater, RegistryIndex(doc.get("plugins", {}),
-                                                    doc.get("keys", {})))
+        return Session(self, updater, RegistryIndex(IndexDocument.from_json(raw)))
 
 
 @dataclass
@@ -132,4 +132,4 @@ class Session:
     index: RegistryIndex
 
     def package(self, name: str, version: str) -> bytes:
-        return self.client._fetch(self.updater, self.index.release(name, version)["target"])
+        return self.client._fetch(self.updater, self.index.release(name, version).target)

@@ -13,7 +13,7 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from ..service_settings import ServiceSettings
+from ..service.settings import ServiceSettings
 
 SECRET_ENV_PREFIX = "PLUGIN_HOST_SECRET_"
 

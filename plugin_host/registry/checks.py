@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..package.archive import Package, extract
 
@@ -102,9 +103,7 @@ def dependency_check(manifest: Manifest,
 async def smoke_load(pkg: Package) -> CheckResult:
     """Start the backend in a real sandboxed worker: it must load, and its hooks must
     match its manifest."""
-    from ..host.manager import check_hooks
-    from ..host.sandbox import SandboxPolicy
-    from ..host.workers import PluginRuntime, WorkerSpec
+    from ..runtime import PluginRuntime, SandboxPolicy, WorkerSpec, check_hooks
 
     m = pkg.manifest
     if m.backend is None:
@@ -114,8 +113,6 @@ async def smoke_load(pkg: Package) -> CheckResult:
         extract(pkg, code)
 
         async def no_capabilities(op, args):
-            from ..errors import PluginHostError
-
             raise PluginHostError("capabilities are not available during the smoke load",
                                   code="capability_denied")
 

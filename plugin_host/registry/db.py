@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ..host.db import utcnow
+from ..service.db import utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 ROLES = ("admin", "reviewer", "publisher", "user")

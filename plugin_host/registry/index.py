@@ -18,7 +18,6 @@ rollbacks, expired metadata, mix-and-match and signatures by unknown keys.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from prometheus_client import Gauge
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import (
     Metadata,
@@ -41,18 +39,12 @@ from tuf.api.metadata import (
 from tuf.api.serialization.json import JSONSerializer
 
 from ..errors import PluginHostError
+from ..package.index import INDEX_TARGET, IndexDocument
+from .metrics import INDEX_EXPIRY
 from .storage import Storage
 
 ROLES = ("root", "targets", "snapshot", "timestamp")
-INDEX_TARGET = "index.json"
-EXPIRY = Gauge("registry_index_metadata_expiry_timestamp_seconds",
-               "When each role's current index metadata expires (Unix time)", ["role"])
 _SERIALIZER = JSONSerializer(compact=False)
-
-
-def package_target(name: str, filename: str) -> str:
-    """The TUF target path of a package file."""
-    return f"packages/{name}/{filename}"
 
 
 def target_key(target: str, sha256: str) -> str:
@@ -156,7 +148,7 @@ class TufIndex:
     def update_expiry_metric(self) -> dict[str, float]:
         expiries = {role: md.signed.expires.timestamp() for role, md in self.current().items()}
         for role, when in expiries.items():
-            EXPIRY.labels(role).set(when)
+            INDEX_EXPIRY.labels(role).set(when)
         return expiries
 
     # ---- writing -------------------------------------------------------------------
@@ -182,14 +174,14 @@ class TufIndex:
                     code="invalid_settings", status=500)
         return root
 
-    def publish(self, catalogue: dict[str, Any], packages: dict[str, tuple[int, str]]) -> int:
+    def publish(self, catalogue: IndexDocument, packages: dict[str, tuple[int, str]]) -> int:
         """Publish ``catalogue`` (index.json) and ``packages`` (target path → (length,
         sha256), already stored under target_key) as a new targets/snapshot/timestamp.
         Returns the new snapshot version."""
         with self.lock:
             self.ensure_root()
             current = self.current()
-            body = json.dumps(catalogue, sort_keys=True, indent=1).encode()
+            body = catalogue.to_json()
             index_sha = _sha256(body)
             self.storage.put(target_key(INDEX_TARGET, index_sha), body, "application/json")
             targets = Targets(version=_next(current, "targets"), expires=self._expires("targets"))

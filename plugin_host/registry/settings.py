@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from ..service_settings import ServiceSettings
+from ..service.settings import ServiceSettings
 from .checks import DEFAULT_LICENSES
 
 

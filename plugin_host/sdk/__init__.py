@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..protocol import capabilities as caps
 from .routing import RouteTemplate, compile_route
 
 __all__ = [
@@ -107,7 +108,7 @@ class HttpResponse:
 class CapabilityError(Exception):
     """A capability call the host refused; ``code`` says why."""
 
-    code = "capability_error"
+    code = caps.ERROR
 
     def __init__(self, message: str, code: str | None = None):
         super().__init__(message)
@@ -117,11 +118,11 @@ class CapabilityError(Exception):
 
 
 class PermissionDenied(CapabilityError):
-    code = "capability_denied"
+    code = caps.DENIED
 
 
 class QuotaExceeded(CapabilityError):
-    code = "kv_quota_exceeded"
+    code = caps.QUOTA_EXCEEDED
 
 
 ERRORS = {cls.code: cls for cls in (CapabilityError, PermissionDenied, QuotaExceeded)}
@@ -156,17 +157,17 @@ class KV:
         self._t = transport
 
     def get(self, key: str, default: Any = None) -> Any:
-        found, value = self._t.cap("kv.get", {"key": key})
+        found, value = self._t.cap(caps.KV_GET, {"key": key})
         return value if found else default
 
     def set(self, key: str, value: Any) -> None:
-        self._t.cap("kv.set", {"key": key, "value": value})
+        self._t.cap(caps.KV_SET, {"key": key, "value": value})
 
     def delete(self, key: str) -> bool:
-        return bool(self._t.cap("kv.delete", {"key": key}))
+        return bool(self._t.cap(caps.KV_DELETE, {"key": key}))
 
     def keys(self, prefix: str = "") -> list[str]:
-        return list(self._t.cap("kv.keys", {"prefix": prefix}))
+        return list(self._t.cap(caps.KV_KEYS, {"prefix": prefix}))
 
 
 class Http:
@@ -181,7 +182,7 @@ class Http:
         if json_body is not None:
             body = json.dumps(json_body).encode()
             headers = {"content-type": "application/json", **(headers or {})}
-        r = self._t.cap("http.request", {"method": method.upper(), "url": url,
+        r = self._t.cap(caps.HTTP_REQUEST, {"method": method.upper(), "url": url,
                                          "headers": headers or {}, "body": body,
                                          "timeout": timeout})
         return HttpResponse(status=r["status"], headers=r["headers"], body=r["body"])
@@ -201,9 +202,9 @@ class Secrets:
 
     def __getitem__(self, name: str) -> str:
         try:
-            return self._t.cap("secret.get", {"name": name})
+            return self._t.cap(caps.SECRET_GET, {"name": name})
         except CapabilityError as e:
-            if e.code == "secret_not_set":
+            if e.code == caps.SECRET_NOT_SET:
                 raise KeyError(name) from None
             raise
 

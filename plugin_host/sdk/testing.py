@@ -22,7 +22,9 @@ from typing import Any
 
 import msgpack
 
-from ..manifest import MANIFEST_FILE, Manifest, egress_refusal, parse_manifest
+from ..manifest import MANIFEST_FILE, Manifest, parse_manifest
+from ..protocol import capabilities as caps
+from ..protocol.capabilities import CapabilityPolicy, CapabilityRefused
 from . import (
     ERRORS,
     CapabilityError,
@@ -38,47 +40,52 @@ HttpFake = Callable[[str, str, dict[str, str], bytes | None], HttpResponse]
 
 
 class _Transport:
+    """``ctx`` served in process, with the host's own permission checks."""
+
     def __init__(self, manifest: Manifest, secrets: dict[str, str], http: HttpFake | None):
         self.manifest = manifest
+        self.policy = CapabilityPolicy(manifest.permissions)
         self.secrets = secrets
         self.http = http
         self.kv: dict[str, bytes] = {}
         self.logs: list[tuple[str, str, dict[str, Any]]] = []
 
-    def _fail(self, code: str, message: str) -> None:
-        raise ERRORS.get(code, CapabilityError)(message, code)
-
     def cap(self, op: str, args: dict[str, Any]) -> Any:
-        perms = self.manifest.permissions
-        if op == "kv.get":
-            raw = self.kv.get(args["key"])
+        try:
+            return self._cap(op, args)
+        except CapabilityRefused as e:
+            raise ERRORS.get(e.code, CapabilityError)(e.message, e.code) from None
+
+    def _cap(self, op: str, args: dict[str, Any]) -> Any:
+        policy = self.policy
+        if op == caps.KV_GET:
+            raw = self.kv.get(policy.kv_key(args))
             return (True, msgpack.unpackb(raw, raw=False)) if raw is not None else (False, None)
-        if op == "kv.set":
+        if op == caps.KV_SET:
+            key = policy.kv_key(args)
             data = msgpack.packb(args["value"], use_bin_type=True)
-            used = sum(len(k.encode()) + len(v) for k, v in self.kv.items() if k != args["key"])
-            if used + len(args["key"].encode()) + len(data) > perms.kv_quota:
-                self._fail("kv_quota_exceeded", "kv quota exceeded (permissions.kv_quota)")
-            self.kv[args["key"]] = data
+            used = sum(len(k.encode()) + len(v) for k, v in self.kv.items() if k != key)
+            policy.check_quota(used, len(key.encode()) + len(data))
+            self.kv[key] = data
             return None
-        if op == "kv.delete":
-            return self.kv.pop(args["key"], None) is not None
-        if op == "kv.keys":
+        if op == caps.KV_DELETE:
+            return self.kv.pop(policy.kv_key(args), None) is not None
+        if op == caps.KV_KEYS:
             return sorted(k for k in self.kv if k.startswith(args.get("prefix", "")))
-        if op == "secret.get":
-            if args["name"] not in perms.secrets:
-                self._fail("capability_denied", f"{args['name']!r} is not in permissions.secrets")
+        if op == caps.SECRET_GET:
+            policy.check_secret(args["name"])
             if args["name"] not in self.secrets:
-                self._fail("secret_not_set", f"secret {args['name']!r} is not set")
+                raise CapabilityRefused(caps.SECRET_NOT_SET, f"secret {args['name']!r} is not set")
             return self.secrets[args["name"]]
-        if op == "http.request":
-            refusal = egress_refusal(args["url"], perms.network)
-            if refusal:
-                self._fail("capability_denied", refusal)
+        if op == caps.HTTP_REQUEST:
+            policy.check_url(args["url"])
             if self.http is None:
-                self._fail("http_error", "no http fake was given to PluginTestClient")
+                raise CapabilityRefused(caps.HTTP_ERROR,
+                                        "no http fake was given to PluginTestClient")
             r = self.http(args["method"], args["url"], args["headers"], args["body"])
             return {"status": r.status, "headers": r.headers, "body": r.body}
-        self._fail("capability_error", f"unknown capability {op!r}")
+        policy.check_op(op)
+        raise CapabilityRefused(caps.ERROR, f"unknown capability {op!r}")
 
     def log(self, level: str, event: str, fields: dict[str, Any]) -> None:
         self.logs.append((level, event, fields))

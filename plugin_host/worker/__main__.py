@@ -17,7 +17,9 @@ import time
 import traceback
 from typing import Any
 
-from plugin_host.protocol import BlockingChannel
+from plugin_host.protocol import capabilities as caps
+from plugin_host.protocol import messages as m
+from plugin_host.protocol.framing import BlockingChannel
 from plugin_host.sdk import (
     ERRORS,
     CapabilityError,
@@ -38,25 +40,25 @@ class ChannelTransport:
 
     def cap(self, op: str, args: dict[str, Any]) -> Any:
         self.seq += 1
-        self.channel.send({"t": "cap", "id": self.seq, "op": op, "args": args})
+        self.channel.send(m.cap(self.seq, op, args))
         self.channel.flush()
         deferred = []  # calls queued behind this one arrive meanwhile: keep their order
         while True:
             reply = self.channel.recv()
             if reply is None:
                 sys.exit(0)  # host went away
-            if reply["t"] == "cap_result":
+            if reply["t"] == m.CAP_RESULT:
                 break
             deferred.append(reply)
         self.channel.frames.extendleft(reversed(deferred))
         if reply.get("ok"):
             return reply.get("value")
-        code, message = reply.get("code", "capability_error"), reply.get("message", "")
+        code, message = reply.get("code", caps.ERROR), reply.get("message", "")
         raise ERRORS.get(code, CapabilityError)(message, code)
 
     def log(self, level: str, event: str, fields: dict[str, Any]) -> None:
-        self.channel.send({"t": "log", "level": level, "event": str(event),
-                           "fields": {str(k): _loggable(v) for k, v in fields.items()}})
+        self.channel.send(m.log(level, str(event),
+                                {str(k): _loggable(v) for k, v in fields.items()}))
 
 
 def _loggable(v: Any) -> Any:
@@ -72,17 +74,16 @@ def _die_with_parent() -> None:
         pass
 
 
-def _error(exc: BaseException, call_id: int) -> dict[str, Any]:
-    code = exc.code if isinstance(exc, CapabilityError) else "handler_error"
+def _error(exc: BaseException, call_id: int) -> m.Result:
+    code = exc.code if isinstance(exc, CapabilityError) else m.HANDLER_ERROR
     message = exc.message if isinstance(exc, CapabilityError) else ""
-    return {"t": "result", "id": call_id, "ok": False, "code": code, "message": message,
-            "exc_type": type(exc).__name__,
-            "traceback": "".join(traceback.format_exception(exc))[-4000:]}
+    return m.error_result(call_id, code, message, type(exc).__name__,
+                          "".join(traceback.format_exception(exc))[-4000:])
 
 
 def serve(channel: BlockingChannel) -> None:
     init = channel.recv()
-    if init is None or init.get("t") != "init":
+    if init is None or init.get("t") != m.INIT:
         return
     transport = ChannelTransport(channel)
     try:
@@ -94,38 +95,38 @@ def serve(channel: BlockingChannel) -> None:
             raise TypeError(f"{init['entry']} is a {type(plugin).__name__}, "
                             "not a plugin_host.sdk.Plugin")
     except BaseException as e:  # report any load failure, then exit
-        channel.send({"t": "fatal", "message": f"{type(e).__name__}: {e}",
-                      "traceback": "".join(traceback.format_exception(e))[-4000:]})
+        channel.send(m.fatal(f"{type(e).__name__}: {e}",
+                             "".join(traceback.format_exception(e))[-4000:]))
         channel.flush()
         return
     ctx = Context(transport, init["name"], init["version"], init.get("config"))
-    channel.send({"t": "ready", "pid": os.getpid(), "layers": layers, **plugin.describe()})
+    described = plugin.describe()
+    channel.send(m.ready(os.getpid(), layers, described["routes"], described["hooks"],
+                         described["upgrade"]))
     while True:
         msg = channel.recv()
-        if msg is None or msg["t"] == "stop":
+        if msg is None or msg["t"] == m.STOP:
             return
-        if msg["t"] != "call":
+        if msg["t"] != m.CALL:
             continue
         call_id = msg["id"]
         if time.monotonic() > msg.get("deadline", float("inf")):
             # the host gave up on it while it was queued: never start it late
-            channel.send({"t": "result", "id": call_id, "ok": False, "code": "expired"})
+            channel.send(m.expired(call_id))
             continue
         try:
-            if msg["kind"] == "route":
+            if msg["kind"] == m.ROUTE:
                 _route, handler = plugin.routes[msg["route"]]
                 r = msg["request"]
                 request = Request(method=r["method"], path=r["path"],
                                   path_params=r["path_params"], query=r["query"],
                                   headers=r["headers"], body=r["body"])
                 status, headers, body = encode_response(handler(request, ctx))
-                out = {"t": "result", "id": call_id, "ok": True, "status": status,
-                       "headers": headers, "body": body}
+                out = m.route_result(call_id, status, headers, body)
             else:
-                fn = (plugin.upgrade_handler if msg["kind"] == "upgrade"
+                fn = (plugin.upgrade_handler if msg["kind"] == m.UPGRADE
                       else plugin.hooks[msg["event"]])
-                out = {"t": "result", "id": call_id, "ok": True,
-                       "value": fn(msg["payload"], ctx)}
+                out = m.value_result(call_id, fn(msg["payload"], ctx))
         except Exception as e:
             out = _error(e, call_id)
         try:

@@ -1,6 +1,6 @@
 """What a worker does to itself before it imports plugin code: rlimits, Landlock, seccomp.
 
-The host decides the layers (plugin_host/host/sandbox.py) and sends them in ``init``;
+The host decides the layers (plugin_host/runtime/sandbox.py) and sends them in ``init``;
 the worker applies them in this order, each irreversible for the process:
 
 1. rlimits: address space, open files, file size, core dumps;

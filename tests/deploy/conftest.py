@@ -27,7 +27,7 @@ def _require(ok: bool, what: str) -> None:
 @pytest.fixture(scope="session")
 def build(tmp_path_factory) -> Path:
     """`invoke build`'s output for this tree (wheel + wheelhouse)."""
-    from plugin_host.artifacts import build as build_artifacts
+    from ops.build import build as build_artifacts
 
     out = tmp_path_factory.mktemp("dist")
     build_artifacts(out)
@@ -64,8 +64,8 @@ def broken_build(build, tmp_path_factory) -> tuple[Path, str]:
 @pytest.fixture(scope="session")
 def testhosts(tmp_path_factory):
     """Three fresh containers and the `test` inventory; removed afterwards."""
-    from plugin_host.containers import docker_ready, ensure_dockerd
-    from plugin_host.deploy import testhosts_down, testhosts_up
+    from ops.containers import docker_ready, ensure_dockerd
+    from ops.deploy import testhosts_down, testhosts_up
 
     _require(shutil.which("dockerd") is not None or docker_ready(),
              "Docker is not installed (apt-get install docker.io)")

@@ -32,7 +32,7 @@ def deploy(build) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def systemd_host(testhosts, build, tmp_path_factory):
-    from plugin_host.deploy import testhosts_down, testhosts_up
+    from ops.deploy import testhosts_down, testhosts_up
 
     inventory = testhosts_up(tmp_path_factory.mktemp("sd"), 1, log=lambda m: None, env=ENV,
                              systemd=True)

@@ -5,17 +5,11 @@ programs declare is recorded and checked."""
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-for p in (ROOT / "infra", ROOT / "infra" / "policy"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
-
-from koha_infra.testing import example_config, run_stack  # noqa: E402
+from .harness import example_config, run_stack
 
 RULES = """
 groups:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from rules import REQUIRED_TAGS, TAGGED, violations
+
+from policy.rules import REQUIRED_TAGS, TAGGED, violations
 
 from .conftest import of_type
 

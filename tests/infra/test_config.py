@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from koha_infra.config import ConfigError, from_stack_file, parse
-from koha_infra.testing import example_config
+
+from .harness import example_config
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 STACKS = sorted(INFRA.glob("Pulumi.*-*.yaml"))
@@ -81,7 +83,8 @@ def test_the_program_reads_a_stack_file_as_pulumi_would(stack_name):
 
     import pulumi
     import yaml
-    from koha_infra.testing import Recorder
+
+    from .harness import Recorder
 
     doc = yaml.safe_load((INFRA / f"Pulumi.{stack_name}.yaml").read_text())["config"]
     config = {k: json.dumps(v) if isinstance(v, list) else str(v) for k, v in doc.items()}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from koha_infra.inventory import InventoryError, to_inventory
 
 ROOT = Path(__file__).resolve().parents[2]

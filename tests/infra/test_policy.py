@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from rules import RESOURCE_RULES, s3_buckets_complete, violations
+
+from policy.rules import RESOURCE_RULES, s3_buckets_complete, violations
 
 TAGS = {"project": "koha-platform", "environment": "dev", "owner": "ops",
         "cost-center": "lib-42", "managed-by": "pulumi"}

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-MONITORING = ROOT / "monitoring"
-if str(MONITORING) not in sys.path:
-    sys.path.insert(0, str(MONITORING))
+from ops.paths import MONITORING, ROOT  # noqa: F401  (used by the test modules)
 
 
 def require(tool: str) -> str:

@@ -16,13 +16,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import dashboards
 import httpx
 import pytest
-import scrape_config
 import yaml
 
-from plugin_host.devenv import free_port
+from monitoring import dashboards, scrape_config
+from ops.processes import free_port
 
 from ..conftest import EXAMPLES, signed, wait_until
 from .conftest import MONITORING, require

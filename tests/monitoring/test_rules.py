@@ -6,10 +6,10 @@ import json
 import re
 import subprocess
 
-import dashboards
 import pytest
-import rules_as_code
 import yaml
+
+from monitoring import dashboards, rules_as_code
 
 from .conftest import MONITORING, ROOT, require
 
@@ -132,7 +132,7 @@ def test_dashboard_queries_parse_as_promql():
 
 
 def test_prometheus_config_renders_and_passes_promtool(tmp_path):
-    import scrape_config
+    from monitoring import scrape_config
 
     promtool = require("promtool")
     cfg = scrape_config.from_environment_file(MONITORING / "environments" / "prod.yml",

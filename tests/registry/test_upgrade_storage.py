@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from plugin_host.host.db import make_engine, make_sessionmaker, migrate
 from plugin_host.package.archive import read_package
 from plugin_host.registry.db import MIGRATIONS, Account, PluginRecord, Release
-from plugin_host.registry.service import Registry
+from plugin_host.registry.services import RegistryServices
 from plugin_host.registry.settings import RegistrySettings
+from plugin_host.service.db import make_engine, make_sessionmaker, migrate
 
 
 def test_old_package_files_move_into_storage_and_the_index(tmp_path, packages):
@@ -28,10 +28,10 @@ def test_old_package_files_move_into_storage_and_the_index(tmp_path, packages):
         s.add(Release(plugin="hello-world", version="1.0.0", state="approved",
                       sha256=pkg.sha256, size=len(data), signer="k", manifest="",
                       host_api="^1.0", dependencies={}, checks=[], path=str(old)))
-    registry = Registry(settings, sessions)
-    registry.check_storage()
-    registry.start()
-    _, downloaded = registry.download("hello-world", "1.0.0")
+    registry = RegistryServices.create(settings, sessions)
+    registry.index.check_storage()
+    registry.index.start()
+    _, downloaded = registry.catalogue.download("hello-world", "1.0.0")
     assert downloaded == data
     stored = tmp_path / "storage" / "targets" / "packages" / "hello-world"
     assert [p.name for p in stored.iterdir()] == [f"{pkg.sha256}.{pkg.filename}"]

@@ -20,6 +20,7 @@ import importlib.util
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,6 @@ import plugin_host
 from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..worker.confine import landlock_abi
-from . import metrics
 
 OPTIONAL_LAYERS = ("bubblewrap", "seccomp", "landlock")
 BASE_LAYERS = ("rlimits", "scrubbed-env", "no-inherited-fds", "process")
@@ -131,7 +131,10 @@ def _system_binds() -> list[str]:
 class SandboxPolicy:
     """The host's choice of layers (settings) against what the machine offers."""
 
-    def __init__(self, use: list[str] | None, require: list[str], support: Support | None = None):
+    def __init__(self, use: list[str] | None, require: list[str], support: Support | None = None,
+                 on_refusal: Callable[[str, str], None] | None = None):
+        """``on_refusal(plugin, layer)`` is told of each plugin refused for a missing
+        required layer (the host counts them in a metric)."""
         unknown = sorted((set(use or []) | set(require)) - set(ALL_LAYERS))
         if unknown:
             raise PluginHostError(f"sandbox: unknown layer(s) {', '.join(unknown)}; "
@@ -142,6 +145,7 @@ class SandboxPolicy:
         if "bubblewrap" in self.optional and "landlock" in self.optional:
             self.optional.remove("landlock")  # namespaces already confine the file system
         self.require = list(require)
+        self.on_refusal = on_refusal or (lambda plugin, layer: None)
 
     @property
     def layers(self) -> list[str]:
@@ -157,7 +161,7 @@ class SandboxPolicy:
         missing = [layer for layer in self.require if layer not in self.layers]
         if missing:
             for layer in missing:
-                metrics.SANDBOX_REFUSALS.labels(plugin, layer).inc()
+                self.on_refusal(plugin, layer)
             off = "turned off by the sandbox_layers setting"
             reasons = "; ".join(f"{layer}: {self.support.missing.get(layer) or off}"
                                 for layer in missing)

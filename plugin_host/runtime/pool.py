@@ -1,4 +1,5 @@
-"""Worker processes and the per-plugin pool that spreads calls across them.
+"""Worker processes and the per-plugin pool that spreads calls across them (used by the
+host to serve plugins, and by the registry to smoke-load a published package).
 
 Each worker is ``python -m plugin_host.worker FD`` in its own session, with a scrubbed
 environment and only its end of a Unix socket pair inherited. A call that raises
@@ -24,9 +25,10 @@ from typing import Any
 
 import structlog
 
-from ..errors import PluginCallError, PluginHostError
+from ..errors import ManifestError, PluginCallError, PluginHostError
 from ..manifest import Manifest
-from ..protocol import HEADER, MAX_FRAME, ProtocolError, decode, encode
+from ..protocol import messages as m
+from ..protocol.framing import HEADER, MAX_FRAME, ProtocolError, decode, encode
 from ..sdk.routing import RouteTemplate, compile_route
 from .sandbox import SandboxPolicy
 
@@ -201,10 +203,9 @@ class Worker:
             child.close()
         await loop.connect_accepted_socket(lambda: self.channel, parent)
         self._startup = loop.create_future()
-        self.channel.write({"t": "init", "name": self.spec.name, "version": self.spec.version,
-                            "code_dir": launch.code_dir,
-                            "entry": self.spec.manifest.backend.entry,
-                            "config": self.spec.config, "confine": launch.confine})
+        self.channel.write(m.init(self.spec.name, self.spec.version, launch.code_dir,
+                                  self.spec.manifest.backend.entry, self.spec.config,
+                                  launch.confine))
         try:
             msg = await asyncio.wait_for(self._startup, timeout)
         except TimeoutError:
@@ -214,7 +215,7 @@ class Worker:
         except WorkerDied:
             self.kill()
             raise WorkerStartError(f"{self.spec.name}: backend exited while loading") from None
-        if msg["t"] == "fatal":
+        if msg["t"] == m.FATAL:
             self.kill()
             log.warning("plugin.load_failed", plugin=self.spec.name,
                         traceback=msg.get("traceback"))
@@ -223,24 +224,23 @@ class Worker:
 
     def _on_frame(self, frame: dict[str, Any]) -> None:
         t = frame.get("t")
-        if t == "result":
+        if t == m.RESULT:
             fut = self.inflight.pop(frame.get("id"), None)
             if fut is not None and not fut.done():
                 fut.set_result(frame)
-        elif t == "cap":
+        elif t == m.CAP:
             self._background.spawn(self._serve_cap(frame))
-        elif t == "log":
+        elif t == m.LOG:
             self.on_log(frame)
-        elif t in ("ready", "fatal") and self._startup and not self._startup.done():
+        elif t in (m.READY, m.FATAL) and self._startup and not self._startup.done():
             self._startup.set_result(frame)
 
     async def _serve_cap(self, frame: dict[str, Any]) -> None:
         try:
-            reply = {"t": "cap_result", "id": frame["id"], "ok": True,
-                     "value": await self.on_cap(frame["op"], frame.get("args") or {})}
+            reply = m.cap_ok(frame["id"],
+                             await self.on_cap(frame["op"], frame.get("args") or {}))
         except PluginHostError as e:
-            reply = {"t": "cap_result", "id": frame["id"], "ok": False,
-                     "code": e.code, "message": e.message}
+            reply = m.cap_error(frame["id"], e.code, e.message)
         with contextlib.suppress(WorkerDied):
             self.channel.write(reply, now=True)
 
@@ -291,7 +291,7 @@ class Worker:
             return
         if self.proc.returncode is None and not self.dead:
             with contextlib.suppress(Exception):
-                self.channel.write({"t": "stop"})
+                self.channel.write(m.stop())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.proc.wait(), grace)
         self.kill()
@@ -485,7 +485,7 @@ class PluginRuntime:
             finally:
                 timer.cancel()
                 self._freed.set()
-            if result.get("code") == "expired":
+            if result.get("code") == m.EXPIRED:
                 raise self._busy()
             self._failures.clear()  # a call came back: whatever looped has stopped
             return result
@@ -502,3 +502,14 @@ class PluginRuntime:
                 "crash_looping": self.crash_looping,
                 "configured_workers": self.spec.manifest.resources.workers,
                 "restarts": self.restarts}
+
+
+def check_hooks(manifest: Manifest, registered: set[str]) -> None:
+    """The hooks a backend registers must be exactly those its manifest lists."""
+    listed = set(manifest.permissions.hooks)
+    problems = [f"permissions.hooks: {h!r} is listed but the backend registers no handler for it"
+                for h in sorted(listed - registered)]
+    problems += [f"permissions.hooks: the backend registers {h!r}, which is not listed"
+                 for h in sorted(registered - listed)]
+    if problems:
+        raise ManifestError(problems)

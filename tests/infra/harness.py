@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.mocks import MockMonitor
 
-from .config import parse
+from koha_infra.config import parse
 
 
 @dataclass
@@ -82,7 +82,7 @@ def example_config(cloud: str = "aws", environment: str = "dev", **overrides: An
 
 def run_stack(raw: dict[str, Any], rules_dir: Path) -> tuple[list[Record], dict[str, Any]]:
     """Build the stack for ``raw`` config under mocks: (resources, resolved outputs)."""
-    from . import aws, gcp
+    from koha_infra import aws, gcp
 
     cfg = parse(raw)
     recorder = Recorder()

@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PluginHostError
+from plugin_host.errors import PluginHostError
 
-ROOT = Path(__file__).resolve().parents[1]
-PLAYBOOKS = ROOT / "playbooks"
+from .paths import PLAYBOOKS, ROOT
+
 INVENTORIES = PLAYBOOKS / "inventories"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"
                    r"failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)", re.M)

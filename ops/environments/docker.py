@@ -2,7 +2,7 @@
 with the examples published, host installing them from the signed index, Prometheus,
 Alertmanager — each in its own container, through the Docker SDK.
 
-Images are built here, from this tree: the Debian base of plugin_host/containers.py
+Images are built here, from this tree: the Debian base of ops/containers.py
 (debootstrap, cached) plus a venv installed from the wheelhouse of `invoke build`
 (containers cannot reach PyPI). The image tag carries a hash of the sources, so a
 change in the tree builds a new image and an unchanged tree reuses it. Containers join
@@ -16,27 +16,19 @@ import contextlib
 import hashlib
 import secrets
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .containers import ensure_base_image, ensure_dockerd
-from .devenv import (
-    MONITORING,
-    ROOT,
-    EnvInfo,
-    Service,
-    _load,
-    _save,
-    dev_key,
-    free_port,
-    install_examples,
-    pack_examples,
-    publish_examples,
-    wait_ready,
-)
-from .errors import PluginHostError
+from plugin_host.errors import PluginHostError
+
+from ..containers import ensure_base_image, ensure_dockerd
+from ..paths import EXAMPLES, MONITORING, ROOT
+from ..processes import free_port, wait_ready
+from .examples import dev_key, install_examples, pack_examples, publish_examples
+from .state import EnvInfo, Service
+from .state import load_services as _load
+from .state import save_services as _save
 
 APP_IMAGE = "koha-platform"
 LABEL = "org.koha.env"
@@ -106,8 +98,9 @@ def _tree_hash() -> str:
 
 def ensure_app_image(state: Path, log=print) -> str:
     """The platform image for this tree, built once per change of the sources."""
-    from . import __version__
-    from .artifacts import build
+    from plugin_host import __version__
+
+    from ..build import build
 
     client = _client()
     base = ensure_base_image(log)
@@ -230,8 +223,7 @@ def up_docker(state: Path, name: str = "default", port: int = 0, monitoring: boo
 def _monitoring(client, name: str, image: str, data: Path, services: dict) -> None:
     import yaml
 
-    sys.path.insert(0, str(MONITORING))
-    import scrape_config
+    from monitoring import scrape_config
 
     rules = sorted((MONITORING / "rules").glob("*.rules.yml"))
     cfg = scrape_config.render(name, {"plugin_host": ["host:8080"], "registry": ["registry:8090"]},
@@ -261,6 +253,6 @@ def _info(name: str, env_dir: Path, services: dict[str, Service], started: float
     return EnvInfo(name=name, url=host.url, admin_token=host_token, pid=0,
                    registry_url=services["registry"].url, registry_token=registry_token,
                    data_dir=env_dir / "docker" / "host", log=Path(host.log),
-                   plugins=installed or sorted(p.name for p in (ROOT / "examples").iterdir()
+                   plugins=installed or sorted(p.name for p in EXAMPLES.iterdir()
                                                if (p / "plugin.toml").exists()),
                    services=services, seconds=round(time.monotonic() - started, 2))

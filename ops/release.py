@@ -14,8 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PluginHostError
-from .package.signing import key_id, load_private_key, signature_document
+from plugin_host.errors import PluginHostError
+from plugin_host.package.signing import key_id, load_private_key, signature_document
 
 VERSION_FILE = Path("plugin_host") / "__init__.py"
 VERSION_RE = re.compile(r'^__version__ = "([^"]+)"$', re.M)
@@ -77,7 +77,7 @@ def plan(root: Path, part: str) -> Plan:
 
 def apply(root: Path, p: Plan, key: Path, deps: bool = True) -> Path:
     """Carry out a plan; returns the signature file."""
-    from .artifacts import build
+    from .build import build
 
     private = load_private_key(key)  # refuse before changing anything
     vf = root / VERSION_FILE
@@ -105,7 +105,7 @@ def verify(dist: Path, public: Path) -> str:
 
     from cryptography.exceptions import InvalidSignature
 
-    from .package.signing import load_public_key
+    from plugin_host.package.signing import load_public_key
 
     key = load_public_key(public)
     sums = (dist / "SHA256SUMS").read_bytes()

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from .package.archive import pack
-from .package.signing import sign_package
+from plugin_host.package.archive import pack
+from plugin_host.package.signing import sign_package
 
-ROOT = Path(__file__).resolve().parents[1]
+from .paths import ROOT
+
 PROJECT = "koha-plugin-host"
 
 

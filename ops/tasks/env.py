@@ -1,0 +1,99 @@
+"""``env.*``: local environments (``./dev up`` is ``env.up``)."""
+
+from __future__ import annotations
+
+import json
+
+from invoke import Collection, task
+
+from . import state_dir
+
+
+def _env_name(c, name):
+    return name or c.config.dev.env_name
+
+
+@task(help={"name": "environment name", "port": "host port (0 = a free one)",
+            "monitoring": "also Prometheus and Alertmanager (default on)",
+            "backend": "local (processes here) or docker (containers built from this tree)",
+            "json": "print the environment as JSON"})
+def up(c, name=None, port=None, monitoring=True, backend="local", json_=False):
+    """Start an environment: registry, host (examples installed from the registry's signed
+    index), Prometheus, Alertmanager; print URLs."""
+    from ..environments import up as env_up
+
+    info = env_up(state_dir(c), _env_name(c, name),
+                  int(port if port is not None else c.config.dev.host_port), monitoring,
+                  backend)
+    if json_:
+        print(info.to_json())
+        return
+    lines = [f"Koha environment '{info.name}' is ready in {info.seconds:.1f} s",
+             f"  host          {info.url}   (API docs {info.url}/docs)",
+             f"  admin token   {info.admin_token}",
+             f"  registry token {info.registry_token}   (API docs {info.registry_url}/docs)",
+             f"  plugins       {', '.join(info.plugins)}"]
+    for name_, svc in info.services.items():
+        if name_ != "host":
+            lines.append(f"  {name_:13} {svc.url}")
+    for name_, hint in info.skipped.items():
+        lines.append(f"  {name_:13} not installed, skipped ({hint})")
+    lines += [f"  try           curl {info.url}/plugins/hello-world/api/greet/Ada",
+              f"  install       PLUGIN_HOST_ADMIN_TOKEN={info.admin_token} .venv/bin/plugin-host "
+              f"install NAME@RANGE --url {info.url}",
+              f"  logs          ./dev env.logs --name {info.name} --service host",
+              f"  stop          ./dev env.down --name {info.name}"]
+    print("\n" + "\n".join(lines) + "\n")
+
+
+@task(help={"name": "environment name"})
+def down(c, name=None):
+    """Stop every service of an environment (no process or port left behind)."""
+    from ..environments import down as env_down
+
+    name = _env_name(c, name)
+    stopped = env_down(state_dir(c), name)
+    print(f"stopped {name}: {', '.join(stopped)}" if stopped else f"{name} was not running")
+
+
+@task(help={"name": "environment name", "json": "print as JSON"})
+def status(c, name=None, json_=False):
+    """Each service of an environment: running, ready, URL."""
+    from ..environments import status as env_status
+
+    name = _env_name(c, name)
+    st = env_status(state_dir(c), name)
+    if json_:
+        print(json.dumps(st))
+        return
+    if not st:
+        print(f"{name}: no services")
+    for svc, s in st.items():
+        state = "ready" if s["ready"] else "running" if s["running"] else "stopped"
+        print(f"{name:12} {svc:13} {state:8} {s['url']}")
+
+
+@task(name="list", help={"json": "print as JSON"})
+def list_(c, json_=False):
+    """Every local environment and its services."""
+    from ..environments import environments
+
+    envs = environments(state_dir(c))
+    if json_:
+        print(json.dumps(envs))
+        return
+    for name, services in envs.items():
+        up_ = sum(s["running"] for s in services.values())
+        print(f"{name:12} {up_}/{len(services)} services running")
+
+
+@task(help={"name": "environment name", "service": "host, prometheus or alertmanager",
+            "lines": "how many lines"})
+def logs(c, name=None, service="host", lines=50):
+    """The last lines of a service's log."""
+    from ..environments import logs as env_logs
+
+    print(env_logs(state_dir(c), _env_name(c, name), service, int(lines)))
+
+
+ns = Collection("env", up, down, status, list_, logs)

@@ -1,0 +1,19 @@
+"""The host's HTTP API, one router per concern: ``plugins`` (plugin routes and Koha
+events), ``ui`` (slots and component bundles), ``admin`` (install, upgrade, configure…).
+Routes parse and validate, call a service, and return its answer; errors are mapped in
+one place (plugin_host/service/http.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ..services import HostServices
+
+
+def _services(request: Request) -> HostServices:
+    return request.app.state.services
+
+
+Services = Annotated[HostServices, Depends(_services)]

@@ -1,0 +1,127 @@
+"""The admin API under ``/admin`` (bearer admin token): install, upgrade, roll back,
+enable, disable, configure and uninstall plugins; the sandbox report."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ...errors import PluginHostError, Unauthorized
+from ...service.http import json_body, package_body
+from ..views import describe
+from . import Services
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def require_admin(request: Request,
+                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+                  ) -> None:
+    token: str = request.app.state.admin_token
+    if creds is None or not hmac.compare_digest(creds.credentials.encode(), token.encode()):
+        raise Unauthorized("admin routes need 'Authorization: Bearer <admin token>'")
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+PACKAGE_OR_JSON = {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
+
+
+@router.get("/plugins")
+async def list_plugins(host: Services) -> dict[str, Any]:
+    """Installed plugins: version, state, sandbox layers, workers, restarts."""
+    return {"plugins": [describe(host.manager, p) for p in
+                        sorted(host.manager.plugins.values(), key=lambda p: p.name)]}
+
+
+@router.get("/sandbox")
+async def sandbox_report(host: Services) -> dict[str, Any]:
+    """The sandbox layers workers get on this host, what is required, and why any
+    optional layer is missing."""
+    return host.manager.sandbox.report()
+
+
+@router.get("/plugins/{name}")
+async def show_plugin(name: str, host: Services) -> dict[str, Any]:
+    return describe(host.manager, host.manager.get(name), detail=True)
+
+
+@router.post("/plugins", status_code=201,
+             openapi_extra={"requestBody": {"content": {
+                 **PACKAGE_OR_JSON,
+                 "application/json": {"schema": {"type": "object", "properties": {
+                     "name": {"type": "string"}, "range": {"type": "string"}}}}}}})
+async def install_plugin(request: Request, host: Services,
+                         enable: Annotated[bool, Query()] = True) -> dict[str, Any]:
+    """Install an uploaded, signed ``.kplugin`` (the request body, application/zip),
+    or ``{"name": "hello-world", "range": "^1"}`` from the registry's signed index
+    with its dependencies (``installed`` lists what this call added)."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await json_body(request)
+        item, done = await host.registry.install(body.get("name"), body.get("range", "*"),
+                                                 enable=enable)
+        return {**describe(host.manager, item, detail=True),
+                "installed": [{"name": i.name, "version": i.version} for i in done]}
+    item = await host.manager.install(await package_body(request), enable=enable)
+    return describe(host.manager, item, detail=True)
+
+
+@router.post("/plugins/{name}/upgrade",
+             openapi_extra={"requestBody": {"content": {
+                 **PACKAGE_OR_JSON,
+                 "application/json": {"schema": {"type": "object", "properties": {
+                     "path": {"type": "string"}}}}}}})
+async def upgrade_plugin(name: str, request: Request, host: Services) -> dict[str, Any]:
+    """Switch to another version with no failed request: the package as the body
+    (application/zip), or ``{"path": "/srv/pkgs/x-1.1.0.kplugin"}`` on this host.
+    The new version starts beside the old, must pass its health check and upgrade
+    hook, then takes the traffic while the old one finishes its calls."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            path = Path(str((await request.json())["path"]))
+            data = await asyncio.to_thread(path.read_bytes)
+        except (ValueError, KeyError, TypeError):
+            raise PluginHostError('send {"path": "<package file on this host>"}',
+                                  code="invalid_request", status=422) from None
+        except OSError as e:
+            raise PluginHostError(f"path: {e.strerror}: {e.filename}",
+                                  code="invalid_request", status=422) from None
+    else:
+        data = await package_body(request)
+    return describe(host.manager, await host.swap.upgrade(name, data), detail=True)
+
+
+@router.post("/plugins/{name}/rollback")
+async def rollback_plugin(name: str, host: Services) -> dict[str, Any]:
+    """Switch back to the previous version, the same zero-downtime way."""
+    return describe(host.manager, await host.swap.rollback(name), detail=True)
+
+
+@router.post("/plugins/{name}/enable")
+async def enable_plugin(name: str, host: Services) -> dict[str, Any]:
+    return describe(host.manager, await host.manager.set_enabled(name, True))
+
+
+@router.post("/plugins/{name}/disable")
+async def disable_plugin(name: str, host: Services) -> dict[str, Any]:
+    return describe(host.manager, await host.manager.set_enabled(name, False))
+
+
+@router.put("/plugins/{name}/config")
+async def configure_plugin(name: str, host: Services,
+                           config: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    """Replace a plugin's settings (``ctx.config``); its workers restart to read them."""
+    return describe(host.manager, await host.manager.set_config(name, config), detail=True)
+
+
+@router.delete("/plugins/{name}")
+async def uninstall_plugin(name: str, host: Services,
+                           purge: Annotated[bool, Query()] = False) -> dict[str, Any]:
+    """Uninstall; its kv data is kept unless ``?purge=true``."""
+    await host.manager.uninstall(name, purge=purge)
+    return {"uninstalled": name, "purged": purge}

@@ -1,0 +1,41 @@
+"""Calls into plugins: their routes under ``/plugins/{name}/api/``, Koha events to
+``/hooks/{event}``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import Response
+
+from ...errors import PluginHostError
+from ...service.http import correlation_id
+from . import Services
+
+router = APIRouter(tags=["plugins"])
+
+
+@router.api_route("/plugins/{name}/api/{path:path}",
+                  methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+async def plugin_route(name: str, path: str, request: Request, host: Services) -> Response:
+    """Call one of a plugin's routes; its handler's answer is returned as is."""
+    cid = correlation_id(request)
+    body = await request.body()
+    limit = host.settings.max_request_bytes
+    if len(body) > limit:
+        raise PluginHostError(f"request body above {limit} bytes", code="too_large",
+                              status=413)
+    status, headers, content = await host.calls.call_route(
+        name, request.method, "/" + path, dict(request.query_params),
+        {k.lower(): v for k, v in request.headers.items()}, body, cid)
+    headers["X-Correlation-ID"] = cid
+    return Response(content, status_code=status, headers=headers)
+
+
+@router.post("/hooks/{event}")
+async def deliver_hook(event: str, request: Request, host: Services,
+                       payload: Annotated[Any, Body()] = None) -> dict[str, Any]:
+    """Deliver a Koha event to every enabled plugin subscribed to it."""
+    cid = correlation_id(request)
+    results = await host.calls.deliver_hook(event, payload, cid)
+    return {"event": event, "correlation_id": cid, "results": results}

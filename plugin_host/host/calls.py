@@ -1,0 +1,151 @@
+"""Serving plugins: a request to one of a plugin's routes, a Koha event to every
+subscriber, the UI components for a slot and their bundles.
+
+Every call is counted and timed by plugin and route; a failed call becomes a
+PluginCallError whose status says how it failed (500 raised, 502 crashed, 503 busy or
+crash-looping, 504 timed out), with a correlation id to find it in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from ..errors import NotFound, PluginCallError
+from ..protocol import messages as m
+from ..sdk.routing import match_routes
+from . import metrics
+from .installed import Installed
+from .lifecycle import PluginManager
+
+log = structlog.get_logger("plugin_host")
+
+#: Request headers never passed to plugins: the caller's credentials are not theirs.
+DROPPED_REQUEST_HEADERS = {"authorization", "cookie", "proxy-authorization", "host",
+                           "content-length", "connection", "transfer-encoding"}
+DROPPED_RESPONSE_HEADERS = {"content-length", "connection", "transfer-encoding", "set-cookie",
+                            "x-correlation-id"}
+#: how a failed call is counted (plugin_host_plugin_calls_total{outcome})
+OUTCOMES = {"plugin_timeout": "timeout", "plugin_crashed": "crash", "plugin_busy": "busy",
+            "plugin_crash_looping": "crash_looping"}
+
+
+class PluginCalls:
+    def __init__(self, manager: PluginManager):
+        self.manager = manager
+
+    def _serving(self, name: str) -> Installed:
+        item = self.manager.plugins.get(name)
+        if item is None or not item.enabled:
+            raise NotFound(f"plugin {name!r} is not installed or not enabled")
+        return item
+
+    async def call_route(self, name: str, method: str, path: str, query: dict[str, str],
+                         headers: dict[str, str], body: bytes, correlation_id: str,
+                         item: Installed | None = None) -> tuple[int, dict[str, str], bytes]:
+        """Call a plugin's route (on ``item``, a version not yet switched to, if given)."""
+        item = item or self._serving(name)
+        if item.runtime is None:
+            raise PluginCallError(f"{name} has no running backend"
+                                  + (f": {item.error}" if item.error else ""),
+                                  code="plugin_unavailable", status=503)
+        found = match_routes(item.runtime.routes, method, path)
+        if found is False:
+            raise PluginCallError(f"{name}: {method} is not allowed on {path}",
+                                  code="method_not_allowed", status=405)
+        if found is None:
+            raise NotFound(f"{name} has no route {method} {path}")
+        index, route, params = found
+        msg = m.route_call(index, correlation_id, {
+            "method": method, "path": path, "path_params": params, "query": query,
+            "body": body, "headers": {k: v for k, v in headers.items()
+                                      if k not in DROPPED_REQUEST_HEADERS}})
+        result = await self.call(item, route.template, msg, correlation_id)
+        out_headers = {k: v for k, v in (result.get("headers") or {}).items()
+                       if k.lower() not in DROPPED_RESPONSE_HEADERS}
+        return int(result["status"]), out_headers, result["body"]
+
+    async def call(self, item: Installed, label: str, msg: m.Call,
+                   correlation_id: str) -> dict[str, Any]:
+        """One call on ``item``'s backend, counted and timed under ``label``."""
+        assert item.runtime is not None
+        start = time.perf_counter()
+        outcome = "ok"
+        try:
+            result = await item.runtime.call(msg)
+            if not result.get("ok"):
+                outcome = "error"
+                raise handler_failure(item.name, result, correlation_id)
+            return result
+        except PluginCallError as e:
+            if outcome == "ok":
+                outcome = OUTCOMES.get(e.code, "error")
+                log.warning("plugin.call_failed", plugin=item.name, route=label,
+                            correlation_id=correlation_id, code=e.code, error=e.message)
+            raise
+        finally:
+            metrics.PLUGIN_CALLS.labels(item.name, label, outcome).inc()
+            metrics.PLUGIN_LATENCY.labels(item.name, label).observe(time.perf_counter() - start)
+
+    async def deliver_hook(self, event: str, payload: Any, correlation_id: str
+                           ) -> list[dict[str, Any]]:
+        """Deliver ``event`` to every enabled subscriber at once; one result each."""
+        targets = sorted((p for p in self.manager.plugins.values()
+                          if p.enabled and event in p.manifest.permissions.hooks),
+                         key=lambda p: p.name)
+
+        async def one(item: Installed) -> dict[str, Any]:
+            base = {"plugin": item.name, "version": item.version}
+            try:
+                if item.runtime is None:
+                    raise PluginCallError(f"{item.name} has no running backend",
+                                          code="plugin_unavailable", status=503)
+                result = await self.call(item, f"hook:{event}",
+                                         m.hook_call(event, payload, correlation_id),
+                                         correlation_id)
+                return {**base, "ok": True, "result": result.get("value")}
+            except PluginCallError as e:
+                return {**base, "ok": False,
+                        "error": {"code": e.code, "message": e.message,
+                                  "correlation_id": correlation_id}}
+
+        return list(await asyncio.gather(*(one(p) for p in targets)))
+
+    def slot(self, slot: str) -> list[dict[str, Any]]:
+        """The UI components enabled plugins offer for ``slot``, with SRI integrity."""
+        out = []
+        for item in sorted(self.manager.plugins.values(), key=lambda p: p.name):
+            if not item.enabled:
+                continue
+            for c in item.manifest.ui.components:
+                if c.slot == slot:
+                    out.append({"plugin": item.name, "version": item.version,
+                                "export": c.export,
+                                "url": f"/ui/assets/{item.name}/{item.version}/{c.module}",
+                                "integrity": item.integrity[c.module]})
+        return out
+
+    def asset(self, name: str, version: str, path: str) -> Path:
+        """A file under the plugin's ``ui/`` folder, never outside it."""
+        item = self.manager.plugins.get(name)
+        if item is None or item.version != version or not path.startswith("ui/"):
+            raise NotFound(f"no asset {name}/{version}/{path}")
+        target = (item.code_dir / path).resolve()
+        if not target.is_relative_to(item.code_dir.resolve()) or not target.is_file():
+            raise NotFound(f"no asset {name}/{version}/{path}")
+        return target
+
+
+def handler_failure(name: str, result: dict[str, Any], correlation_id: str) -> PluginCallError:
+    code = result.get("code", m.HANDLER_ERROR)
+    if code == m.HANDLER_ERROR:
+        log.error("plugin.handler_raised", plugin=name, correlation_id=correlation_id,
+                  exc_type=result.get("exc_type"), traceback=result.get("traceback"))
+        return PluginCallError(f"{name}: the plugin's handler raised {result.get('exc_type')}; "
+                               f"see the host log for correlation id {correlation_id}",
+                               code="plugin_error", status=500)
+    return PluginCallError(f"{name}: {result.get('message')}", code=code, status=500)

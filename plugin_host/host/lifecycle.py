@@ -1,0 +1,274 @@
+"""Installed plugins and their lifecycle: start-up, install, enable, disable, configure,
+uninstall; starting and stopping their backends.
+
+State is in the database (host/store.py); the running part (worker pools) is rebuilt
+from it at start-up, so after a restart every enabled plugin is back with its data.
+Upgrades and rollbacks (host/swap.py), installs from the registry
+(host/registry_installs.py) and calls (host/calls.py) build on this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from typing import Any
+
+import httpx
+import structlog
+
+from .. import HOST_API_VERSION
+from ..errors import Conflict, NotFound, PackageError
+from ..manifest import Manifest
+from ..package.archive import Package, extract, read_package
+from ..package.signing import TrustedKey, load_trusted_keys, verify_signature
+from ..runtime import PluginRuntime, SandboxPolicy, WorkerSpec, check_hooks
+from ..service.db import make_engine, make_sessionmaker, migrate
+from ..versions import parse_range, parse_version, satisfies
+from . import metrics
+from .capabilities import Capabilities
+from .db import MIGRATIONS
+from .installed import Installed, integrity
+from .kv import KVStore
+from .settings import HostSettings
+from .store import PluginStore
+
+log = structlog.get_logger("plugin_host")
+
+
+class PluginManager:
+    """The set of installed plugins; one lock serialises every change to it."""
+
+    def __init__(self, settings: HostSettings):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.db_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.kv = KVStore(self.sessions)
+        self.store = PluginStore(self.sessions, settings.packages_dir, self.kv)
+        self.http: httpx.AsyncClient | None = None
+        self.trusted: dict[str, TrustedKey] = {}
+        self.plugins: dict[str, Installed] = {}
+        self.lock = asyncio.Lock()
+        self.ready = False
+        self.reload_trusted_keys()  # bad key files are refused before the host starts
+        self.sandbox = SandboxPolicy(
+            settings.sandbox_layers, settings.sandbox_require,
+            on_refusal=lambda plugin, layer: metrics.SANDBOX_REFUSALS.labels(plugin,
+                                                                             layer).inc())
+
+    # ---- start-up and shutdown -------------------------------------------------
+
+    async def startup(self) -> None:
+        await asyncio.to_thread(migrate, self.engine, MIGRATIONS)
+        self.http = httpx.AsyncClient(trust_env=False)
+        self.reload_trusted_keys()
+        if self.settings.allow_unsigned:
+            log.warning("host.allow_unsigned",
+                        message="UNSIGNED PLUGINS ARE ACCEPTED: development only, never in "
+                                "production (--allow-unsigned)")
+        for item in await asyncio.to_thread(self.store.load):
+            self.plugins[item.name] = item
+            if item.enabled:
+                await self.start_backend(item, raise_errors=False)
+        self.ready = True
+        log.info("host.ready", plugins=len(self.plugins), trusted_keys=len(self.trusted))
+
+    def reload_trusted_keys(self) -> None:
+        paths = list(self.settings.trusted_keys)
+        if self.settings.trusted_keys_dir.is_dir():
+            paths.append(self.settings.trusted_keys_dir)
+        self.trusted = load_trusted_keys(paths)
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        await asyncio.gather(*(p.runtime.stop() for p in self.plugins.values() if p.runtime),
+                             return_exceptions=True)
+        if self.http:
+            await self.http.aclose()
+        self.engine.dispose()
+
+    # ---- running backends ------------------------------------------------------
+
+    def _runtime(self, item: Installed) -> PluginRuntime:
+        assert self.http is not None
+        caps = Capabilities(item.manifest, self.kv, self.http, self.settings.http_response_limit)
+        spec = WorkerSpec(name=item.name, version=item.version, manifest=item.manifest,
+                          code_dir=item.code_dir,
+                          scratch_root=self.settings.plugin_data_dir / item.name,
+                          policy=self.sandbox, config=item.config)
+        return PluginRuntime(spec, caps.handle, caps.log,
+                             start_timeout=self.settings.worker_start_timeout,
+                             on_restart=lambda p, reason: metrics.WORKER_RESTARTS.labels(
+                                 p, reason).inc())
+
+    async def start_backend(self, item: Installed, raise_errors: bool = True) -> None:
+        """Start an enabled plugin's workers and check its hooks against its manifest."""
+        item.error = None
+        if item.manifest.backend is None:
+            return
+        runtime = self._runtime(item)
+        try:
+            await runtime.start()
+            check_hooks(item.manifest, runtime.hooks)
+        except Exception as e:
+            await runtime.stop()
+            item.error = getattr(e, "message", str(e))
+            log.error("plugin.start_failed", plugin=item.name, error=item.error)
+            if raise_errors:
+                raise
+            return
+        item.runtime = runtime
+
+    @staticmethod
+    async def stop_backend(item: Installed) -> None:
+        if item.runtime:
+            runtime, item.runtime = item.runtime, None
+            await runtime.stop()
+
+    # ---- checks an install, upgrade or rollback must pass ---------------------------
+
+    def check_signature(self, pkg: Package, keys: dict[str, TrustedKey] | None = None
+                        ) -> str | None:
+        """The key id that signed ``pkg`` (trusted by this host, or one of ``keys``)."""
+        try:
+            return verify_signature(pkg, {**self.trusted, **(keys or {})}).keyid
+        except PackageError:
+            raise
+        except Exception as e:
+            if not self.settings.allow_unsigned:
+                raise
+            log.warning("plugin.unverified_install", plugin=pkg.manifest.name,
+                        reason=getattr(e, "message", str(e)),
+                        message="installing WITHOUT a trusted signature (--allow-unsigned)")
+            return None
+
+    def check_dependencies(self, m: Manifest) -> None:
+        problems = []
+        for dep, rng in m.dependencies.items():
+            other = self.plugins.get(dep)
+            if other is None:
+                problems.append(f"dependencies.{dep}: needs {dep} {rng}, which is not installed")
+            elif not satisfies(other.version, rng):
+                problems.append(f"dependencies.{dep}: needs {dep} {rng}, "
+                                f"but {other.version} is installed")
+        if problems:
+            raise Conflict("; ".join(problems), code="unmet_dependencies")
+
+    def check_dependents(self, name: str, version: str) -> None:
+        """Plugins that depend on ``name`` must still accept ``version``."""
+        broken = [f"{p.name} needs {name} {p.manifest.dependencies[name]}"
+                  for p in self.plugins.values()
+                  if name in p.manifest.dependencies
+                  and not satisfies(version, p.manifest.dependencies[name])]
+        if broken:
+            raise Conflict(f"{name} {version} would break its dependents: "
+                           + "; ".join(broken), code="breaks_dependents")
+
+    # ---- lifecycle -------------------------------------------------------------
+
+    def get(self, name: str) -> Installed:
+        item = self.plugins.get(name)
+        if item is None:
+            raise NotFound(f"plugin {name!r} is not installed")
+        return item
+
+    async def install(self, data: bytes, enable: bool = True) -> Installed:
+        try:
+            async with self.lock:
+                item = await self.install_locked(data, enable)
+        except Exception as e:
+            metrics.INSTALLS.labels(getattr(e, "code", "error")).inc()
+            raise
+        metrics.INSTALLS.labels("success").inc()
+        log.info("plugin.installed", plugin=item.name, version=item.version, signer=item.signer)
+        return item
+
+    async def install_locked(self, data: bytes, enable: bool,
+                             keys: dict[str, TrustedKey] | None = None) -> Installed:
+        """Install a package (the caller holds the lock). Nothing is left on disk or in
+        the database if any step fails."""
+        pkg = await asyncio.to_thread(read_package, data)
+        signer = self.check_signature(pkg, keys)
+        m = pkg.manifest
+        check_host_api(m)
+        existing = self.plugins.get(m.name)
+        if existing:
+            if existing.version == m.version:
+                raise Conflict(f"{m.name} {m.version} is already installed")
+            raise Conflict(f"{m.name} {existing.version} is installed; "
+                           f"upgrade it with POST /admin/plugins/{m.name}/upgrade")
+        self.check_dependencies(m)
+        code_dir = self.settings.plugins_dir / m.name / m.version
+        if code_dir.exists():  # left by an uninstall that kept nothing else: not in use
+            shutil.rmtree(code_dir)
+        await asyncio.to_thread(extract, pkg, code_dir)
+        item = Installed(manifest=m, code_dir=code_dir, enabled=enable, config={},
+                         signer=signer, sha256=pkg.sha256)
+        try:
+            item.integrity = integrity(m, code_dir)
+            if enable:
+                await self.start_backend(item)
+            await asyncio.to_thread(self.store.save_install, item, pkg, data)
+        except BaseException:
+            await self.stop_backend(item)
+            shutil.rmtree(code_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                code_dir.parent.rmdir()  # only if empty: leave nothing behind
+            raise
+        self.plugins[m.name] = item
+        return item
+
+    async def set_enabled(self, name: str, enabled: bool) -> Installed:
+        async with self.lock:
+            item = self.get(name)
+            if enabled and not item.enabled:
+                item.enabled = True
+                await self.start_backend(item)
+            elif enabled and item.error:
+                await self.start_backend(item)  # retry a failed start
+            elif not enabled and item.enabled:
+                item.enabled = False
+                await self.stop_backend(item)
+                item.error = None
+            await asyncio.to_thread(self.store.save, name, enabled=enabled)
+        log.info("plugin.enabled" if enabled else "plugin.disabled", plugin=name)
+        return item
+
+    async def set_config(self, name: str, config: dict[str, Any]) -> Installed:
+        async with self.lock:
+            item = self.get(name)
+            item.config = config
+            await asyncio.to_thread(self.store.save, name, config=config)
+            if item.enabled:  # workers read their config at start
+                await self.stop_backend(item)
+                await self.start_backend(item)
+        return item
+
+    async def uninstall(self, name: str, purge: bool = False) -> None:
+        async with self.lock:
+            self.get(name)
+            dependents = sorted(p.name for p in self.plugins.values()
+                                if name in p.manifest.dependencies)
+            if dependents:
+                raise Conflict(f"{name} is needed by {', '.join(dependents)}; "
+                               "uninstall those first", code="has_dependents")
+            await self.remove_locked(name, purge)
+        log.info("plugin.uninstalled", plugin=name, purge=purge)
+
+    async def remove_locked(self, name: str, purge: bool) -> None:
+        """Stop and forget a plugin (the caller holds the lock)."""
+        item = self.plugins[name]
+        await self.stop_backend(item)
+        await asyncio.to_thread(self.store.delete, name, purge)
+        del self.plugins[name]
+        shutil.rmtree(self.settings.plugins_dir / name, ignore_errors=True)
+        if purge:
+            shutil.rmtree(self.settings.plugin_data_dir / name, ignore_errors=True)
+
+
+def check_host_api(m: Manifest) -> None:
+    if parse_version(HOST_API_VERSION) not in parse_range(m.plugin.host_api):
+        raise PackageError(f"plugin.host_api: {m.plugin.host_api} does not include this "
+                           f"host's API version {HOST_API_VERSION}", code="incompatible")
+

@@ -1,0 +1,122 @@
+"""Installing by name and version range from the registry's signed index: resolve with
+dependencies, download each package through TUF, check its publisher's signature,
+install the set dependencies first, all or nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import httpx
+import structlog
+
+from .. import HOST_API_VERSION
+from ..errors import Conflict, PluginHostError
+from ..manifest import NAME_RE
+from ..package.signing import TrustedKey
+from ..resolver import resolve
+from ..versions import parse_range
+from . import metrics
+from .installed import Installed
+from .lifecycle import PluginManager
+from .registry_client import RegistryClient
+from .settings import HostSettings
+
+log = structlog.get_logger("plugin_host")
+
+
+class RegistryInstalls:
+    def __init__(self, manager: PluginManager, settings: HostSettings):
+        self.manager = manager
+        self.settings = settings
+        self.client: RegistryClient | None = None
+        if settings.registry_url and settings.registry_root:
+            self.client = RegistryClient(settings.registry_url, settings.registry_root,
+                                         settings.data_dir / "registry-cache")
+        self._background: set[asyncio.Task] = set()
+
+    async def install(self, name: str, range_: str, enable: bool = True
+                      ) -> tuple[Installed, list[Installed]]:
+        """Resolve ``name`` ``range_`` with its dependencies over the registry's signed
+        index, download each package through TUF, verify its publisher's signature and
+        install the set, dependencies first. All or nothing: if one fails, those installed
+        before it in this call are removed again. Returns the plugin and what was
+        installed."""
+        if self.client is None:
+            raise PluginHostError(
+                "installing by name and range needs a registry: set registry_url and "
+                "registry_root (PLUGIN_HOST_REGISTRY_URL, PLUGIN_HOST_REGISTRY_ROOT)",
+                code="registry_not_configured", status=501)
+        problems = []
+        if not isinstance(name, str) or not re.match(NAME_RE, name):
+            problems.append(f"name: {name!r} is not a plugin name")
+        try:
+            parse_range(range_)
+        except (ValueError, TypeError):
+            problems.append(f"range: {range_!r} is not a version range (like ^1.2)")
+        if problems:
+            raise PluginHostError("; ".join(problems), code="invalid_request", status=422)
+        manager = self.manager
+        async with manager.lock:
+            if name in manager.plugins:
+                current = manager.plugins[name].version
+                raise Conflict(f"{name} {current} is already installed; upgrade it with "
+                               f"POST /admin/plugins/{name}/upgrade")
+            session = await asyncio.to_thread(self.client.open)
+            session.index.installed = {n: p.version for n, p in manager.plugins.items()}
+            plan = await asyncio.to_thread(resolve, session.index, {name: range_},
+                                           HOST_API_VERSION)
+            done: list[Installed] = []
+            try:
+                for c in plan:
+                    if c.name in manager.plugins:
+                        continue
+                    data = await asyncio.to_thread(session.package, c.name, c.version)
+                    release = session.index.release(c.name, c.version)
+                    keys = publisher_keys(session.index.keys, release.signer)
+                    try:
+                        item = await manager.install_locked(data, enable, keys)
+                    except Exception as e:
+                        metrics.INSTALLS.labels(getattr(e, "code", "error")).inc()
+                        raise
+                    metrics.INSTALLS.labels("success").inc()
+                    done.append(item)
+                    log.info("plugin.installed", plugin=item.name, version=item.version,
+                             signer=item.signer, source="registry")
+                    self._report_install(item.name, item.version)
+            except BaseException:
+                for item in reversed(done):
+                    await manager.remove_locked(item.name, purge=True)
+                raise
+        return manager.plugins[name], done
+
+    def _report_install(self, name: str, version: str) -> None:
+        """Tell the registry's API of an install (best effort: the install never waits
+        for it or fails because of it)."""
+        http = self.manager.http
+        if not self.settings.registry_api_url or http is None:
+            return
+
+        async def report() -> None:
+            url = (f"{self.settings.registry_api_url.rstrip('/')}/api/v1/plugins/{name}/"
+                   f"{version}/installed")
+            try:
+                await http.post(url, timeout=5)
+            except httpx.HTTPError as e:
+                log.info("registry.report_failed", plugin=name, error=str(e))
+
+        task = asyncio.get_running_loop().create_task(report())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def publisher_keys(pems: dict[str, str], keyid: str) -> dict[str, TrustedKey]:
+    """The publisher key the signed index names for a release (trusted because the
+    index is)."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = pems.get(keyid)
+    if pem is None:
+        return {}
+    return {keyid: TrustedKey(keyid, serialization.load_pem_public_key(pem.encode()),
+                              f"registry publisher key {keyid}")}

@@ -1,0 +1,29 @@
+"""The host's services, composed once per process: the plugin set and its lifecycle,
+calls into plugins, hot swaps, installs from the registry. The HTTP routers
+(host/api/) and the tests reach them through ``app.state.services``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .calls import PluginCalls
+from .lifecycle import PluginManager
+from .registry_installs import RegistryInstalls
+from .settings import HostSettings
+from .swap import HotSwap
+
+
+@dataclass
+class HostServices:
+    settings: HostSettings
+    manager: PluginManager
+    calls: PluginCalls
+    swap: HotSwap
+    registry: RegistryInstalls
+
+    @classmethod
+    def create(cls, settings: HostSettings) -> HostServices:
+        manager = PluginManager(settings)
+        calls = PluginCalls(manager)
+        return cls(settings, manager, calls, HotSwap(manager, calls),
+                   RegistryInstalls(manager, settings))

@@ -1,0 +1,104 @@
+"""Where installed plugins are kept: their rows in the database (the installed version,
+the one before it for rollback, enabled, config) and their package files on disk.
+
+Writes that touch both undo the file when the database refuses, so a failed install
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import sessionmaker
+
+from ..manifest import parse_manifest
+from ..package.archive import Package
+from .db import InstalledPlugin, PluginVersion
+from .installed import Installed, integrity
+from .kv import KVStore
+
+
+class PluginStore:
+    def __init__(self, sessions: sessionmaker, packages_dir: Path, kv: KVStore):
+        self.sessions = sessions
+        self.packages_dir = packages_dir
+        self.kv = kv
+
+    def load(self) -> list[Installed]:
+        """Every installed plugin at its installed version (not running yet)."""
+        with self.sessions() as s:
+            q = select(InstalledPlugin, PluginVersion).join(
+                PluginVersion, (PluginVersion.plugin == InstalledPlugin.name)
+                & (PluginVersion.version == InstalledPlugin.version))
+            rows = [(r, v) for r, v in s.execute(q)]
+        out = []
+        for row, ver in rows:
+            manifest = parse_manifest(ver.manifest)
+            code_dir = Path(ver.path)
+            item = Installed(manifest=manifest, code_dir=code_dir, enabled=row.enabled,
+                             config=dict(row.config or {}), signer=ver.signer,
+                             sha256=ver.sha256, previous_version=row.previous_version)
+            item.integrity = integrity(manifest, code_dir)
+            out.append(item)
+        return out
+
+    def version(self, name: str, version: str) -> PluginVersion | None:
+        with self.sessions() as s:
+            return s.get(PluginVersion, (name, version))
+
+    def _keep_package(self, pkg: Package, data: bytes) -> Path:
+        self.packages_dir.mkdir(parents=True, exist_ok=True)
+        kept = self.packages_dir / pkg.filename
+        kept.write_bytes(data)
+        return kept
+
+    def save_install(self, item: Installed, pkg: Package, data: bytes) -> None:
+        kept = self._keep_package(pkg, data)
+        try:
+            with self.sessions.begin() as s:
+                s.add(InstalledPlugin(name=item.name, version=item.version,
+                                      enabled=item.enabled, config={}))
+                s.add(PluginVersion(plugin=item.name, version=item.version, sha256=pkg.sha256,
+                                    signer=item.signer, path=str(item.code_dir),
+                                    manifest=pkg.files["plugin.toml"].decode()))
+        except BaseException:
+            kept.unlink(missing_ok=True)
+            raise
+
+    def save_upgrade(self, item: Installed, pkg: Package, data: bytes) -> None:
+        """Record the new version; keep only it and the one before (for rollback)."""
+        self._keep_package(pkg, data)
+        keep = {item.version, item.previous_version}
+        with self.sessions.begin() as s:
+            row = s.get(InstalledPlugin, item.name)
+            row.version, row.previous_version = item.version, item.previous_version
+            s.merge(PluginVersion(plugin=item.name, version=item.version, sha256=pkg.sha256,
+                                  signer=item.signer, path=str(item.code_dir),
+                                  manifest=pkg.files["plugin.toml"].decode()))
+            stale = s.scalars(select(PluginVersion).where(
+                PluginVersion.plugin == item.name, PluginVersion.version.not_in(keep))).all()
+            for v in stale:
+                s.delete(v)
+        for v in stale:
+            shutil.rmtree(v.path, ignore_errors=True)
+            (self.packages_dir / f"{item.name}-{v.version}.kplugin").unlink(missing_ok=True)
+
+    def save(self, name: str, **values: Any) -> None:
+        """Update columns of a plugin's row (enabled, config, version…)."""
+        with self.sessions.begin() as s:
+            row = s.get(InstalledPlugin, name)
+            for k, v in values.items():
+                setattr(row, k, v)
+
+    def delete(self, name: str, purge: bool) -> None:
+        """Forget a plugin (and its kv data if ``purge``); its package files go too."""
+        with self.sessions.begin() as s:
+            s.execute(delete(PluginVersion).where(PluginVersion.plugin == name))
+            s.execute(delete(InstalledPlugin).where(InstalledPlugin.name == name))
+        if purge:
+            self.kv.purge(name)
+        for f in self.packages_dir.glob(f"{name}-*.kplugin"):
+            f.unlink(missing_ok=True)

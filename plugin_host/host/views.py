@@ -1,0 +1,62 @@
+"""How the admin API and the metrics show installed plugins: JSON views and the gauges
+refreshed at each scrape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import metrics
+from .installed import Installed
+from .lifecycle import PluginManager
+
+
+def describe(manager: PluginManager, item: Installed, detail: bool = False) -> dict[str, Any]:
+    """A plugin as ``GET /admin/plugins`` lists it (``detail``: as its own page shows it)."""
+    m = item.manifest
+    out: dict[str, Any] = {
+        "name": item.name, "version": item.version, "state": item.state,
+        "enabled": item.enabled, "summary": m.plugin.summary,
+        "previous_version": item.previous_version, "signer": item.signer,
+        "error": item.error,
+        "sandbox": {"layers": item.runtime.layers if item.runtime else manager.sandbox.layers},
+        "runtime": item.runtime.status() if item.runtime else None,
+    }
+    if detail:
+        out.update({
+            "manifest": m.model_dump(mode="json"),
+            "config": item.config,
+            "routes": [[r.method, r.template] for r in item.runtime.routes]
+            if item.runtime else [],
+            "hooks": sorted(item.runtime.hooks) if item.runtime else [],
+            "ui": item.ui_components(),
+            "kv_bytes": manager.kv.usage(item.name),
+            "sha256": item.sha256,
+        })
+    return out
+
+
+def update_gauges(manager: PluginManager) -> None:
+    """Plugins by state, memory, kv use and sandbox layers (crash-looping comes and goes:
+    refreshed at each scrape)."""
+    counts = dict.fromkeys(("enabled", "disabled", "failed", "crash-looping"), 0)
+    metrics.SANDBOX_LAYER.clear()
+    metrics.CRASH_LOOPING.clear()
+    metrics.KV_BYTES.clear()
+    metrics.KV_QUOTA.clear()
+    plugins = list(manager.plugins.values())
+    usage = manager.kv.usage_by_plugin()
+    groups = {p.name: {w.pid for w in p.runtime.workers if w.pid}
+              for p in plugins if p.runtime}
+    rss = metrics.process_group_rss({pid for pids in groups.values() for pid in pids})
+    metrics.MEMORY.clear()
+    for name, pids in groups.items():
+        metrics.MEMORY.labels(name).set(sum(rss.get(pid, 0) for pid in pids))
+    for p in plugins:
+        counts[p.state] += 1
+        metrics.KV_BYTES.labels(p.name).set(usage.get(p.name, 0))
+        metrics.KV_QUOTA.labels(p.name).set(p.manifest.permissions.kv_quota)
+        metrics.CRASH_LOOPING.labels(p.name).set(p.state == "crash-looping")
+        for layer in p.runtime.layers if p.runtime else ():
+            metrics.SANDBOX_LAYER.labels(p.name, layer).set(1)
+    for state, n in counts.items():
+        metrics.PLUGINS.labels(state).set(n)

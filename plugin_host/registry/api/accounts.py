@@ -1,0 +1,38 @@
+"""Accounts, API tokens and publisher keys."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from . import RequiredCaller, Services
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.post("/accounts", tags=["accounts"], status_code=201)
+async def create_account(registry: Services, c: RequiredCaller,
+                         name: Annotated[str, Body(pattern=r"^[a-z][a-z0-9_.-]{1,63}$")],
+                         role: Annotated[str, Body()]) -> dict[str, Any]:
+    """Create an account with a role: admin, reviewer, publisher or user (admin only)."""
+    return registry.accounts.create_account(c, name, role)
+
+
+@router.post("/accounts/{name}/tokens", tags=["accounts"], status_code=201)
+async def create_token(name: str, registry: Services, c: RequiredCaller) -> dict[str, Any]:
+    """A new API token for an account (its own, or any for an admin); shown once."""
+    return registry.accounts.create_token(c, name)
+
+
+@router.delete("/tokens/{token_id}", tags=["accounts"])
+async def revoke_token(token_id: int, registry: Services, c: RequiredCaller) -> dict[str, Any]:
+    registry.accounts.revoke_token(c, token_id)
+    return {"revoked": token_id}
+
+
+@router.post("/keys", tags=["publishing"], status_code=201)
+async def add_key(registry: Services, c: RequiredCaller,
+                  public_key: Annotated[str, Body(embed=True)]) -> dict[str, Any]:
+    """Register an Ed25519 public key (PEM) whose signatures this publisher uses."""
+    return registry.accounts.add_key(c, public_key)

@@ -1,0 +1,70 @@
+"""The public catalogue: search, plugin and publisher pages, the index's status,
+resolution, downloads."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import Response
+
+from ... import HOST_API_VERSION
+from . import OptionalCaller, Services
+
+router = APIRouter(prefix="/api/v1", tags=["catalogue"])
+
+
+@router.get("/plugins")
+async def search(registry: Services, q: Annotated[str, Query()] = "",
+                 tag: Annotated[str | None, Query()] = None,
+                 host_api: Annotated[str | None, Query(pattern=r"^\d+\.\d+\.\d+$")] = None,
+                 sort: Annotated[str, Query(pattern="^(name|downloads|rating|updated)$")
+                                 ] = "name") -> dict[str, Any]:
+    """Search name, summary and tags; filter by tag and by a host API version the
+    latest release must support; sort by name, downloads, rating or updated."""
+    return {"plugins": registry.catalogue.search(q, tag, sort, host_api)}
+
+
+@router.get("/publishers/{name}")
+async def publisher(name: str, registry: Services) -> dict[str, Any]:
+    """A publisher's profile: their plugins and signing keys."""
+    return registry.catalogue.publisher(name)
+
+
+@router.get("/index")
+async def index(registry: Services) -> dict[str, Any]:
+    """Where the signed index is, its root's SHA-256 (compare it with the root.json
+    you give your hosts) and each role's version and expiry."""
+    return await asyncio.to_thread(registry.index.status)
+
+
+@router.get("/plugins/{name}")
+async def plugin(name: str, registry: Services, c: OptionalCaller) -> dict[str, Any]:
+    """A plugin's page: approved versions (all, with checks and reviews, for its
+    publisher and reviewers)."""
+    return registry.catalogue.plugin(name, c)
+
+
+@router.post("/resolve")
+async def resolve(registry: Services, requirements: Annotated[dict[str, str], Body()],
+                  host_api: Annotated[str, Body()] = HOST_API_VERSION) -> dict[str, Any]:
+    """Requirements (name → npm range) → a consistent set of approved releases in
+    install order, or 409 with the conflict in words."""
+    return {"install": registry.catalogue.resolve(requirements, host_api)}
+
+
+@router.get("/plugins/{name}/{version}/download")
+async def download(name: str, version: str, registry: Services) -> Response:
+    """The package of an approved release (counted). Hosts install from the signed
+    index instead; this is for people and reviewers."""
+    filename, data = await asyncio.to_thread(registry.catalogue.download, name, version)
+    return Response(data, media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.post("/plugins/{name}/{version}/installed", status_code=204)
+async def installed(name: str, version: str, registry: Services) -> Response:
+    """A host reports an install from the index (counted as a download)."""
+    await asyncio.to_thread(registry.catalogue.count_download, name, version)
+    return Response(status_code=204)

@@ -1,0 +1,39 @@
+"""Yanks, deprecation and ratings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from . import RequiredCaller, Services
+
+router = APIRouter(prefix="/api/v1", tags=["marketplace"])
+
+
+@router.post("/plugins/{name}/{version}/yank")
+async def yank(name: str, version: str, registry: Services, c: RequiredCaller
+               ) -> dict[str, Any]:
+    """Hide a release from resolution (pinned installs still work); its publisher."""
+    return registry.marketplace.yank(c, name, version, True)
+
+
+@router.post("/plugins/{name}/{version}/unyank")
+async def unyank(name: str, version: str, registry: Services, c: RequiredCaller
+                 ) -> dict[str, Any]:
+    return registry.marketplace.yank(c, name, version, False)
+
+
+@router.post("/plugins/{name}/deprecate")
+async def deprecate(name: str, registry: Services, c: RequiredCaller,
+                    message: Annotated[str | None, Body(embed=True)] = None) -> dict[str, Any]:
+    """Mark a plugin deprecated with a message (null clears it); its publisher."""
+    return registry.marketplace.deprecate(c, name, message)
+
+
+@router.put("/plugins/{name}/rating")
+async def rate(name: str, registry: Services, c: RequiredCaller,
+               stars: Annotated[int, Body()],
+               text: Annotated[str, Body(max_length=4000)] = "") -> dict[str, Any]:
+    """Rate a plugin 1 to 5 with an optional review; one per user, editable."""
+    return registry.marketplace.rate(c, name, stars, text)

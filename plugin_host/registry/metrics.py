@@ -1,0 +1,18 @@
+"""The registry's Prometheus metrics. docs/operations/metrics.md lists each one."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+from .. import __version__
+
+PUBLISHES = Counter("registry_publishes_total", "Publish attempts", ["outcome"])
+REVIEWS = Counter("registry_reviews_total", "Review decisions", ["decision"])
+DOWNLOADS = Counter("registry_downloads_total", "Package downloads", ["plugin"])
+QUEUE_SIZE = Gauge("registry_review_queue_size", "Releases waiting for review")
+QUEUE_AGE = Gauge("registry_review_queue_oldest_age_seconds",
+                  "How long the oldest release in the queue has waited")
+INDEX_EXPIRY = Gauge("registry_index_metadata_expiry_timestamp_seconds",
+                     "When each role's current index metadata expires (Unix time)", ["role"])
+BUILD_INFO = Gauge("registry_build_info", "Version of this registry", ["version"])
+BUILD_INFO.labels(__version__).set(1)

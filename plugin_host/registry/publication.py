@@ -1,0 +1,106 @@
+"""Publishing the signed index: the index document (``index.json``) built from the
+approved releases, the package targets, and the TUF metadata over them, written to
+storage inside the transaction that changed the catalogue (if storage fails, the change
+is rolled back too)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..package.index import IndexDocument, IndexPlugin, IndexRelease, package_target
+from .db import Account, PluginRecord, PublisherKey, Release
+from .index import TufIndex, target_key
+from .records import package_file
+from .settings import RegistrySettings
+from .storage import Storage, open_storage
+
+#: PostgreSQL advisory lock id: one index publisher at a time across replicas
+PUBLISH_LOCK = 7243
+
+
+class IndexPublisher:
+    def __init__(self, settings: RegistrySettings, sessions: sessionmaker,
+                 storage: Storage | None = None):
+        self.settings = settings
+        self.sessions = sessions
+        self.storage = storage or open_storage(settings)
+        self.index = TufIndex.from_settings(self.storage, settings)
+
+    def check_storage(self) -> None:
+        """Before serving: storage is usable and the index keys match its root (a clear
+        error otherwise, before the registry accepts anything)."""
+        self.storage.check()
+        self.index.keys.load()
+        self.index.ensure_root()
+
+    def start(self) -> None:
+        """Move packages kept by older versions (files in data_dir/packages) into
+        storage, and make sure a signed index exists (an empty one on first start) so
+        hosts can read it from the beginning."""
+        moved = self._adopt_old_package_files()
+        if moved or "timestamp" not in self.index.current():
+            with self.sessions() as s:
+                self.publish(s)
+        self.index.update_expiry_metric()
+
+    def _adopt_old_package_files(self) -> int:
+        moved = 0
+        with self.sessions.begin() as s:
+            for r in s.scalars(select(Release).where(Release.path.like("/%"))):
+                old = Path(r.path)
+                if not old.is_file():
+                    continue
+                key = target_key(package_target(r.plugin, old.name), r.sha256)
+                self.storage.put(key, old.read_bytes(), "application/zip")
+                r.path = key
+                moved += 1
+        return moved
+
+    def refresh(self) -> list[str]:
+        """Re-sign any role past half its lifetime; the roles re-signed."""
+        roles = self.index.refresh()
+        self.index.update_expiry_metric()
+        return roles
+
+    def status(self) -> dict[str, Any]:
+        return {**self.index.status(), "url": self.settings.index_url}
+
+    @staticmethod
+    def document(s: Session) -> tuple[IndexDocument, dict[str, tuple[int, str]]]:
+        """The index document and the package targets (path → (length, sha256)) of the
+        approved releases visible in session ``s``."""
+        owners = {a.id: a.name for a in s.scalars(select(Account))}
+        records = {p.name: p for p in s.scalars(select(PluginRecord))}
+        doc = IndexDocument()
+        packages: dict[str, tuple[int, str]] = {}
+        signers: set[str] = set()
+        for r in s.scalars(select(Release).where(Release.state == "approved")
+                           .order_by(Release.plugin, Release.version)):
+            p = records[r.plugin]
+            entry = doc.plugins.get(r.plugin)
+            if entry is None:
+                entry = doc.plugins[r.plugin] = IndexPlugin(
+                    summary=p.summary, tags=p.tags or [], deprecated=p.deprecated,
+                    publisher=owners.get(p.owner_id))
+            target = package_target(r.plugin, package_file(r))
+            entry.releases[r.version] = IndexRelease(
+                host_api=r.host_api, dependencies=r.dependencies, yanked=r.yanked,
+                sha256=r.sha256, size=r.size, signer=r.signer, target=target)
+            packages[target] = (r.size, r.sha256)
+            signers.add(r.signer)
+        doc.keys = {k.keyid: k.public_pem for k in s.scalars(
+            select(PublisherKey).where(PublisherKey.keyid.in_(signers)))}
+        return doc, packages
+
+    def publish(self, s: Session) -> None:
+        """Publish the index from session ``s`` (inside its transaction)."""
+        if s.bind.dialect.name == "postgresql":
+            s.execute(text(f"SELECT pg_advisory_xact_lock({PUBLISH_LOCK})"))
+        s.flush()
+        doc, packages = self.document(s)
+        self.index.publish(doc, packages)
+        self.index.update_expiry_metric()

@@ -1,0 +1,124 @@
+"""HTTP plumbing both services share: domain errors mapped to JSON answers in one place,
+correlation ids, and reading request bodies (uploaded packages, JSON objects) with
+clear refusals.
+
+Every error answer has the same shape::
+
+    {"error": {"code": "...", "message": "...", "problems": [...], "correlation_id": "..."}}
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import PluginHostError
+
+log = structlog.get_logger("plugin_host.http")
+
+CID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+PACKAGE_TYPES = {"application/zip", "application/octet-stream", "application/x-kplugin"}
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def correlation_id(request: Request) -> str:
+    """The caller's ``X-Request-ID`` if it is a sane token, else a new id; kept on the
+    request so error answers carry it."""
+    given = request.headers.get("x-request-id", "")
+    cid = given if CID_RE.match(given) else new_correlation_id()
+    request.scope["correlation_id"] = cid
+    return cid
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}},
+                        status_code=status)
+
+
+def install_error_handlers(app: FastAPI, service: str) -> None:
+    """Map every error to the one JSON shape: domain errors with their status (401s with
+    ``WWW-Authenticate``), validation errors as 422 naming each field, anything
+    unexpected as 500 with a correlation id to find it in ``service``'s log."""
+
+    @app.exception_handler(PluginHostError)
+    async def domain_error(request: Request, exc: PluginHostError) -> JSONResponse:
+        extra: dict[str, Any] = {}
+        problems = getattr(exc, "problems", None)
+        if problems:
+            extra["problems"] = problems
+        cid = request.scope.get("correlation_id")
+        if cid:
+            extra["correlation_id"] = cid
+        resp = error_response(exc.status, exc.code, exc.message, **extra)
+        if exc.status == 401:
+            resp.headers["WWW-Authenticate"] = "Bearer"
+        if cid:
+            resp.headers["X-Correlation-ID"] = cid
+        return resp
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return error_response(422, "invalid_request", "; ".join(problems), problems=problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        cid = request.scope.get("correlation_id") or new_correlation_id()
+        log.exception("http.unexpected_error", correlation_id=cid, path=request.url.path)
+        return error_response(500, "internal_error",
+                              f"unexpected error; see the {service} log for correlation id "
+                              f"{cid}", correlation_id=cid)
+
+
+async def package_body(request: Request, limit: int | None = None) -> bytes:
+    """The uploaded package: the request body, sent as application/zip. Past ``limit``
+    bytes the upload is refused (413) without reading the rest."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip()
+    if ctype not in PACKAGE_TYPES:
+        raise PluginHostError("send the package as the body with Content-Type: "
+                              "application/zip", code="unsupported_media_type", status=415)
+    if limit is not None:
+        too_big = PluginHostError(f"the package is larger than this server accepts "
+                                  f"({limit} bytes)", code="package_too_large", status=413)
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            raise too_big
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+        data = b"".join(chunks)
+    else:
+        data = await request.body()
+    if not data:
+        raise PluginHostError("the request body is empty: send the .kplugin file",
+                              code="invalid_package", status=422)
+    return data
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or a 422 saying the body is not one."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise PluginHostError("the body must be a JSON object", code="invalid_request",
+                              status=422)
+    return body
