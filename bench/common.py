@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from ops.processes import free_port, wait_ready
+from ops.processes import free_port, start_server
 from plugin_host.package.archive import pack
 from plugin_host.package.signing import generate_keypair, sign_package
 
@@ -57,18 +57,12 @@ class BenchHost:
         self.work = work
         self.key, pub, _ = generate_keypair(work / "bench")
         port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = (work / "host.log").open("wb")
-        self.proc = subprocess.Popen(
+        self.server = start_server(
             [sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(port),
              "--data-dir", str(work / "data"), "--trusted-key", str(pub), "--admin-token",
-             TOKEN, "--log-level", "warning", *args],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            wait_ready(self.url, proc=self.proc)
-        except BaseException:
-            self.stop()
-            raise
+             TOKEN, "--log-level", "warning", *args], work / "host.log", port=port)
+        self.url = self.server.url
+        self.proc = self.server.proc
         self.admin = httpx.Client(base_url=self.url, timeout=60,
                                   headers={"Authorization": f"Bearer {TOKEN}"})
 
@@ -84,8 +78,7 @@ class BenchHost:
         return r
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        self.server.stop()
 
 
 @contextmanager

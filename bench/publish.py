@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,18 +21,15 @@ from pathlib import Path
 import httpx
 from common import TOKEN, make_plugin, report
 
-from ops.processes import free_port, wait_ready
+from ops.processes import Server, free_port, start_server
 from plugin_host.package.archive import pack
 from plugin_host.package.signing import generate_keypair, sign_package
 
 ADMIN = "bench-registry-admin-123"
 
 
-def spawn(cmd: list[str], log: Path, url: str, path: str = "/readyz") -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    wait_ready(url, proc=proc, path=path)
-    return proc
+def spawn(cmd: list[str], log: Path, url: str, path: str = "/readyz") -> Server:
+    return start_server(cmd, log, port=int(url.rsplit(":", 1)[1]), ready_path=path)
 
 
 def main() -> None:
@@ -42,7 +38,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     py = sys.executable
-    procs: list[subprocess.Popen] = []
+    procs: list[Server] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         try:
@@ -101,8 +97,7 @@ def main() -> None:
                     steps[k].append(v * 1000)
         finally:
             for p in procs:
-                p.terminate()
-                p.wait(10)
+                p.stop()
     figures = {f"{k}_median_ms": round(statistics.median(v)) for k, v in steps.items()}
     figures["rounds"] = args.rounds
     report(figures, args.json)

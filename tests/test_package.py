@@ -21,7 +21,8 @@ from plugin_host.package.archive import (
 )
 from plugin_host.package.signing import load_trusted_keys, sign_package, verify_signature
 
-from .conftest import EXAMPLES
+from .support.paths import EXAMPLES
+from .support.plugins import raw_zip
 
 HELLO = EXAMPLES / "hello-world"
 
@@ -104,18 +105,6 @@ def test_a_rewritten_manifest_breaks_the_signature(tmp_path, keys):
     tampered = read_package(_rezip(pkg.read_bytes(), rewrite))
     with pytest.raises(SignatureError, match="does not match the package"):
         verify_signature(tampered, load_trusted_keys([keys["pub"]]))
-
-
-def raw_zip(entries: list[tuple[str, bytes, int]]) -> bytes:
-    """A zip with exactly these (name, content, unix mode) entries, unchecked."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content, mode in entries:
-            info = zipfile.ZipInfo(name)
-            info.external_attr = mode << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, content)
-    return buf.getvalue()
 
 
 REG = stat.S_IFREG | 0o644

@@ -13,25 +13,8 @@ import pytest
 
 from plugin_host import __version__
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _require(ok: bool, what: str) -> None:
-    if ok:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} (CI must run the deploy tests)")
-    pytest.skip(what)
-
-
-@pytest.fixture(scope="session")
-def build(tmp_path_factory) -> Path:
-    """`invoke build`'s output for this tree (wheel + wheelhouse)."""
-    from ops.build import build as build_artifacts
-
-    out = tmp_path_factory.mktemp("dist")
-    build_artifacts(out)
-    return out / "wheelhouse"
+from ..support.paths import ROOT
+from ..support.system import require
 
 
 @pytest.fixture(scope="session")
@@ -67,9 +50,9 @@ def testhosts(tmp_path_factory):
     from ops.containers import docker_ready, ensure_dockerd
     from ops.deploy import testhosts_down, testhosts_up
 
-    _require(shutil.which("dockerd") is not None or docker_ready(),
+    require(shutil.which("dockerd") is not None or docker_ready(),
              "Docker is not installed (apt-get install docker.io)")
-    _require(os.geteuid() == 0 or docker_ready(), "dockerd is not running and needs root")
+    require(os.geteuid() == 0 or docker_ready(), "dockerd is not running and needs root")
     ensure_dockerd()
     inventory = testhosts_up(tmp_path_factory.mktemp("state"), 3, log=lambda m: None)
     yield inventory

@@ -18,7 +18,7 @@ import testinfra
 
 from plugin_host import __version__
 
-from ..conftest import ROOT
+from ..support.paths import ROOT
 
 HOSTS = ["koha-test-0", "koha-test-1", "koha-test-2"]
 

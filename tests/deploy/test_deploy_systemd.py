@@ -16,7 +16,7 @@ import httpx
 import pytest
 import testinfra
 
-from ..conftest import ROOT
+from ..support.paths import ROOT
 
 ENV = "test-systemd"
 NAME = f"koha-{ENV}-0"
@@ -82,7 +82,7 @@ def test_a_plugin_from_the_deployed_registry_runs_sandboxed_and_survives_a_resta
 
     h = testinfra.get_host(f"docker://{NAME}")
     assert h.run("systemctl restart plugin-host").rc == 0
-    from ..conftest import wait_until
+    from ..support.waiting import wait_until
 
     def serves():
         try:

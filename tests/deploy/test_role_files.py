@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from ..conftest import ROOT
+from ..support.paths import ROOT
 
 ROLES = ROOT / "playbooks" / "roles"
 

@@ -55,6 +55,3 @@ def stack(rules_dir):
 
     return build
 
-
-def of_type(records, type_: str):
-    return [r for r in records if r.type == type_]

@@ -105,3 +105,8 @@ def run_stack(raw: dict[str, Any], rules_dir: Path) -> tuple[list[Record], dict[
         records.append(Record(typ, name, recorder.inputs.get((typ, name), {}),
                               qualified[-2] if len(qualified) > 1 else None))
     return records, outputs
+
+
+def of_type(records, type_: str):
+    """The recorded resources of one Pulumi type."""
+    return [r for r in records if r.type == type_]

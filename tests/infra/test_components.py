@@ -10,7 +10,7 @@ import pytest
 
 from policy.rules import REQUIRED_TAGS, TAGGED, violations
 
-from .conftest import of_type
+from .harness import of_type
 
 CLOUDS = ["aws", "gcp"]
 COMPONENTS = {"koha:storage:ArtifactStore", "koha:identity:Identity",

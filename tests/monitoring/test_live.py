@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
 from monitoring import dashboards, scrape_config
-from ops.processes import free_port
+from ops.processes import free_port, start_server
 
-from ..conftest import EXAMPLES, signed, wait_until
-from .conftest import MONITORING, require
+from ..support.paths import EXAMPLES, MONITORING
+from ..support.plugins import signed
+from ..support.system import require_tool
+from ..support.waiting import wait_until
+
+TOOLS_HINT = "apt-get install prometheus prometheus-alertmanager"
 
 
 class Webhook(BaseHTTPRequestHandler):
@@ -40,15 +42,11 @@ class Webhook(BaseHTTPRequestHandler):
         pass
 
 
-def start(cmd: list[str], log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-
-
 @pytest.fixture
 def stack(tmp_path, host_factory, keys, packages, plugin_copy, openlibrary, registry):
-    prometheus_bin = require("prometheus")
-    alertmanager_bin = shutil.which("prometheus-alertmanager") or require("alertmanager")
+    prometheus_bin = require_tool("prometheus", TOOLS_HINT)
+    alertmanager_bin = (shutil.which("prometheus-alertmanager")
+                        or require_tool("alertmanager", TOOLS_HINT))
     server = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     Webhook.received = []
@@ -74,32 +72,24 @@ def stack(tmp_path, host_factory, keys, packages, plugin_copy, openlibrary, regi
         [f"127.0.0.1:{am_port}"],
         [str(p) for p in sorted((MONITORING / "rules").glob("*.rules.yml"))], "1s", "1s")
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prom))
-    procs = [
-        start([alertmanager_bin, f"--config.file={tmp_path / 'alertmanager.yml'}",
-               f"--storage.path={tmp_path / 'am'}", f"--web.listen-address=127.0.0.1:{am_port}",
-               "--cluster.listen-address="], tmp_path / "alertmanager.log"),
-        start([prometheus_bin, f"--config.file={tmp_path / 'prometheus.yml'}",
-               f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-               f"--web.listen-address=127.0.0.1:{prom_port}"], tmp_path / "prometheus.log"),
-    ]
-    prom_url = f"http://127.0.0.1:{prom_port}"
+    servers: list = []
     try:
-        assert wait_until(lambda: _ok(f"{prom_url}/-/ready"), timeout=30), "Prometheus not ready"
-        assert wait_until(lambda: _ok(f"http://127.0.0.1:{am_port}/-/ready"), timeout=30)
+        servers.append(start_server(
+            [alertmanager_bin, f"--config.file={tmp_path / 'alertmanager.yml'}",
+             f"--storage.path={tmp_path / 'am'}", f"--web.listen-address=127.0.0.1:{am_port}",
+             "--cluster.listen-address="], tmp_path / "alertmanager.log", port=am_port,
+            ready_path="/-/ready"))
+        servers.append(start_server(
+            [prometheus_bin, f"--config.file={tmp_path / 'prometheus.yml'}",
+             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{prom_port}"], tmp_path / "prometheus.log",
+            port=prom_port, ready_path="/-/ready"))
         publish_and_review(registry, packages)
-        yield host, prom_url
+        yield host, servers[1].url
     finally:
-        for p in procs:
-            p.terminate()
-            p.wait(10)
+        for started in servers:
+            started.stop()
         server.shutdown()
-
-
-def _ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def query(prom_url: str, expr: str) -> list:

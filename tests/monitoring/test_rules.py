@@ -11,7 +11,10 @@ import yaml
 
 from monitoring import dashboards, rules_as_code
 
-from .conftest import MONITORING, ROOT, require
+from ..support.paths import MONITORING, ROOT
+from ..support.system import require_tool
+
+TOOLS_HINT = "apt-get install prometheus prometheus-alertmanager"
 
 RULE_FILES = sorted((MONITORING / "rules").glob("*.rules.yml"))
 TEST_FILES = sorted((MONITORING / "tests").glob("*.test.yml"))
@@ -31,13 +34,13 @@ def test_committed_files_match_the_code():
 
 
 def test_promtool_check_rules():
-    r = run(require("promtool"), "check", "rules", *map(str, RULE_FILES))
+    r = run(require_tool("promtool", TOOLS_HINT), "check", "rules", *map(str, RULE_FILES))
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("SUCCESS") == len(RULE_FILES)
 
 
 def test_promtool_unit_tests_pass():
-    r = run(require("promtool"), "test", "rules", *map(str, TEST_FILES))
+    r = run(require_tool("promtool", TOOLS_HINT), "test", "rules", *map(str, TEST_FILES))
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("SUCCESS") == len(TEST_FILES) == 2
 
@@ -84,7 +87,7 @@ def test_slo_alerts_use_the_multiwindow_burn_rates():
 
 
 def test_alertmanager_config_routes_by_severity_and_inhibits():
-    amtool = require("amtool")
+    amtool = require_tool("amtool", TOOLS_HINT)
     config = str(MONITORING / "alertmanager.yml")
     r = run(amtool, "check-config", config)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -117,7 +120,7 @@ def test_dashboards_are_valid_grafana_json(dashboard):
 
 def test_dashboard_queries_parse_as_promql():
     """promtool checks each query by putting it in a throwaway recording rule."""
-    promtool = require("promtool")
+    promtool = require_tool("promtool", TOOLS_HINT)
     rules = [{"record": f"check:query:n{i}", "expr": expr}
              for i, (d) in enumerate(
                  q for dash in dashboards.DASHBOARDS for _, q in dashboards.queries(dash))
@@ -134,7 +137,7 @@ def test_dashboard_queries_parse_as_promql():
 def test_prometheus_config_renders_and_passes_promtool(tmp_path):
     from monitoring import scrape_config
 
-    promtool = require("promtool")
+    promtool = require_tool("promtool", TOOLS_HINT)
     cfg = scrape_config.from_environment_file(MONITORING / "environments" / "prod.yml",
                                               MONITORING / "rules")
     assert [j["job_name"] for j in cfg["scrape_configs"]] == ["plugin-host", "registry", "node"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .helpers import ZIP, publish_and_approve, variant
+from ..support.plugins import ZIP, variant
+from ..support.servers import publish_and_approve
 
 
 def stored(reg) -> set[str]:

@@ -20,7 +20,8 @@ from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata
 from tuf.api.serialization.json import JSONSerializer
 
-from .helpers import publish_and_approve, variant
+from ..support.plugins import variant
+from ..support.servers import publish_and_approve
 
 
 class Index:

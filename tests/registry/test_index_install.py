@@ -16,8 +16,8 @@ import sys
 import httpx
 import pytest
 
-from ..conftest import ADMIN_TOKEN, BUCKET
-from .helpers import CHAIN, publish_chain
+from ..support.catalogue import CHAIN, publish_chain
+from ..support.servers import ADMIN_TOKEN, BUCKET
 
 
 def install_cli(host, requirement: str) -> subprocess.CompletedProcess:

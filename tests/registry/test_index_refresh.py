@@ -10,8 +10,9 @@ import subprocess
 import sys
 import time
 
-from ..conftest import wait_until
-from .helpers import publish_and_approve, variant
+from ..support.plugins import variant
+from ..support.servers import publish_and_approve
+from ..support.waiting import wait_until
 
 LIFETIME_DAYS = 6 / 86400  # 6 s
 

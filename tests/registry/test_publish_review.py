@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from ..conftest import EXAMPLES, signed
+from ..support.paths import EXAMPLES
+from ..support.plugins import signed
 
 ZIP = {"Content-Type": "application/zip"}
 
@@ -207,7 +208,7 @@ DEPENDS_ON_MARC = '[dependencies]\n"marc-utils" = "^2.1"\n\n[backend]'
 def test_resolve_over_approved_releases(registry, keys, plugin_copy, tmp_path):
     """marc-utils 2.1.0 approved; hello-world 1.1.0 needs it; resolution returns both in
     install order; a conflicting request is explained."""
-    from ..conftest import EXAMPLES as EX
+    from ..support.paths import EXAMPLES as EX
 
     marc = plugin_copy(EX / "hello-world")
     (marc / "plugin.toml").write_text((marc / "plugin.toml").read_text()
@@ -258,7 +259,8 @@ def test_the_same_flow_on_postgresql(registry_factory, postgres, packages):
 
 
 def test_search_filters_sorts_and_publisher_profiles(registry, keys, tmp_path):
-    from .helpers import publish_and_approve, variant
+    from ..support.plugins import variant
+    from ..support.servers import publish_and_approve
 
     publish_and_approve(registry, variant(tmp_path, "hello-world", "1.0.0", key=keys["key"]))
     time.sleep(1.1)  # published_at has second resolution on some databases

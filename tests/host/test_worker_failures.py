@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from .conftest import Prober, wait_until
+from ..support.waiting import Prober, wait_until
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 
 from plugin_host.package.archive import pack, write_zip
 
-from .conftest import EXAMPLES, signed
-from .test_package import raw_zip
+from ..support.paths import EXAMPLES
+from ..support.plugins import raw_zip, signed
 
 
 def entries_of(data: bytes) -> dict[str, bytes]:

@@ -7,7 +7,8 @@ import hashlib
 import subprocess
 import sys
 
-from .conftest import ADMIN_TOKEN, signed
+from ..support.plugins import signed
+from ..support.servers import ADMIN_TOKEN
 
 
 def run(*args, cwd=None) -> subprocess.CompletedProcess:
@@ -126,7 +127,7 @@ def test_install_refuses_incompatible_host_api_and_missing_dependency(
 
 
 def test_manifest_hooks_must_match_the_code(host, keys, plugin_copy, tmp_path):
-    from .conftest import EXAMPLES
+    from ..support.paths import EXAMPLES
 
     src = plugin_copy(EXAMPLES / "hello-world")
     toml = (src / "plugin.toml").read_text()
@@ -141,7 +142,7 @@ def test_manifest_hooks_must_match_the_code(host, keys, plugin_copy, tmp_path):
 
 
 def test_backend_that_fails_to_load_is_refused(host, keys, plugin_copy, tmp_path):
-    from .conftest import EXAMPLES
+    from ..support.paths import EXAMPLES
 
     src = plugin_copy(EXAMPLES / "hello-world")
     (src / "hello_world" / "__init__.py").write_text("import not_a_module\n")

@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from .conftest import ROOT
+from ..support.paths import ROOT
 
 WORKFLOWS = sorted((ROOT / "pipelines").glob("*.yml"))
 

@@ -9,7 +9,7 @@ import sys
 
 from ops.release import verify
 
-from .conftest import ROOT
+from ..support.paths import ROOT
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "Release Test", "GIT_AUTHOR_EMAIL": "release@example.org",
            "GIT_COMMITTER_NAME": "Release Test", "GIT_COMMITTER_EMAIL": "release@example.org"}

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Host, Prober, signed, wait_until
+from ..support.plugins import signed
+from ..support.servers import Host
+from ..support.waiting import Prober, wait_until
 
 TEMPLATE = '''
 [plugin]

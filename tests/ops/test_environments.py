@@ -13,7 +13,8 @@ import pytest
 
 from ops.environments import down, environments, logs, status, up
 
-from .conftest import ROOT, wait_until
+from ..support.paths import ROOT
+from ..support.waiting import wait_until
 
 
 def port_free(port: int) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import EXAMPLES, OpenLibrary, signed
+from ..support.paths import EXAMPLES
+from ..support.plugins import signed
+from ..support.servers import OpenLibrary
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import TEST_PLUGINS, signed, wait_until
+from ..support.paths import TEST_PLUGINS
+from ..support.plugins import signed
+from ..support.waiting import wait_until
 
 
 class Load:

@@ -1,1 +1,0 @@
-"""The registry tests use the `registry` fixture of tests/conftest.py."""

@@ -1,0 +1,46 @@
+"""Waiting for what a user would see, and watching a service while something changes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+
+
+def wait_until(fn, timeout: float = 10.0, interval: float = 0.05):
+    """Call ``fn`` until it returns something true or ``timeout`` passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+class Prober(threading.Thread):
+    """Calls hello-world continuously and records any failure."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url = url
+        self.stop_event = threading.Event()
+        self.ok = 0
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        with httpx.Client(timeout=5) as c:
+            while not self.stop_event.is_set():
+                try:
+                    r = c.get(f"{self.url}/plugins/hello-world/api/greet/probe")
+                    if r.status_code == 200 and r.json() == {"greeting": "Hello probe"}:
+                        self.ok += 1
+                    else:
+                        self.failures.append(f"{r.status_code} {r.text}")
+                except httpx.HTTPError as e:
+                    self.failures.append(repr(e))
+                time.sleep(0.01)
+
+    def finish(self) -> None:
+        self.stop_event.set()
+        self.join(10)
