@@ -156,8 +156,9 @@ def gcs_server(tmp_path) -> Iterator[Served]:
 
 
 @pytest.fixture(scope="session")
-def build(tmp_path_factory) -> Path:
-    """`invoke build`'s output for this tree (wheel + wheelhouse), built once."""
+def wheelhouse(tmp_path_factory) -> Path:
+    """The wheelhouse of `invoke build` for this tree (the wheel and its dependencies),
+    built once per session."""
     from ops.build import build as build_artifacts
 
     out = tmp_path_factory.mktemp("dist")

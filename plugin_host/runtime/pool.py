@@ -1,47 +1,40 @@
-"""Worker processes and the per-plugin pool that spreads calls across them (used by the
-host to serve plugins, and by the registry to smoke-load a published package).
+"""The per-plugin pool of worker processes (runtime/process.py) that spreads calls
+across them (used by the host to serve plugins, and by the registry to smoke-load a
+published package).
 
-Each worker is ``python -m plugin_host.worker FD`` in its own session, with a scrubbed
-environment and only its end of a Unix socket pair inherited. A call that raises
-fails alone; a call that exceeds its timeout kills the worker; a worker that exits is
-replaced. In each case the caller gets a PluginCallError with the right status.
+A call that raises fails alone; a call that exceeds its timeout kills its worker; a
+worker that exits is replaced, with back-off once failures repeat. In each case the
+caller gets a PluginCallError with the right status.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import shutil
-import signal
-import socket
-import tempfile
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
-from ..errors import ManifestError, PluginCallError, PluginHostError
+from ..errors import ManifestError, PluginCallError
 from ..manifest import Manifest
 from ..protocol import messages as m
-from ..protocol.framing import HEADER, MAX_FRAME, ProtocolError, decode, encode
 from ..sdk.routing import RouteTemplate, compile_route
-from .sandbox import SandboxPolicy
+from .process import (
+    Background,
+    CapHandler,
+    LogHandler,
+    NotStarted,
+    Worker,
+    WorkerDied,
+    WorkerSpec,
+    WorkerStartError,
+)
 
 log = structlog.get_logger("plugin_host.workers")
 
-#: What a worker's environment holds: nothing of the host's own (no secrets, no tokens).
-WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-              "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
-              "PYTHONNOUSERSITE": "1"}
-
-CapHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
-LogHandler = Callable[[dict[str, Any]], None]
-
+__all__ = ["PluginRuntime", "WorkerSpec", "WorkerStartError", "check_hooks"]
 
 #: Calls queued on one worker beyond the one it is running. They wait in its socket,
 #: so a burst costs one write and one read for many calls, not one each.
@@ -50,253 +43,6 @@ MAX_QUEUED = 16
 CRASH_WINDOW = 60.0
 BACKOFF_AFTER = 3
 CRASH_LOOP_AFTER = 5
-
-
-class Background:
-    """Tasks started and not awaited: kept referenced until done, cancelled together."""
-
-    def __init__(self) -> None:
-        self.tasks: set[asyncio.Task] = set()
-
-    def spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    def cancel_all(self) -> None:
-        for t in list(self.tasks):
-            t.cancel()
-
-
-class WorkerDied(Exception):
-    pass
-
-
-class NotStarted(Exception):
-    """The worker went away before it began this call: safe to send it elsewhere."""
-
-
-class WorkerStartError(PluginHostError):
-    code = "backend_failed"
-    status = 422
-
-
-@dataclass
-class WorkerSpec:
-    name: str
-    version: str
-    manifest: Manifest
-    code_dir: Path
-    scratch_root: Path  # each worker gets a fresh folder below it
-    policy: SandboxPolicy
-    config: dict[str, Any] = field(default_factory=dict)
-
-
-class _Channel(asyncio.Protocol):
-    """The host's end of a worker socket: frames in, frames out (corked per loop turn)."""
-
-    def __init__(self, on_frame: Callable[[dict[str, Any]], None],
-                 on_lost: Callable[[], None]):
-        self.on_frame = on_frame
-        self.on_lost = on_lost
-        self.buf = bytearray()
-        self.out: list[bytes] = []
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
-        while len(buf) >= HEADER.size:
-            (n,) = HEADER.unpack_from(buf)
-            end = HEADER.size + n
-            if n > MAX_FRAME:
-                self.close()
-                return
-            if len(buf) < end:
-                break
-            try:
-                frame = decode(bytes(buf[HEADER.size:end]))
-            except (ProtocolError, ValueError):
-                self.close()
-                return
-            del buf[:end]
-            self.on_frame(frame)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.on_lost()
-
-    def write(self, msg: dict[str, Any], now: bool = False) -> None:
-        """Queue a frame for this loop turn's write; ``now`` writes at once if nothing
-        is queued (the worker is idle, so waiting would only add latency)."""
-        if self.closed or self.transport is None:
-            raise WorkerDied("the worker's channel is closed")
-        if now and not self.out:
-            self.transport.write(encode(msg))
-            return
-        if not self.out:
-            asyncio.get_running_loop().call_soon(self.flush)
-        self.out.append(encode(msg))
-
-    def flush(self) -> None:
-        if self.out and not self.closed and self.transport is not None:
-            self.transport.write(b"".join(self.out))
-        self.out.clear()
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-
-class Worker:
-    """One worker process. Calls are sent with ids and may queue in its socket; the
-    worker runs them one at a time, in order, so the oldest unanswered call is the one
-    running and every later one has not started."""
-
-    def __init__(self, spec: WorkerSpec, on_cap: CapHandler, on_log: LogHandler,
-                 on_lost: Callable[[Worker, str], None] = lambda w, reason: None):
-        self.spec = spec
-        self.on_cap = on_cap
-        self.on_log = on_log
-        self.on_lost = on_lost
-        self.proc: asyncio.subprocess.Process | None = None
-        self.channel = _Channel(self._on_frame, self._on_lost)
-        self.describe: dict[str, Any] = {}
-        self.layers: list[str] = []
-        self.scratch: Path | None = None
-        self.inflight: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self.seq = 0
-        self.dead = False
-        self._startup: asyncio.Future[dict[str, Any]] | None = None
-        self._background = Background()
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    @property
-    def load(self) -> int:
-        return len(self.inflight)
-
-    async def start(self, timeout: float) -> None:
-        assert self.spec.manifest.backend is not None
-        loop = asyncio.get_running_loop()
-        self.spec.scratch_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.scratch = Path(tempfile.mkdtemp(dir=self.spec.scratch_root, prefix="w-"))
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            launch = self.spec.policy.launch(self.spec.manifest, self.spec.code_dir,
-                                             self.scratch, child.fileno())
-            self.layers = launch.layers
-            self.proc = await asyncio.create_subprocess_exec(
-                *launch.argv, pass_fds=(child.fileno(),), env={**WORKER_ENV, **launch.env},
-                cwd=launch.cwd, stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
-        except BaseException:
-            parent.close()
-            shutil.rmtree(self.scratch, ignore_errors=True)
-            raise
-        finally:
-            child.close()
-        await loop.connect_accepted_socket(lambda: self.channel, parent)
-        self._startup = loop.create_future()
-        self.channel.write(m.init(self.spec.name, self.spec.version, launch.code_dir,
-                                  self.spec.manifest.backend.entry, self.spec.config,
-                                  launch.confine))
-        try:
-            msg = await asyncio.wait_for(self._startup, timeout)
-        except TimeoutError:
-            self.kill()
-            raise WorkerStartError(
-                f"{self.spec.name}: backend did not start within {timeout:.0f}s") from None
-        except WorkerDied:
-            self.kill()
-            raise WorkerStartError(f"{self.spec.name}: backend exited while loading") from None
-        if msg["t"] == m.FATAL:
-            self.kill()
-            log.warning("plugin.load_failed", plugin=self.spec.name,
-                        traceback=msg.get("traceback"))
-            raise WorkerStartError(f"{self.spec.name}: backend failed to load: {msg['message']}")
-        self.describe = msg
-
-    def _on_frame(self, frame: dict[str, Any]) -> None:
-        t = frame.get("t")
-        if t == m.RESULT:
-            fut = self.inflight.pop(frame.get("id"), None)
-            if fut is not None and not fut.done():
-                fut.set_result(frame)
-        elif t == m.CAP:
-            self._background.spawn(self._serve_cap(frame))
-        elif t == m.LOG:
-            self.on_log(frame)
-        elif t in (m.READY, m.FATAL) and self._startup and not self._startup.done():
-            self._startup.set_result(frame)
-
-    async def _serve_cap(self, frame: dict[str, Any]) -> None:
-        try:
-            reply = m.cap_ok(frame["id"],
-                             await self.on_cap(frame["op"], frame.get("args") or {}))
-        except PluginHostError as e:
-            reply = m.cap_error(frame["id"], e.code, e.message)
-        with contextlib.suppress(WorkerDied):
-            self.channel.write(reply, now=True)
-
-    def _on_lost(self) -> None:
-        reason = "crash" if self.inflight else "exited"
-        self.fail(WorkerDied("the worker's channel closed"))
-        self.on_lost(self, reason)
-
-    def fail(self, head_error: BaseException) -> None:
-        """The worker is gone: its running call fails, the queued ones can go elsewhere."""
-        self.dead = True
-        if self._startup and not self._startup.done():
-            self._startup.set_exception(WorkerDied("exited while loading"))
-        pending, self.inflight = list(self.inflight.values()), {}
-        for i, fut in enumerate(pending):
-            if not fut.done():
-                fut.set_exception(head_error if i == 0 else NotStarted())
-
-    def submit(self, msg: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
-        self.seq += 1
-        fut = asyncio.get_running_loop().create_future()
-        msg["id"] = self.seq
-        self.channel.write(msg, now=not self.inflight)
-        self.inflight[self.seq] = fut
-        return fut
-
-    def is_running(self, fut: asyncio.Future) -> bool:
-        return next(iter(self.inflight.values()), None) is fut
-
-    def withdraw(self, fut: asyncio.Future) -> None:
-        for k, v in list(self.inflight.items()):
-            if v is fut:
-                del self.inflight[k]
-
-    def kill(self) -> None:
-        """Kill the worker's whole process group at once."""
-        self.dead = True
-        self._background.cancel_all()
-        self.channel.close()
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
-
-    async def stop(self, grace: float = 2.0) -> None:
-        if self.proc is None:
-            return
-        if self.proc.returncode is None and not self.dead:
-            with contextlib.suppress(Exception):
-                self.channel.write(m.stop())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.proc.wait(), grace)
-        self.kill()
-        with contextlib.suppress(Exception):
-            await self.proc.wait()
 
 
 class PluginRuntime:

@@ -18,7 +18,7 @@ from ..support.system import require
 
 
 @pytest.fixture(scope="session")
-def broken_build(build, tmp_path_factory) -> tuple[Path, str]:
+def broken_build(wheelhouse, tmp_path_factory) -> tuple[Path, str]:
     """A wheelhouse holding a release whose `plugin-host serve` exits at once."""
     tmp = tmp_path_factory.mktemp("broken")
     src = tmp / "src"
@@ -35,13 +35,13 @@ def broken_build(build, tmp_path_factory) -> tuple[Path, str]:
         '    """Run the plugin host (settings also from PLUGIN_HOST_* variables)."""',
         '    """Run the plugin host (settings also from PLUGIN_HOST_* variables)."""\n'
         '    raise SystemExit("this build cannot start")'))
-    wheelhouse = tmp / "wheelhouse"
-    shutil.copytree(build, wheelhouse)
-    for w in wheelhouse.glob("koha_plugin_host-*.whl"):
+    broken = tmp / "wheelhouse"
+    shutil.copytree(wheelhouse, broken)
+    for w in broken.glob("koha_plugin_host-*.whl"):
         w.unlink()
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(wheelhouse),
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(broken),
                     str(src)], check=True, capture_output=True)
-    return wheelhouse, version
+    return broken, version
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +51,7 @@ def testhosts(tmp_path_factory):
     from ops.deploy import testhosts_down, testhosts_up
 
     require(shutil.which("dockerd") is not None or docker_ready(),
-             "Docker is not installed (apt-get install docker.io)")
+            "Docker is not installed (apt-get install docker.io)")
     require(os.geteuid() == 0 or docker_ready(), "dockerd is not running and needs root")
     ensure_dockerd()
     inventory = testhosts_up(tmp_path_factory.mktemp("state"), 3, log=lambda m: None)

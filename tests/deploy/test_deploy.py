@@ -40,8 +40,8 @@ def curl(h, url: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def deployed(testhosts, build):
-    r = deploy("--wheelhouse", str(build))
+def deployed(testhosts, wheelhouse):
+    r = deploy("--wheelhouse", str(wheelhouse))
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     return r
 
@@ -101,16 +101,16 @@ def test_registry_and_monitoring_on_the_first_host(deployed):
     assert any(t.startswith("registry@") for t in targets), targets
 
 
-def test_a_second_deploy_changes_nothing(deployed, build):
-    r = deploy("--wheelhouse", str(build))
+def test_a_second_deploy_changes_nothing(deployed, wheelhouse):
+    r = deploy("--wheelhouse", str(wheelhouse))
     assert r.returncode == 0, r.stdout[-4000:]
     assert "deploy to test: ok" in r.stdout and ", 0 changes on 3 hosts" in r.stdout, \
         r.stdout[-3000:]
 
 
-def test_a_release_that_cannot_start_is_rolled_back(deployed, build, broken_build):
-    wheelhouse, version = broken_build
-    r = deploy("--wheelhouse", str(wheelhouse), "--version", version)
+def test_a_release_that_cannot_start_is_rolled_back(deployed, wheelhouse, broken_build):
+    broken, version = broken_build
+    r = deploy("--wheelhouse", str(broken), "--version", version)
     assert r.returncode != 0
     assert (f"plugin-host {version} did not become ready on koha-test-0; rolled back to "
             f"{__version__}, which is serving") in " ".join(r.stdout.split()), r.stdout[-4000:]
@@ -123,5 +123,5 @@ def test_a_release_that_cannot_start_is_rolled_back(deployed, build, broken_buil
         assert not h.file(f"/opt/koha/releases/{version}").exists, name
         assert curl(h, "http://127.0.0.1:8080/readyz")[0] == 200
     # and the next good deploy brings everything back in line
-    r = deploy("--wheelhouse", str(build))
+    r = deploy("--wheelhouse", str(wheelhouse))
     assert r.returncode == 0, r.stdout[-3000:]

@@ -24,14 +24,14 @@ HOST_TOKEN = "test-hosts-admin-token-0123456789"
 REGISTRY_TOKEN = "test-hosts-registry-token-0123456789"
 
 
-def deploy(build) -> subprocess.CompletedProcess:
+def deploy(wheelhouse) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(ROOT),
-                           "deploy", "--env", ENV, "--wheelhouse", str(build)],
+                           "deploy", "--env", ENV, "--wheelhouse", str(wheelhouse)],
                           capture_output=True, text=True, timeout=900, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
-def systemd_host(testhosts, build, tmp_path_factory):
+def systemd_host(testhosts, wheelhouse, tmp_path_factory):
     from ops.deploy import testhosts_down, testhosts_up
 
     inventory = testhosts_up(tmp_path_factory.mktemp("sd"), 1, log=lambda m: None, env=ENV,
@@ -41,7 +41,7 @@ def systemd_host(testhosts, build, tmp_path_factory):
     address = yaml.safe_load(inventory.read_text().split("\n", 1)[1])["all"]["children"][
         "plugin_hosts"]["hosts"][NAME]["koha_address"]
     try:
-        r = deploy(build)
+        r = deploy(wheelhouse)
         assert r.returncode == 0, r.stdout[-4000:]
         yield address
     finally:
@@ -93,6 +93,6 @@ def test_a_plugin_from_the_deployed_registry_runs_sandboxed_and_survives_a_resta
     assert wait_until(serves, timeout=60), "the plugin did not come back after a restart"
 
 
-def test_a_second_deploy_changes_nothing(systemd_host, build):
-    r = deploy(build)
+def test_a_second_deploy_changes_nothing(systemd_host, wheelhouse):
+    r = deploy(wheelhouse)
     assert r.returncode == 0 and ", 0 changes on 1 hosts" in r.stdout, r.stdout[-3000:]
