@@ -1,0 +1,87 @@
+"""Every metric the platform exports, read from the one place each is defined: the
+runtime's metric objects (plugin_host/host/metrics.py, plugin_host/registry/metrics.py).
+
+The rules (rules_as_code.py) and dashboards (dashboards.py) write PromQL with the names
+spelled out, because queries read better that way; tests/monitoring/test_catalogue.py
+checks that every name and label they use is one defined here, and that
+docs/operations/metrics.md documents exactly these metrics.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from types import ModuleType
+
+from prometheus_client.metrics import MetricWrapperBase
+
+from plugin_host.host import metrics as host_metrics
+from plugin_host.registry import metrics as registry_metrics
+
+#: suffixes Prometheus exposes for each type
+SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_count", "_sum"),
+            "summary": ("_count", "_sum")}
+#: labels Prometheus itself adds when it scrapes, or a histogram's bucket bound
+ADDED_LABELS = {"job", "instance", "environment", "le"}
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # the base name (a counter's without _total)
+    kind: str
+    labels: tuple[str, ...]
+    help: str
+    service: str  # plugin-host or registry
+
+    @property
+    def series(self) -> tuple[str, ...]:
+        """The names Prometheus stores for it."""
+        return tuple(self.name + s for s in SUFFIXES[self.kind])
+
+
+def _metrics(module: ModuleType, service: str) -> list[Metric]:
+    out = []
+    for obj in vars(module).values():
+        if isinstance(obj, MetricWrapperBase):
+            out.append(Metric(obj._name, obj._type, tuple(obj._labelnames),
+                              obj._documentation, service))
+    return sorted(out, key=lambda m: m.name)
+
+
+METRICS: list[Metric] = [*_metrics(host_metrics, "plugin-host"),
+                         *_metrics(registry_metrics, "registry")]
+#: every stored series name → its metric
+SERIES: dict[str, Metric] = {s: m for m in METRICS for s in m.series}
+
+_SELECTOR = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?")
+_LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+#: words in PromQL that look like names but are not series
+KEYWORDS = {"sum", "min", "max", "avg", "count", "rate", "increase", "by", "without", "and",
+            "or", "unless", "on", "ignoring", "group_left", "group_right", "histogram_quantile",
+            "time", "abs", "clamp_min", "clamp_max", "absent", "absent_over_time", "vector",
+            "scalar", "label_replace", "topk", "bottomk", "irate", "delta", "deriv", "offset",
+            "bool", "le", "changes", "resets", "sort", "sort_desc", "round", "ceil", "floor",
+            "avg_over_time", "max_over_time", "min_over_time", "sum_over_time",
+            "count_over_time", "quantile_over_time", "predict_linear", "up", "inf", "nan"}
+
+
+def series_in(expr: str) -> list[tuple[str, set[str]]]:
+    """(series name, labels matched on it) for each series a PromQL expression selects.
+
+    Heuristic but strict enough for our own rules: durations in ``[...]`` and strings
+    are removed first; a ``{__name__=~"a|b"}`` selector yields each name."""
+    out = []
+    for m in re.finditer(r'\{__name__=~"([^"]+)"\}', expr):
+        out += [(n, set()) for n in m.group(1).split("|")]
+    text = re.sub(r'\{__name__=~"[^"]+"\}', "", expr)
+    text = re.sub(r'"[^"]*"', '""', text)  # label values may hold braces
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    for m in _SELECTOR.finditer(text):
+        name, matchers = m.group(1), m.group(2) or ""
+        if name in KEYWORDS or ":" in name or re.fullmatch(r"\d.*", name):
+            continue
+        if text[m.end(1):m.end(1) + 1] == "(" and not matchers:
+            continue  # a function call
+        out.append((name, set(_LABEL.findall(matchers))))
+    return out
