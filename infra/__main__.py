@@ -2,14 +2,10 @@
 
 from pathlib import Path
 
-import pulumi
-
 from koha_infra import aws, gcp
 from koha_infra.config import from_pulumi
 
 RULES = Path(__file__).resolve().parents[1] / "monitoring" / "rules"
 
 cfg = from_pulumi()
-outputs = (aws if cfg.cloud == "aws" else gcp).build(cfg, RULES)
-for key, value in outputs.items():
-    pulumi.export(key, value)
+(aws if cfg.cloud == "aws" else gcp).build(cfg, RULES).export()

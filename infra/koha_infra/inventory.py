@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-REQUIRED = ("cloud", "environment", "host_ips", "database_host", "database_port",
-            "packages_bucket", "index_bucket", "index_url", "issuer_url",
-            "database_url_secret", "signing_key_secret", "prometheus_endpoint")
+from .outputs import NAMES as REQUIRED
 
 
 class InventoryError(Exception):

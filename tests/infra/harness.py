@@ -92,7 +92,7 @@ def run_stack(raw: dict[str, Any], rules_dir: Path) -> tuple[list[Record], dict[
 
     @pulumi.runtime.test
     def program():
-        out = (aws if cfg.cloud == "aws" else gcp).build(cfg, rules_dir)
+        out = (aws if cfg.cloud == "aws" else gcp).build(cfg, rules_dir).as_dict()
         return pulumi.Output.all(**out).apply(outputs.update)
 
     program()
