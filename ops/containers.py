@@ -8,7 +8,8 @@ a real host. Containers have no internet, so every Debian package the roles inst
 already in the base image (the roles' `apt` tasks then find them present).
 
 Containers join the ``koha-test`` network, so they reach each other by name; each one's
-ssh port is published on 127.0.0.1 for Ansible.
+ssh port is published on 127.0.0.1 for Ansible. Docker is driven through the SDK
+(ops/docker_engine.py).
 """
 
 from __future__ import annotations
@@ -17,13 +18,18 @@ import contextlib
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from plugin_host.errors import PluginHostError
+from . import docker_engine as engine
+from .docker_engine import ContainerError, docker_ready, ensure_dockerd
+
+__all__ = ["ContainerError", "TestHost", "docker_ready", "ensure_base_image", "ensure_dockerd",
+           "ensure_host_image", "start_hosts", "stop_hosts"]
 
 SUITE = "bookworm"
 MIRROR = os.environ.get("KOHA_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -37,7 +43,6 @@ BASE = "koha-base"
 HOST_IMAGE = "koha-testhost"
 NETWORK = "koha-test"
 LABEL = "org.koha.testhost"
-DOCKERD_LOG = Path("/var/log/koha-dockerd.log")
 
 HOST_DOCKERFILE = """\
 FROM {base}
@@ -52,42 +57,6 @@ CMD ["/bin/sh", "-c", "mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e"]
 """
 
 
-class ContainerError(PluginHostError):
-    code = "containers_unavailable"
-    status = 500
-
-
-def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, **kw)
-
-
-def docker_ready() -> bool:
-    return shutil.which("docker") is not None and _run(["docker", "info"]).returncode == 0
-
-
-def ensure_dockerd(timeout: float = 60) -> None:
-    """Start dockerd (as root) unless a daemon already answers."""
-    if docker_ready():
-        return
-    if shutil.which("dockerd") is None:
-        raise ContainerError("Docker is not installed: apt-get install docker.io")
-    if os.geteuid() != 0:
-        raise ContainerError("dockerd is not running, and starting it needs root")
-    with DOCKERD_LOG.open("ab") as log:
-        subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if docker_ready():
-            return
-        time.sleep(0.5)
-    raise ContainerError(f"dockerd did not start within {timeout:.0f}s; see {DOCKERD_LOG}")
-
-
-def _image_exists(tag: str) -> bool:
-    return _run(["docker", "image", "inspect", tag]).returncode == 0
-
-
 def base_tag() -> str:
     digest = hashlib.sha256(" ".join((SUITE, *PACKAGES)).encode()).hexdigest()[:12]
     return f"{BASE}:{SUITE}-{digest}"
@@ -96,15 +65,16 @@ def base_tag() -> str:
 def ensure_base_image(log=print) -> str:
     """The Debian base image, built with debootstrap the first time (a few minutes)."""
     tag = base_tag()
-    if _image_exists(tag):
+    if engine.image_exists(tag):
         return tag
     if shutil.which("debootstrap") is None:
         raise ContainerError("debootstrap is not installed: apt-get install debootstrap")
     with tempfile.TemporaryDirectory(prefix="koha-rootfs-") as tmp:
         root = Path(tmp) / "root"
         log(f"building {tag} with debootstrap from {MIRROR} (once; cached afterwards)")
-        r = _run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-                  SUITE, str(root), MIRROR])
+        r = subprocess.run(["debootstrap", "--variant=minbase",
+                            f"--include={','.join(PACKAGES)}", SUITE, str(root), MIRROR],
+                           capture_output=True, text=True)
         if r.returncode != 0:
             raise ContainerError(f"debootstrap failed: {(r.stdout + r.stderr)[-2000:]}")
         # a smaller image: no apt lists or caches
@@ -112,12 +82,7 @@ def ensure_base_image(log=print) -> str:
             for p in (root / junk).glob("*"):
                 if p.is_file():
                     p.unlink()
-        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        r = subprocess.run(["docker", "import", "--change", "CMD [\"/bin/bash\"]", "-", tag],
-                           stdin=tar.stdout, capture_output=True, text=True)
-        tar.wait()
-        if r.returncode != 0:
-            raise ContainerError(f"docker import failed: {r.stderr}")
+        engine.import_rootfs(root, tag)
     return tag
 
 
@@ -125,14 +90,9 @@ def ensure_host_image(log=print) -> str:
     base = ensure_base_image(log)
     recipe = hashlib.sha256(HOST_DOCKERFILE.encode()).hexdigest()[:8]
     tag = f"{HOST_IMAGE}:{base.split(':', 1)[1]}-{recipe}"
-    if _image_exists(tag):
+    if engine.image_exists(tag):
         return tag
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "Dockerfile").write_text(HOST_DOCKERFILE.format(base=base))
-        r = _run(["docker", "build", "--network", "none", "-t", tag, tmp])
-        if r.returncode != 0:
-            raise ContainerError(f"docker build failed: {r.stderr[-2000:]}")
-    return tag
+    return engine.build_image(tag, HOST_DOCKERFILE.format(base=base))
 
 
 @dataclass
@@ -151,54 +111,47 @@ def start_hosts(group: str, count: int, public_key: str, log=print,
     """``count`` fresh containers named ``<group>-<i>``, ssh-able as ``deploy`` with
     ``public_key``; any earlier containers of the group are removed first. With
     ``systemd``, systemd is PID 1 (and starts sshd), as on a real host; otherwise sshd
-    is PID 1 and services use the fallback supervisor."""
+    is PID 1 and services use the fallback supervisor. bubblewrap works inside them."""
     ensure_dockerd()
     image = ensure_host_image(log)
     stop_hosts(group)
-    if _run(["docker", "network", "inspect", NETWORK]).returncode != 0:
-        _run(["docker", "network", "create", NETWORK])
+    engine.ensure_network(NETWORK)
     hosts = []
     for i in range(count):
         name = f"{group}-{i}"
-        common = ["docker", "run", "-d", "--name", name, "--hostname", name,
-                  "--network", NETWORK, "--label", f"{LABEL}={group}",
-                  "-p", "127.0.0.1::22", "--tmpfs", "/run", "--tmpfs", "/tmp"]
-        # bubblewrap in the container makes its own namespaces and /proc; systemd mounts
-        extra = ["--security-opt", "seccomp=unconfined", "--security-opt",
-                 "apparmor=unconfined", "--security-opt", "systempaths=unconfined",
-                 "--cap-add", "SYS_ADMIN"]
+        tmpfs = ["/run", "/tmp"]
+        binds: dict[str, dict[str, str]] = {}
+        env: dict[str, str] = {}
+        command = None
         if systemd:
-            extra += ["--tmpfs", "/run/lock", "-e", "container=docker",
-                      "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", image, "/sbin/init"]
-        else:
-            extra.append(image)
-        r = _run(common + extra)
-        if r.returncode != 0:
+            tmpfs.append("/run/lock")
+            env["container"] = "docker"
+            binds["/sys/fs/cgroup"] = {"bind": "/sys/fs/cgroup", "mode": "ro"}
+            command = ["/sbin/init"]
+        try:
+            engine.run_container(image, command, name=name, network=NETWORK,
+                                 labels={LABEL: group}, ports={22: None}, binds=binds,
+                                 tmpfs=tmpfs, environment=env, sandbox=True)
+        except Exception as e:
             stop_hosts(group)
-            raise ContainerError(f"docker run {name} failed: {r.stderr}")
-        _run(["docker", "exec", name, "sh", "-c",
-              "install -d -m 700 -o deploy -g deploy /home/deploy/.ssh"
-              f" && echo '{public_key.strip()}' > /home/deploy/.ssh/authorized_keys"
-              " && chown deploy:deploy /home/deploy/.ssh/authorized_keys"
-              " && chmod 600 /home/deploy/.ssh/authorized_keys"])
-        mapped = _run(["docker", "port", name, "22/tcp"]).stdout.strip()
-        if not mapped:
-            logs = _run(["docker", "logs", name]).stdout[-1000:]
+            raise ContainerError(f"starting {name} failed: {e}") from e
+        engine.exec_in(name, ["sh", "-c",
+                              "install -d -m 700 -o deploy -g deploy /home/deploy/.ssh"
+                              f" && echo '{public_key.strip()}' > /home/deploy/.ssh/authorized_keys"
+                              " && chown deploy:deploy /home/deploy/.ssh/authorized_keys"
+                              " && chmod 600 /home/deploy/.ssh/authorized_keys"])
+        port = engine.published_port(name, 22)
+        if port is None:
+            logs = engine.container_logs(name, 20)
             stop_hosts(group)
             raise ContainerError(f"{name} did not start: {logs}")
-        port = int(mapped.splitlines()[0].rsplit(":", 1)[1])
-        address = _run(["docker", "inspect", "-f",
-                        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name]
-                       ).stdout.strip()
-        hosts.append(TestHost(name, port, address))
+        hosts.append(TestHost(name, port, engine.address(name)))
     for h in hosts:
         _wait_ssh(h.ssh_port)
     return hosts
 
 
 def _wait_ssh(port: int, timeout: float = 30) -> None:
-    import socket
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as s:
@@ -209,9 +162,5 @@ def _wait_ssh(port: int, timeout: float = 30) -> None:
 
 
 def stop_hosts(group: str) -> list[str]:
-    if not docker_ready():
-        return []
-    names = _run(["docker", "ps", "-aq", "--filter", f"label={LABEL}={group}"]).stdout.split()
-    if names:
-        _run(["docker", "rm", "-f", *names])
-    return names
+    """Remove the containers of ``group``; their names."""
+    return engine.remove_labelled(LABEL, group)

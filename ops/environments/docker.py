@@ -1,6 +1,6 @@
 """`./dev env.up --backend docker`: the same environment as the local backend — registry
 with the examples published, host installing them from the signed index, Prometheus,
-Alertmanager — each in its own container, through the Docker SDK.
+Alertmanager — each in its own container, through the Docker SDK (ops/docker_engine.py).
 
 Images are built here, from this tree: the Debian base of ops/containers.py
 (debootstrap, cached) plus a venv installed from the wheelhouse of `invoke build`
@@ -12,7 +12,6 @@ port is published on 127.0.0.1. Data lives in ``.dev/<name>/docker/``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import secrets
 import shutil
@@ -22,7 +21,8 @@ from pathlib import Path
 
 from plugin_host.errors import PluginHostError
 
-from ..containers import ensure_base_image, ensure_dockerd
+from .. import docker_engine as engine
+from ..containers import ensure_base_image
 from ..paths import EXAMPLES, MONITORING, ROOT
 from ..processes import free_port, wait_ready
 from .examples import dev_key, install_examples, pack_examples, publish_examples
@@ -42,49 +42,20 @@ RUN python3 -m venv /opt/koha/venv \\
 ENV PATH=/opt/koha/venv/bin:$PATH
 CMD ["plugin-host", "--help"]
 """
-#: bubblewrap inside a container makes its own namespaces and mounts a fresh /proc
-#: (which Docker's masked /proc paths forbid: the CLI's systempaths=unconfined)
-SANDBOX_OPTS = {"cap_add": ["SYS_ADMIN"],
-                "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
-                "unmask_proc": True}
-
-
-def _client():
-    import docker
-
-    ensure_dockerd()
-    return docker.from_env()
-
-
 def container_running(name: str) -> bool:
-    import docker
-
-    with contextlib.suppress(docker.errors.DockerException):
-        return docker.from_env().containers.get(name).status == "running"
-    return False
+    return engine.container_running(name)
 
 
 def remove_container(name: str) -> None:
-    import docker
-
-    with contextlib.suppress(docker.errors.NotFound):
-        docker.from_env().containers.get(name).remove(force=True)
+    engine.remove_container(name)
 
 
 def remove_network(env: str) -> None:
-    import docker
-
-    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-        docker.from_env().networks.get(f"koha-env-{env}").remove()
+    engine.remove_network(f"koha-env-{env}")
 
 
 def container_logs(name: str, lines: int) -> str:
-    import docker
-
-    try:
-        return docker.from_env().containers.get(name).logs(tail=lines).decode(errors="replace")
-    except docker.errors.NotFound:
-        return f"(container {name} is gone)"
+    return engine.container_logs(name, lines)
 
 
 def _tree_hash() -> str:
@@ -102,51 +73,27 @@ def ensure_app_image(state: Path, log=print) -> str:
 
     from ..build import build
 
-    client = _client()
     base = ensure_base_image(log)
     tag = f"{APP_IMAGE}:{__version__}-{_tree_hash()}"
-    with contextlib.suppress(Exception):
-        client.images.get(tag)
+    if engine.image_exists(tag):
         return tag
     log(f"building {tag} (wheelhouse, then the image; once per change of the sources)")
     with tempfile.TemporaryDirectory(dir=state) as tmp:
         out = Path(tmp) / "dist"
         build(out)
-        ctx = Path(tmp) / "ctx"
-        ctx.mkdir()
-        shutil.copytree(out / "wheelhouse", ctx / "wheelhouse")
-        (ctx / "Dockerfile").write_text(DOCKERFILE.format(base=base, version=__version__))
-        try:
-            client.images.build(path=str(ctx), tag=tag, network_mode="none", rm=True,
-                                labels={LABEL: "image"})
-        except Exception as e:
-            raise PluginHostError(f"building {tag} failed: {e}", code="image_build_failed",
-                                  status=500) from e
+        engine.build_image(tag, DOCKERFILE.format(base=base, version=__version__),
+                           {"wheelhouse": out / "wheelhouse"}, labels={LABEL: "image"})
     return tag
 
 
-def _run(client, env: str, service: str, image: str, command: list[str], port: int,
-         volumes: dict[str, dict], cap_add=None, security_opt=None,
-         unmask_proc: bool = False) -> Service:
+def _run(env: str, service: str, image: str, command: list[str], port: int,
+         volumes: dict[str, dict], sandbox: bool = False) -> Service:
+    """Start ``service`` of environment ``env``; the others reach it by its name."""
     name = f"koha-env-{env}-{service}"
-    remove_container(name)
     host_port = free_port()
-    network = f"koha-env-{env}"
-    api = client.api
-    host_config = api.create_host_config(
-        binds=volumes,
-        port_bindings={port: ("127.0.0.1", host_port)}, network_mode=network,
-        cap_add=cap_add, security_opt=security_opt)
-    if unmask_proc:  # what `docker run --security-opt systempaths=unconfined` sends
-        host_config["MaskedPaths"] = []
-        host_config["ReadonlyPaths"] = []
-    # the alias: the other containers find this one by its service name
-    created = api.create_container(
-        image, command, name=name, hostname=service, labels={LABEL: env},
-        ports=[port], host_config=host_config,
-        networking_config=api.create_networking_config(
-            {network: api.create_endpoint_config(aliases=[service])}))
-    api.start(created["Id"])
+    engine.run_container(image, command, name=name, hostname=service,
+                         network=f"koha-env-{env}", aliases=[service], labels={LABEL: env},
+                         ports={port: host_port}, binds=volumes, sandbox=sandbox)
     return Service(service, 0, host_port, f"http://127.0.0.1:{host_port}", f"docker:{name}",
                    "/-/ready" if service in ("prometheus", "alertmanager") else "/readyz",
                    container=name)
@@ -165,12 +112,8 @@ def up_docker(state: Path, name: str = "default", port: int = 0, monitoring: boo
         raise PluginHostError(f"environment {name!r} runs with the local backend: "
                               f"./dev env.down --name {name} first", code="conflict",
                               status=409)
-    client = _client()
     image = ensure_app_image(state, log)
-    import docker
-
-    with contextlib.suppress(docker.errors.APIError):
-        client.networks.create(f"koha-env-{name}", driver="bridge", labels={LABEL: name})
+    engine.ensure_network(f"koha-env-{name}", labels={LABEL: name})
     data = (env_dir / "docker").resolve()
     for d in ("registry", "host", "prometheus", "alertmanager", "keys"):
         (data / d).mkdir(parents=True, exist_ok=True)
@@ -183,7 +126,7 @@ def up_docker(state: Path, name: str = "default", port: int = 0, monitoring: boo
     services = {}
     try:
         services["registry"] = _run(
-            client, name, "registry", image,
+            name, "registry", image,
             ["plugin-host", "registry", "serve", "--host", "0.0.0.0", "--port", "8090",
              "--data-dir", "/data", "--admin-token", registry_token], 8090,
             {str(data / "registry"): {"bind": "/data", "mode": "rw"}})
@@ -192,7 +135,7 @@ def up_docker(state: Path, name: str = "default", port: int = 0, monitoring: boo
         packages = pack_examples(private, env_dir / "packages")
         publish_examples(services["registry"].url, registry_token, public, packages)
         services["host"] = _run(
-            client, name, "host", image,
+            name, "host", image,
             ["plugin-host", "serve", "--host", "0.0.0.0", "--port", "8080", "--data-dir",
              "/data", "--admin-token", host_token, "--trusted-key", "/keys/dev.pub",
              "--registry-url", "http://registry:8090/index",
@@ -201,12 +144,12 @@ def up_docker(state: Path, name: str = "default", port: int = 0, monitoring: boo
             {str(data / "host"): {"bind": "/data", "mode": "rw"},
              str(data / "keys"): {"bind": "/keys", "mode": "ro"},
              str(data / "registry"): {"bind": "/registry", "mode": "ro"}},
-            **SANDBOX_OPTS)
+            sandbox=True)
         _save(env_dir, services)
         wait_ready(services["host"].url, timeout=60)
         installed = install_examples(services["host"].url, host_token, packages)
         if monitoring:
-            _monitoring(client, name, image, data, services)
+            _monitoring(name, image, data, services)
             _save(env_dir, services)
             for svc in services.values():
                 wait_ready(svc.url, timeout=60, path=svc.ready_path)
@@ -220,7 +163,7 @@ def up_docker(state: Path, name: str = "default", port: int = 0, monitoring: boo
     return _info(name, env_dir, services, started, installed)
 
 
-def _monitoring(client, name: str, image: str, data: Path, services: dict) -> None:
+def _monitoring(name: str, image: str, data: Path, services: dict) -> None:
     import yaml
 
     from monitoring import scrape_config
@@ -233,13 +176,13 @@ def _monitoring(client, name: str, image: str, data: Path, services: dict) -> No
     (data / "alertmanager" / "alertmanager.yml").write_text(
         (MONITORING / "alertmanager.yml").read_text())
     services["alertmanager"] = _run(
-        client, name, "alertmanager", image,
+        name, "alertmanager", image,
         ["/usr/bin/prometheus-alertmanager", "--config.file=/etc/koha/alertmanager.yml",
          "--storage.path=/tmp/alertmanager", "--web.listen-address=0.0.0.0:9093",
          "--cluster.listen-address="], 9093,
         {str(data / "alertmanager"): {"bind": "/etc/koha", "mode": "ro"}})
     services["prometheus"] = _run(
-        client, name, "prometheus", image,
+        name, "prometheus", image,
         ["/usr/bin/prometheus", "--config.file=/etc/koha/prometheus.yml",
          "--storage.tsdb.path=/tmp/prometheus", "--web.listen-address=0.0.0.0:9090"], 9090,
         {str(data / "prometheus"): {"bind": "/etc/koha", "mode": "ro"},
