@@ -26,9 +26,7 @@ from ..containers import ensure_base_image
 from ..paths import EXAMPLES, MONITORING, ROOT
 from ..processes import free_port, wait_ready
 from .examples import dev_key, install_examples, pack_examples, publish_examples
-from .state import EnvInfo, Service
-from .state import load_services as _load
-from .state import save_services as _save
+from .state import EnvInfo, Service, load_services, save_services
 
 APP_IMAGE = "koha-platform"
 LABEL = "org.koha.env"
@@ -104,7 +102,7 @@ def up_docker(state: Path, name: str = "default", port: int = 0, monitoring: boo
     started = time.monotonic()
     env_dir = state / name
     env_dir.mkdir(parents=True, exist_ok=True)
-    services = _load(env_dir)
+    services = load_services(env_dir)
     if services and all(s.container for s in services.values()) and all(
             s.alive() for s in services.values()):
         return _info(name, env_dir, services, started)
@@ -130,7 +128,7 @@ def up_docker(state: Path, name: str = "default", port: int = 0, monitoring: boo
             ["plugin-host", "registry", "serve", "--host", "0.0.0.0", "--port", "8090",
              "--data-dir", "/data", "--admin-token", registry_token], 8090,
             {str(data / "registry"): {"bind": "/data", "mode": "rw"}})
-        _save(env_dir, services)
+        save_services(env_dir, services)
         wait_ready(services["registry"].url, timeout=60)
         packages = pack_examples(private, env_dir / "packages")
         publish_examples(services["registry"].url, registry_token, public, packages)
@@ -145,12 +143,12 @@ def up_docker(state: Path, name: str = "default", port: int = 0, monitoring: boo
              str(data / "keys"): {"bind": "/keys", "mode": "ro"},
              str(data / "registry"): {"bind": "/registry", "mode": "ro"}},
             sandbox=True)
-        _save(env_dir, services)
+        save_services(env_dir, services)
         wait_ready(services["host"].url, timeout=60)
         installed = install_examples(services["host"].url, host_token, packages)
         if monitoring:
             _monitoring(name, image, data, services)
-            _save(env_dir, services)
+            save_services(env_dir, services)
             for svc in services.values():
                 wait_ready(svc.url, timeout=60, path=svc.ready_path)
     except BaseException:
@@ -159,7 +157,7 @@ def up_docker(state: Path, name: str = "default", port: int = 0, monitoring: boo
         remove_network(name)
         (env_dir / "services.json").unlink(missing_ok=True)
         raise
-    _save(env_dir, services)
+    save_services(env_dir, services)
     return _info(name, env_dir, services, started, installed)
 
 

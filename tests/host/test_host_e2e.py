@@ -76,6 +76,7 @@ def test_admin_routes_need_the_admin_token(host, packages):
     bad = host.client.get("/admin/plugins", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401
     assert bad.json()["error"]["code"] == "unauthorized"
+    assert bad.headers["www-authenticate"] == "Bearer"
     r = host.client.post("/admin/plugins", content=packages["hello-world"],
                          headers={"Content-Type": "application/zip"})
     assert r.status_code == 401

@@ -135,6 +135,7 @@ def test_roles_are_enforced_on_every_route(registry, packages):
                 assert r.status_code not in (401, 403), (role, method, path, r.text)
             elif role is None:
                 assert r.status_code == 401, (role, method, path, r.text)
+                assert r.headers["www-authenticate"] == "Bearer", (method, path)
             else:
                 assert r.status_code == 403, (role, method, path, r.text)
                 assert "needs the" in r.json()["error"]["message"]
