@@ -12,8 +12,14 @@ from fastapi import Depends, Request
 from ..services import HostServices
 
 
-def _services(request: Request) -> HostServices:
+def services(request: Request) -> HostServices:
+    """The host's services (hot routes call this directly: no dependency to resolve)."""
     return request.app.state.services
 
 
+async def _services(request: Request) -> HostServices:
+    return services(request)
+
+
+#: a route parameter giving the host's services
 Services = Annotated[HostServices, Depends(_services)]

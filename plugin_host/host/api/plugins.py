@@ -10,15 +10,16 @@ from fastapi.responses import Response
 
 from ...errors import PluginHostError
 from ...service.http import correlation_id
-from . import Services
+from . import services
 
 router = APIRouter(tags=["plugins"])
 
 
 @router.api_route("/plugins/{name}/api/{path:path}",
                   methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-async def plugin_route(name: str, path: str, request: Request, host: Services) -> Response:
+async def plugin_route(name: str, path: str, request: Request) -> Response:
     """Call one of a plugin's routes; its handler's answer is returned as is."""
+    host = services(request)  # the hot path: no dependency to resolve per call
     cid = correlation_id(request)
     body = await request.body()
     limit = host.settings.max_request_bytes
@@ -33,9 +34,10 @@ async def plugin_route(name: str, path: str, request: Request, host: Services) -
 
 
 @router.post("/hooks/{event}")
-async def deliver_hook(event: str, request: Request, host: Services,
+async def deliver_hook(event: str, request: Request,
                        payload: Annotated[Any, Body()] = None) -> dict[str, Any]:
     """Deliver a Koha event to every enabled plugin subscribed to it."""
+    host = services(request)
     cid = correlation_id(request)
     results = await host.calls.deliver_hook(event, payload, cid)
     return {"event": event, "correlation_id": cid, "results": results}

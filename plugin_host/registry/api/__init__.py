@@ -17,7 +17,7 @@ from ..services import RegistryServices
 bearer = HTTPBearer(auto_error=False)
 
 
-def _services(request: Request) -> RegistryServices:
+async def _services(request: Request) -> RegistryServices:
     return request.app.state.services
 
 
