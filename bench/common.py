@@ -12,9 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from ops.processes import free_port, start_server
+from ops.processes import free_port, open_for_workers, start_server
 from plugin_host.package.archive import pack
 from plugin_host.package.signing import generate_keypair, sign_package
+from plugin_host.protocol import messages
 
 TOKEN = "bench-token-123456"
 MANIFEST = """
@@ -43,7 +44,7 @@ def echo(request, ctx):
 
 
 def make_plugin(base: Path, version: str = "1.0.0", workers: int = 1) -> Path:
-    src = base / f"bench-echo-{version}"
+    src = open_for_workers(base) / f"bench-echo-{version}"
     (src / "bench_echo").mkdir(parents=True)
     (src / "plugin.toml").write_text(MANIFEST.format(version=version, workers=workers))
     (src / "bench_echo" / "__init__.py").write_text(CODE)
@@ -54,7 +55,7 @@ class BenchHost:
     """A real `plugin-host serve` with a bench signing key trusted."""
 
     def __init__(self, work: Path, *args: str):
-        self.work = work
+        self.work = open_for_workers(work)
         self.key, pub, _ = generate_keypair(work / "bench")
         port = free_port()
         self.server = start_server(
@@ -138,9 +139,9 @@ def echo_runtime(src: Path, layers: list[str] | None):
     return PluginRuntime(spec, no_cap, lambda frame: None)
 
 
-ECHO_CALL = {"t": "call", "kind": "route", "route": 0,
-             "request": {"method": "GET", "path": "/echo/hi", "path_params": {"word": "hi"},
-                         "query": {}, "headers": {"accept": "application/json"}, "body": b""}}
+ECHO_CALL = messages.route_call(0, "bench", {
+    "method": "GET", "path": "/echo/hi", "path_params": {"word": "hi"}, "query": {},
+    "headers": {"accept": "application/json"}, "body": b""})
 
 
 def report(figures: dict, as_json: bool) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 from common import TOKEN, make_plugin, report
 
-from ops.processes import Server, free_port, start_server
+from ops.processes import Server, free_port, open_for_workers, start_server
 from plugin_host.package.archive import pack
 from plugin_host.package.signing import generate_keypair, sign_package
 
@@ -40,7 +40,7 @@ def main() -> None:
     py = sys.executable
     procs: list[Server] = []
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = open_for_workers(Path(tmp))
         try:
             reg_port, static_port, host_port = free_port(), free_port(), free_port()
             reg = f"http://127.0.0.1:{reg_port}"

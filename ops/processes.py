@@ -11,13 +11,31 @@ import contextlib
 import os
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+
+def open_for_workers(path: Path) -> Path:
+    """Let other users traverse ``path`` and its ancestors inside the temporary folder
+    (never above it), creating it if needed. A host running as root runs its plugin
+    workers as another uid, which must reach the host's data folder; temporary folders
+    are private (0700) by default."""
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.gettempdir()).resolve()
+    for d in [path.resolve(), *path.resolve().parents]:
+        if d == tmp or not d.is_relative_to(tmp):
+            break
+        mode = d.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            d.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+    return path
 
 
 def free_port() -> int:

@@ -242,6 +242,8 @@ def parse_manifest(data: str | bytes) -> Manifest:
         raw = tomllib.loads(data)
     except tomllib.TOMLDecodeError as e:
         raise ManifestError([f"plugin.toml: not valid TOML ({e})"]) from None
+    except RecursionError:
+        raise ManifestError(["plugin.toml: nested too deeply"]) from None
     try:
         return Manifest.model_validate(raw)
     except ValidationError as e:

@@ -15,7 +15,7 @@ def parse_version(text: str) -> Version:
     """Parse a semver 2.0.0 version; ValueError names the problem."""
     try:
         return Version(text)
-    except (ValueError, TypeError):
+    except Exception:  # the library raises more than ValueError on some inputs
         raise ValueError(f"{text!r} is not a semantic version (MAJOR.MINOR.PATCH)") from None
 
 
@@ -24,7 +24,7 @@ def parse_range(text: str) -> NpmSpec:
     """Parse an npm-style range; ValueError names the problem."""
     try:
         return NpmSpec(text)
-    except (ValueError, TypeError):
+    except Exception:  # the library raises AttributeError on some inputs
         raise ValueError(f"{text!r} is not a version range (e.g. ^1.2, ~1.2.3, >=1 <3)") from None
 
 

@@ -9,6 +9,7 @@ crash-looping, 504 timed out), with a correlation id to find it in the log.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,19 @@ from .lifecycle import PluginManager
 
 log = structlog.get_logger("plugin_host")
 
+#: Headers that describe one connection, not the message (RFC 9110 7.6.1): a plugin
+#: neither sees nor sets them.
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+              "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection"}
 #: Request headers never passed to plugins: the caller's credentials are not theirs.
-DROPPED_REQUEST_HEADERS = {"authorization", "cookie", "proxy-authorization", "host",
-                           "content-length", "connection", "transfer-encoding"}
-DROPPED_RESPONSE_HEADERS = {"content-length", "connection", "transfer-encoding", "set-cookie",
-                            "x-correlation-id"}
+DROPPED_REQUEST_HEADERS = {"authorization", "cookie", "host", "content-length", *HOP_BY_HOP}
+#: Response headers the host sets itself, never the plugin.
+DROPPED_RESPONSE_HEADERS = {"content-length", "set-cookie", "x-correlation-id", "date",
+                            "server", *HOP_BY_HOP}
+#: an HTTP token (RFC 9110 5.6.2) and a field value without control characters
+HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$")
+HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]{0,8192}$")
+MAX_RESPONSE_HEADERS = 64
 #: how a failed call is counted (plugin_host_plugin_calls_total{outcome})
 OUTCOMES = {"plugin_timeout": "timeout", "plugin_crashed": "crash", "plugin_busy": "busy",
             "plugin_crash_looping": "crash_looping"}
@@ -65,9 +74,7 @@ class PluginCalls:
             "body": body, "headers": {k: v for k, v in headers.items()
                                       if k not in DROPPED_REQUEST_HEADERS}})
         result = await self.call(item, route.template, msg, correlation_id)
-        out_headers = {k: v for k, v in (result.get("headers") or {}).items()
-                       if k.lower() not in DROPPED_RESPONSE_HEADERS}
-        return int(result["status"]), out_headers, result["body"]
+        return plugin_response(name, result)
 
     async def call(self, item: Installed, label: str, msg: m.Call,
                    correlation_id: str) -> dict[str, Any]:
@@ -138,6 +145,34 @@ class PluginCalls:
         if not target.is_relative_to(item.code_dir.resolve()) or not target.is_file():
             raise NotFound(f"no asset {name}/{version}/{path}")
         return target
+
+
+def plugin_response(name: str, result: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    """A plugin's answer as the host will send it: a final status (200-599), only
+    end-to-end headers with well-formed names and values, a body of bytes. Anything else
+    is the plugin's error (502), never passed on: a 1xx status or a header with a line
+    break would let a plugin write its own HTTP framing."""
+    status, headers, body = result.get("status"), result.get("headers"), result.get("body")
+    if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+        raise PluginCallError(f"{name}: the plugin answered with status {status!r}; "
+                              "a route answers 200 to 599", code="invalid_plugin_response",
+                              status=502)
+    if not isinstance(body, bytes):
+        raise PluginCallError(f"{name}: the plugin's answer has no body of bytes",
+                              code="invalid_plugin_response", status=502)
+    out: dict[str, str] = {}
+    for k, v in (headers.items() if isinstance(headers, dict) else ()):
+        if not isinstance(k, str) or not isinstance(v, str) or not HEADER_NAME.match(k) \
+                or not HEADER_VALUE.match(v):
+            raise PluginCallError(f"{name}: the plugin answered with a malformed header "
+                                  f"{str(k)[:40]!r}", code="invalid_plugin_response",
+                                  status=502)
+        if k.lower() not in DROPPED_RESPONSE_HEADERS:
+            out[k] = v
+    if len(out) > MAX_RESPONSE_HEADERS:
+        raise PluginCallError(f"{name}: more than {MAX_RESPONSE_HEADERS} response headers",
+                              code="invalid_plugin_response", status=502)
+    return status, out, body
 
 
 def handler_failure(name: str, result: dict[str, Any], correlation_id: str) -> PluginCallError:

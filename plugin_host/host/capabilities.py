@@ -40,6 +40,7 @@ class Capabilities:
         self.http = http
         self.response_limit = response_limit
         self.policy = CapabilityPolicy(manifest.permissions)
+        self.log_limit = TokenBucket(LOG_RATE, LOG_BURST)
 
     async def handle(self, op: str, args: dict[str, Any]) -> Any:
         """Serve one capability request; a refusal is a PluginHostError with the code the
@@ -109,9 +110,59 @@ class Capabilities:
             metrics.EGRESS_LATENCY.labels(self.name, target).observe(time.perf_counter() - start)
 
     def log(self, frame: dict[str, Any]) -> None:
+        """A ``ctx.log`` line or a line the plugin printed, into the host's log: rate
+        limited per plugin, each field cut to size; what is dropped is counted and said
+        once when logging resumes."""
+        if not self.log_limit.take():
+            metrics.PLUGIN_LOG_DROPPED.labels(self.name).inc()
+            return
+        dropped = self.log_limit.resumed()
+        if dropped:
+            plugin_log.warning("plugin.log_dropped", plugin=self.name, dropped=dropped,
+                               reason=f"more than {LOG_RATE:.0f} lines a second")
         level = frame.get("level", "info")
         if level not in ("debug", "info", "warning", "error"):
             level = "info"
-        fields = frame.get("fields") or {}
-        getattr(plugin_log, level)(str(frame.get("event", "")), plugin=self.name,
-                                   **{f"p_{k}": v for k, v in fields.items()})
+        fields = frame.get("fields")
+        if not isinstance(fields, dict):
+            fields = {}
+        event = _cut(frame.get("event", ""))
+        getattr(plugin_log, level)(event, plugin=self.name,
+                                   **{f"p_{_cut(k, 64)}": _cut(v) if isinstance(v, str) else v
+                                      for k, v in list(fields.items())[:LOG_FIELDS]
+                                      if isinstance(v, str | int | float | bool | None)})
+
+
+#: a plugin may log this many lines a second (a burst of LOG_BURST), each with at most
+#: LOG_FIELDS fields of at most LOG_VALUE characters; the rest is dropped and counted
+LOG_RATE, LOG_BURST, LOG_FIELDS, LOG_VALUE = 50.0, 200, 20, 2000
+
+
+def _cut(value: Any, limit: int = LOG_VALUE) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class TokenBucket:
+    """``rate`` events a second on average, ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+        self.dropped = 0
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        self.dropped += 1
+        return False
+
+    def resumed(self) -> int:
+        """How many were dropped since the last event let through (then reset)."""
+        dropped, self.dropped = self.dropped, 0
+        return dropped

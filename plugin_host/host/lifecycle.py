@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-from typing import Any
 
 import httpx
 import structlog
@@ -235,16 +234,6 @@ class PluginManager:
         log.info("plugin.enabled" if enabled else "plugin.disabled", plugin=name)
         return item
 
-    async def set_config(self, name: str, config: dict[str, Any]) -> Installed:
-        async with self.lock:
-            item = self.get(name)
-            item.config = config
-            await asyncio.to_thread(self.store.save, name, config=config)
-            if item.enabled:  # workers read their config at start
-                await self.stop_backend(item)
-                await self.start_backend(item)
-        return item
-
     async def uninstall(self, name: str, purge: bool = False) -> None:
         async with self.lock:
             self.get(name)
@@ -257,11 +246,18 @@ class PluginManager:
         log.info("plugin.uninstalled", plugin=name, purge=purge)
 
     async def remove_locked(self, name: str, purge: bool) -> None:
-        """Stop and forget a plugin (the caller holds the lock)."""
-        item = self.plugins[name]
-        await self.stop_backend(item)
-        await asyncio.to_thread(self.store.delete, name, purge)
-        del self.plugins[name]
+        """Forget a plugin, then stop it (the caller holds the lock): from this moment
+        its routes answer 404, and calls already running finish first."""
+        item = self.plugins.pop(name)
+        try:
+            await asyncio.to_thread(self.store.delete, name, purge)
+        except BaseException:
+            self.plugins[name] = item
+            raise
+        if item.runtime is not None:
+            runtime, item.runtime = item.runtime, None
+            await runtime.drain(timeout=runtime.timeout + 1)
+            await runtime.stop()
         shutil.rmtree(self.settings.plugins_dir / name, ignore_errors=True)
         if purge:
             shutil.rmtree(self.settings.plugin_data_dir / name, ignore_errors=True)

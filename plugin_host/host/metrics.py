@@ -34,6 +34,9 @@ EGRESS_REQUESTS = Counter("plugin_host_egress_requests_total",
 EGRESS_LATENCY = Histogram("plugin_host_egress_request_duration_seconds",
                            "Latency of ctx.http requests", ["plugin", "host"],
                            buckets=LATENCY_BUCKETS)
+PLUGIN_LOG_DROPPED = Counter("plugin_host_plugin_log_dropped_total",
+                             "Log and output lines of a plugin dropped by the rate limit",
+                             ["plugin"])
 MEMORY = Gauge("plugin_host_plugin_memory_bytes",
                "Resident memory of a plugin's workers (every process of their groups)",
                ["plugin"])

@@ -33,7 +33,10 @@ class HostSettings(ServiceSettings):
                                   "default: every one the machine offers")
     sandbox_require: list[str] = Field(
         default_factory=list, description="Layers a worker must have, or it is refused")
-    max_request_bytes: int = 10 * 1024 * 1024
+    max_request_bytes: int = Field(default=10 * 1024 * 1024,
+                                   description="Largest body a plugin route or hook accepts")
+    max_package_bytes: int = Field(default=16 * 1024 * 1024,
+                                   description="Largest package an install or upgrade accepts")
     worker_start_timeout: float = 10.0
     http_response_limit: int = 10 * 1024 * 1024
     log_level: str = "info"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -16,7 +17,7 @@ from ..manifest import parse_manifest
 from ..package.archive import extract, read_package
 from ..protocol import messages as m
 from ..sdk.routing import match_routes
-from ..service.http import new_correlation_id
+from ..service.http import new_correlation_id, unrepresentable
 from . import metrics
 from .calls import PluginCalls
 from .installed import Installed, integrity
@@ -73,6 +74,37 @@ class HotSwap:
             raise
         await self._switch(old, new)
         log.info("plugin.upgraded", plugin=name, version=new.version, previous=old.version)
+        return new
+
+    async def reconfigure(self, name: str, config: dict[str, Any]) -> Installed:
+        """Replace a plugin's config without dropping a request: workers started with
+        the new config take over from the old ones the way an upgrade does. If they do
+        not start, nothing changes and the old config keeps serving."""
+        problem = unrepresentable(config)
+        if problem:
+            raise PluginHostError(f"config: {problem}", code="invalid_request", status=422)
+        async with self.manager.lock:
+            old = self.manager.get(name)
+            new = Installed(manifest=old.manifest, code_dir=old.code_dir, enabled=old.enabled,
+                            config=config, signer=old.signer, sha256=old.sha256,
+                            previous_version=old.previous_version, integrity=old.integrity)
+            if old.enabled:
+                try:
+                    await self.manager.start_backend(new)
+                    await self._health_check(new)
+                except BaseException as e:
+                    await self.manager.stop_backend(new)
+                    reason = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+                    raise PluginHostError(
+                        f"{name} did not start with the new config ({reason}); the old "
+                        "config is still in force", code="config_failed", status=422) from None
+            try:
+                await asyncio.to_thread(self.manager.store.save, name, config=config)
+            except BaseException:
+                await self.manager.stop_backend(new)
+                raise
+            await self._switch(old, new)
+        log.info("plugin.configured", plugin=name)
         return new
 
     async def rollback(self, name: str) -> Installed:

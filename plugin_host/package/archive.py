@@ -201,14 +201,16 @@ def read_package(data: bytes, limits: ArchiveLimits | None = None) -> Package:
             f"package too large: {len(data)} bytes (limit {limits.max_package_bytes})")
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except Exception:  # BadZipFile, and struct/value errors from crafted headers
         raise PackageError("not a plugin package (not a zip archive)") from None
     with zf:
         infos = check_archive(zf, limits)
         try:
             entries = {i.filename: _read_entry(zf, i) for i in infos}
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError) as e:
-            raise PackageError(f"corrupt archive: {e}") from None
+        except PackageError:
+            raise
+        except Exception as e:  # bad offsets, corrupt deflate data, unknown methods…
+            raise PackageError(f"corrupt archive: {type(e).__name__}: {str(e)[:200]}") from None
     if PACKAGE_MANIFEST not in entries:
         raise PackageError(f"{PACKAGE_MANIFEST} is missing: pack it with `plugin-host plugin pack`")
     manifest_json = entries.pop(PACKAGE_MANIFEST)
@@ -218,8 +220,10 @@ def read_package(data: bytes, limits: ArchiveLimits | None = None) -> Package:
         listed = doc["files"]
         if doc.get("format") != FORMAT or not isinstance(listed, dict):
             raise ValueError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise PackageError(f"{PACKAGE_MANIFEST} is not a valid package manifest") from None
+    if not all(isinstance(v, str) for v in listed.values()):
+        raise PackageError(f"{PACKAGE_MANIFEST} is not a valid package manifest")
     missing = sorted(set(listed) - set(entries))
     extra = sorted(set(entries) - set(listed))
     if missing:
@@ -251,6 +255,10 @@ def extract(pkg: Package, dest: Path) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
             target.chmod(0o644)
+        # read-only for everyone but its owner (workers may run as another uid, and must
+        # read it; nobody but the host writes it)
+        for d in (tmp, *(p for p in tmp.rglob("*") if p.is_dir())):
+            d.chmod(0o755)
         os.replace(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -116,11 +116,14 @@ def verify_signature(pkg: Package, trusted: dict[str, TrustedKey]) -> TrustedKey
     try:
         doc = json.loads(pkg.signature)
         keyid, sig = doc["keyid"], base64.b64decode(doc["signature"], validate=True)
+        if not isinstance(keyid, str):
+            raise TypeError
         if doc.get("algorithm") != "ed25519":
-            raise SignatureError(f"unsupported signature algorithm {doc.get('algorithm')!r}")
+            algorithm = str(doc.get("algorithm"))[:40]
+            raise SignatureError(f"unsupported signature algorithm {algorithm!r}")
     except SignatureError:
         raise
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise SignatureError("SIGNATURE is malformed") from None
     key = trusted.get(keyid)
     if key is None:

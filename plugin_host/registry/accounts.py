@@ -45,9 +45,16 @@ class Accounts:
         self.sessions = sessions
 
     def bootstrap_admin(self, token: str) -> None:
-        """Make sure the configured admin token belongs to an `admin` account."""
+        """Make sure the configured admin token belongs to an `admin` account and works:
+        an operator who passes it again at start gets back in, even after revoking it
+        (there is no other way in once every admin token is revoked)."""
         with self.sessions.begin() as s:
-            if s.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token))):
+            existing = s.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
+            if existing is not None:
+                existing.revoked_at = None
+                account = s.get(Account, existing.account_id)
+                if account is not None and account.role != "admin":
+                    account.role = "admin"
                 return
             admin = s.scalar(select(Account).where(Account.name == "admin"))
             if admin is None:

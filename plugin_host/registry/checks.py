@@ -5,6 +5,7 @@ release and shown to the publisher and the reviewer."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 import tempfile
 from collections.abc import Callable
@@ -109,6 +110,7 @@ async def smoke_load(pkg: Package) -> CheckResult:
     if m.backend is None:
         return CheckResult("smoke-load", "pass", "no backend (UI only)")
     with tempfile.TemporaryDirectory(prefix="registry-smoke-") as tmp:
+        os.chmod(tmp, 0o711)  # a registry running as root loads it as another uid
         code = Path(tmp) / "code"
         extract(pkg, code)
 

@@ -25,7 +25,7 @@ import structlog
 from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..protocol import messages as m
-from ..protocol.framing import HEADER, MAX_FRAME, ProtocolError, decode, encode
+from ..protocol.framing import HEADER, MAX_FRAME, decode, encode
 from .sandbox import SandboxPolicy
 
 log = structlog.get_logger("plugin_host.workers")
@@ -33,6 +33,12 @@ log = structlog.get_logger("plugin_host.workers")
 WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
               "PYTHONNOUSERSITE": "1"}
+
+#: a line of plugin output longer than this is cut
+OUTPUT_LINE = 2048
+#: capability requests a worker may have outstanding: the SDK waits for each answer, so
+#: more means a worker that floods the host (it is killed)
+MAX_CAPS_IN_FLIGHT = 4
 
 CapHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
 LogHandler = Callable[[dict[str, Any]], None]
@@ -107,7 +113,7 @@ class _Channel(asyncio.Protocol):
                 break
             try:
                 frame = decode(bytes(buf[HEADER.size:end]))
-            except (ProtocolError, ValueError):
+            except Exception:  # anything a hostile worker can make msgpack raise
                 self.close()
                 return
             del buf[:end]
@@ -157,6 +163,7 @@ class Worker:
         self.scratch: Path | None = None
         self.inflight: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.seq = 0
+        self.caps_in_flight = 0
         self.dead = False
         self._startup: asyncio.Future[dict[str, Any]] | None = None
         self._background = Background()
@@ -179,15 +186,21 @@ class Worker:
             launch = self.spec.policy.launch(self.spec.manifest, self.spec.code_dir,
                                              self.scratch, child.fileno())
             self.layers = launch.layers
+            # the worker's output goes to a pipe the host reads with a size and rate cap,
+            # never to the host's own stdout/stderr (its log)
             self.proc = await asyncio.create_subprocess_exec(
-                *launch.argv, pass_fds=(child.fileno(),), env={**WORKER_ENV, **launch.env},
-                cwd=launch.cwd, stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
+                *launch.argv, pass_fds=(child.fileno(),),
+                env={**WORKER_ENV, **launch.env}, cwd=launch.cwd,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         except BaseException:
             parent.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
             raise
         finally:
             child.close()
+        assert self.proc.stdout is not None
+        self._background.spawn(self._read_output(self.proc.stdout))
         await loop.connect_accepted_socket(lambda: self.channel, parent)
         self._startup = loop.create_future()
         self.channel.write(m.init(self.spec.name, self.spec.version, launch.code_dir,
@@ -209,6 +222,27 @@ class Worker:
             raise WorkerStartError(f"{self.spec.name}: backend failed to load: {msg['message']}")
         self.describe = msg
 
+    async def _read_output(self, stream: asyncio.StreamReader) -> None:
+        """What the plugin prints, a line at a time (each cut at OUTPUT_LINE bytes) to
+        ``on_log``, which caps the rate; the pipe is always drained, so a chatty plugin
+        never blocks on it."""
+        pending = b""
+        while True:
+            chunk = await stream.read(65536)
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            if len(pending) > OUTPUT_LINE:  # a line without an end: cut it here
+                lines.append(pending)
+                pending = b""
+            for line in lines:
+                self.on_log(m.log("info", "plugin.output",
+                                  {"line": line[:OUTPUT_LINE].decode(errors="replace")}))
+        if pending:
+            self.on_log(m.log("info", "plugin.output",
+                              {"line": pending[:OUTPUT_LINE].decode(errors="replace")}))
+
     def _on_frame(self, frame: dict[str, Any]) -> None:
         t = frame.get("t")
         if t == m.RESULT:
@@ -216,11 +250,25 @@ class Worker:
             if fut is not None and not fut.done():
                 fut.set_result(frame)
         elif t == m.CAP:
-            self._background.spawn(self._serve_cap(frame))
+            if (not isinstance(frame.get("id"), int) or not isinstance(frame.get("op"), str)
+                    or not isinstance(frame.get("args", {}), dict | None)):
+                self._violation("a malformed capability request")
+            elif self.caps_in_flight >= MAX_CAPS_IN_FLIGHT:
+                self._violation(f"more than {MAX_CAPS_IN_FLIGHT} capability requests "
+                                "without waiting for the answers")
+            else:
+                self.caps_in_flight += 1
+                self._background.spawn(self._serve_cap(frame))
         elif t == m.LOG:
             self.on_log(frame)
         elif t in (m.READY, m.FATAL) and self._startup and not self._startup.done():
             self._startup.set_result(frame)
+
+    def _violation(self, what: str) -> None:
+        """The worker broke the protocol (the SDK never does): it goes at once."""
+        log.warning("worker.protocol_violation", plugin=self.spec.name, pid=self.pid,
+                    violation=what)
+        self.channel.close()
 
     async def _serve_cap(self, frame: dict[str, Any]) -> None:
         try:
@@ -228,6 +276,8 @@ class Worker:
                              await self.on_cap(frame["op"], frame.get("args") or {}))
         except PluginHostError as e:
             reply = m.cap_error(frame["id"], e.code, e.message)
+        finally:
+            self.caps_in_flight -= 1
         with contextlib.suppress(WorkerDied):
             self.channel.write(reply, now=True)
 

@@ -7,7 +7,9 @@ Layers, strongest first (docs/security/sandbox.md says what each one stops):
   its private data dir; a size-capped private /tmp; nothing else of the host;
 - ``seccomp``: a syscall filter (worker/confine.py);
 - ``landlock``: file-system confinement, used where bubblewrap is absent;
-- always: ``rlimits``, ``scrubbed-env``, ``no-inherited-fds``, ``process``.
+- always: ``rlimits``, ``scrubbed-env``, ``no-inherited-fds``, ``unprivileged`` (a host
+  running as root switches workers to ``worker_uid``; no worker is ever real root),
+  ``process``.
 
 Detection runs once per host process. The host's ``sandbox_require`` setting names the
 layers it insists on; a worker that cannot have them is refused, naming what is missing.
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -32,10 +36,12 @@ from ..manifest import Manifest
 from ..worker.confine import landlock_abi
 
 OPTIONAL_LAYERS = ("bubblewrap", "seccomp", "landlock")
-BASE_LAYERS = ("rlimits", "scrubbed-env", "no-inherited-fds", "process")
+BASE_LAYERS = ("rlimits", "scrubbed-env", "no-inherited-fds", "unprivileged", "process")
 ALL_LAYERS = OPTIONAL_LAYERS + BASE_LAYERS
 TMP_BYTES = 64 * 1024 * 1024
 INSIDE_CODE, INSIDE_DATA = "/plugin", "/data"
+#: who workers run as when the host runs as root (``nobody``); never root itself
+DEFAULT_WORKER_UID = DEFAULT_WORKER_GID = 65534
 
 
 def worker_limits(manifest: Manifest) -> dict[str, int]:
@@ -50,32 +56,77 @@ class SandboxUnavailable(PluginHostError):
 
 
 @dataclass(frozen=True)
+class Identity:
+    """Who a worker is outside its namespaces. A host running as root switches each
+    worker to ``uid``/``gid`` (no groups, no capabilities) before anything else runs, so
+    no worker is ever real root; a host running as a plain user gives workers its own
+    uid (there is nothing to switch to), which bubblewrap maps to 65534 inside."""
+
+    uid: int = DEFAULT_WORKER_UID
+    gid: int = DEFAULT_WORKER_GID
+
+    def __post_init__(self) -> None:
+        if self.uid == 0 or self.gid == 0:
+            raise PluginHostError("worker_uid and worker_gid must not be 0 (root)",
+                                  code="bad_setting")
+
+    @property
+    def switches(self) -> bool:
+        return os.geteuid() == 0
+
+    @property
+    def effective_uid(self) -> int:
+        return self.uid if self.switches else os.geteuid()
+
+    def prefix(self) -> list[str]:
+        """The command that drops to the worker's identity (empty if not root)."""
+        if not self.switches:
+            return []
+        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--"]
+
+
+@dataclass(frozen=True)
 class Support:
-    """What the machine offers: each optional layer maps to None (usable) or the reason."""
+    """What the machine offers: each optional layer maps to None (usable) or the reason,
+    and ``identity`` says why workers cannot run unprivileged (None if they can)."""
 
     missing: dict[str, str | None]
+    identity: str | None = None
 
     @property
     def available(self) -> list[str]:
         return [layer for layer in OPTIONAL_LAYERS if self.missing.get(layer) is None]
 
 
-def _check_bwrap() -> str | None:
+def _run(argv: list[str], **kw: Any) -> str | None:
+    """None if ``argv`` succeeds, else why not."""
+    try:
+        r = subprocess.run(argv, capture_output=True, timeout=20, **kw)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return str(e)
+    if r.returncode != 0:
+        return (r.stderr.decode(errors="replace").strip() or f"exit status {r.returncode}")[-300:]
+    return None
+
+
+def _check_identity(identity: Identity) -> str | None:
+    if identity.switches and shutil.which("setpriv") is None:
+        return "setpriv is not installed (apt-get install util-linux)"
+    return None
+
+
+def _check_bwrap(identity: Identity) -> str | None:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return "bwrap is not installed (apt-get install bubblewrap)"
-    try:
-        # the same namespaces and mounts a worker gets: in a container whose /proc is
-        # partly masked, mounting a new /proc is what fails
-        r = subprocess.run([bwrap, "--unshare-all", "--unshare-user", "--uid", "65534",
-                            "--gid", "65534", "--die-with-parent", "--ro-bind", "/", "/",
-                            "--proc", "/proc", "--dev", "/dev", "true"],
-                           capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"bwrap does not run: {e}"
-    if r.returncode != 0:
-        return f"bwrap cannot create namespaces here: {r.stderr.decode(errors='replace').strip()}"
-    return None
+    # the same identity, namespaces and mounts a worker gets: in a container whose /proc
+    # is partly masked, mounting a new /proc is what fails
+    failed = _run([*identity.prefix(), bwrap, "--unshare-all", "--unshare-user", "--uid",
+                   "65534", "--gid", "65534", "--die-with-parent", "--ro-bind", "/", "/",
+                   "--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev", "true"],
+                  cwd="/")
+    return f"bwrap cannot create namespaces here: {failed}" if failed else None
 
 
 def _check_seccomp() -> str | None:
@@ -88,20 +139,43 @@ def _check_seccomp() -> str | None:
     return None
 
 
-def _check_landlock() -> str | None:
-    abi = landlock_abi()
-    return None if abi >= 1 else "the kernel has no Landlock support"
+def _check_landlock(identity: Identity) -> str | None:
+    if landlock_abi() < 1:
+        return "the kernel has no Landlock support"
+    return _check_runtime_readable(identity)
+
+
+def _check_runtime_readable(identity: Identity) -> str | None:
+    """Without bubblewrap the worker reads the runtime in place, as its own uid."""
+    if not identity.switches:
+        return None
+    failed = _run([*identity.prefix(), sys.executable, "-c", "import plugin_host.worker"],
+                  cwd="/", env={"PATH": "/usr/bin:/bin"})
+    if failed:
+        return (f"uid {identity.uid} cannot run the host's Python runtime "
+                f"({sys.executable}, {Path(plugin_host.__file__).parent}): {failed}; "
+                "install the host where other users can read it, or run it as a plain user")
+    return None
 
 
 @functools.cache
-def detect() -> Support:
-    return Support({"bubblewrap": _check_bwrap(), "seccomp": _check_seccomp(),
-                    "landlock": _check_landlock()})
+def detect(identity: Identity = Identity()) -> Support:
+    """What this machine offers workers of ``identity`` (probed once per identity)."""
+    bad_identity = _check_identity(identity)
+    if bad_identity:
+        return Support(dict.fromkeys(OPTIONAL_LAYERS, bad_identity), bad_identity)
+    support = {"bubblewrap": _check_bwrap(identity), "seccomp": _check_seccomp(),
+               "landlock": _check_landlock(identity)}
+    unrunnable = None
+    if support["bubblewrap"] is not None:  # the worker will read the runtime in place
+        unrunnable = _check_runtime_readable(identity)
+    return Support(support, unrunnable)
 
 
 @dataclass
 class Launch:
-    """How to start one worker: the command, the code dir it sees, what it must apply."""
+    """How to start one worker: the command, the code dir it sees, what it must apply,
+    and the descriptors it must be given (bubblewrap binds them)."""
 
     argv: list[str]
     code_dir: str
@@ -132,14 +206,16 @@ class SandboxPolicy:
     """The host's choice of layers (settings) against what the machine offers."""
 
     def __init__(self, use: list[str] | None, require: list[str], support: Support | None = None,
-                 on_refusal: Callable[[str, str], None] | None = None):
+                 on_refusal: Callable[[str, str], None] | None = None,
+                 identity: Identity | None = None):
         """``on_refusal(plugin, layer)`` is told of each plugin refused for a missing
         required layer (the host counts them in a metric)."""
         unknown = sorted((set(use or []) | set(require)) - set(ALL_LAYERS))
         if unknown:
             raise PluginHostError(f"sandbox: unknown layer(s) {', '.join(unknown)}; "
                                   f"known: {', '.join(ALL_LAYERS)}", code="bad_setting")
-        self.support = support or detect()
+        self.identity = identity or Identity()
+        self.support = support or detect(self.identity)
         wanted = set(OPTIONAL_LAYERS if use is None else use)
         self.optional = [layer for layer in self.support.available if layer in wanted]
         if "bubblewrap" in self.optional and "landlock" in self.optional:
@@ -154,6 +230,7 @@ class SandboxPolicy:
     def report(self) -> dict[str, Any]:
         """What an operator needs to judge this host's sandbox level."""
         return {"layers": self.layers, "required": self.require,
+                "worker_uid": self.identity.effective_uid,
                 "machine": {layer: {"available": reason is None, "reason": reason}
                             for layer, reason in self.support.missing.items()}}
 
@@ -168,6 +245,10 @@ class SandboxPolicy:
             raise SandboxUnavailable(
                 f"{plugin}: this host requires sandbox layer(s) {', '.join(missing)}, "
                 f"which it cannot provide ({reasons})")
+        if self.support.identity and "bubblewrap" not in self.optional:
+            self.on_refusal(plugin, "unprivileged")
+            raise SandboxUnavailable(f"{plugin}: workers cannot run unprivileged on this "
+                                     f"host: {self.support.identity}")
 
     def launch(self, manifest: Manifest, code_dir: Path, scratch: Path, fd: int) -> Launch:
         """The worker's command. Its writable space is scratch: a size-capped tmpfs at
@@ -177,23 +258,67 @@ class SandboxPolicy:
         worker = [sys.executable, "-m", "plugin_host.worker", str(fd)]
         confine: dict[str, Any] = {"rlimits": worker_limits(manifest),
                                    "seccomp": "seccomp" in self.optional}
+        prefix = self.identity.prefix()
+        self.check_reachable(manifest.name, [*_runtime_paths(), str(code_dir)])
         if "bubblewrap" in self.optional:
-            argv = ["bwrap", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid",
-                    "65534", "--die-with-parent", "--new-session", "--hostname", "plugin",
-                    *_system_binds(),
-                    # tmpfs first: the runtime may itself live under /tmp (a CI checkout)
-                    "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
-                    "--size", str(TMP_BYTES), "--tmpfs", INSIDE_DATA]
-            for p in _runtime_paths():
-                argv += ["--ro-bind", p, p]
-            argv += ["--ro-bind", str(code_dir), INSIDE_CODE,
-                     "--proc", "/proc", "--dev", "/dev", "--chdir", INSIDE_DATA, *worker]
-            return Launch(argv, INSIDE_CODE, confine, self.layers, {"TMPDIR": "/tmp"},
-                          str(scratch))
+            return self._bubblewrap(prefix, worker, confine, code_dir)
+        if self.identity.switches:  # the worker writes its scratch folder as its own uid
+            for d in (scratch.parent, scratch):
+                os.chown(d, self.identity.uid, self.identity.gid)
         if "landlock" in self.optional:
             confine["landlock"] = {
                 "read": ["/usr", "/bin", "/lib", "/lib64", "/etc/ld.so.cache", "/dev/null",
                          "/dev/urandom", *_runtime_paths(), str(code_dir)],
                 "write": [str(scratch)]}
-        return Launch(worker, str(code_dir), confine, self.layers, {"TMPDIR": str(scratch)},
-                      str(scratch))
+        return Launch([*prefix, *worker], str(code_dir), confine, self.layers,
+                      {"TMPDIR": str(scratch)}, str(scratch))
+
+    def _bubblewrap(self, prefix: list[str], worker: list[str], confine: dict[str, Any],
+                    code_dir: Path) -> Launch:
+        """bubblewrap, started as the worker's identity: /proc and /dev read-only, /tmp
+        and /data size-capped tmpfs, the runtime and the plugin's code read-only."""
+        argv = [*prefix, "bwrap", "--unshare-all", "--unshare-user", "--uid", "65534",
+                "--gid", "65534", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+                "--hostname", "plugin", *_system_binds(),
+                # tmpfs first: the runtime may itself live under /tmp (a CI checkout)
+                "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
+                "--size", str(TMP_BYTES), "--tmpfs", INSIDE_DATA]
+        for p in _runtime_paths():
+            argv += ["--ro-bind", p, p]
+        argv += ["--ro-bind", str(code_dir), INSIDE_CODE,
+                 "--proc", "/proc", "--remount-ro", "/proc",
+                 "--dev", "/dev", "--remount-ro", "/dev", "--chdir", INSIDE_DATA, *worker]
+        return Launch(argv, INSIDE_CODE, confine, self.layers, {"TMPDIR": "/tmp"}, "/")
+
+    def check_reachable(self, plugin: str, paths: list[str]) -> None:
+        """A host running as root switches workers to ``worker_uid``: that uid must be
+        able to reach the runtime and the plugin's code, or the worker could not start.
+        Say so, with the fix, instead of a worker that dies while loading."""
+        if not self.identity.switches:
+            return
+        for path in paths:
+            why = unreachable(path, self.identity.uid, self.identity.gid)
+            if why:
+                raise SandboxUnavailable(
+                    f"{plugin}: workers run as uid {self.identity.uid} (the host runs as "
+                    f"root), which cannot reach {path}: {why}. Let other users traverse "
+                    "it (chmod o+x), move the host's data folder, or run the host as a "
+                    "plain user")
+
+
+def unreachable(path: str, uid: int, gid: int) -> str | None:
+    """Why ``uid``/``gid`` (no other groups) cannot reach and read ``path``; None if it
+    can."""
+    target = Path(path)
+    for d in [*reversed(target.parents), target]:
+        try:
+            st = d.stat()
+        except OSError as e:
+            return f"{d}: {e.strerror}"
+        need = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid \
+            else stat.S_IXOTH
+        if d == target:
+            need |= need << 2  # read as well as search
+        if d.is_dir() and st.st_mode & need != need:
+            return f"{d} is mode {stat.filemode(st.st_mode)}, owned by uid {st.st_uid}"
+    return None

@@ -9,6 +9,7 @@ Every error answer has the same shape::
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -84,40 +85,89 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
                               f"{cid}", correlation_id=cid)
 
 
-async def package_body(request: Request, limit: int | None = None) -> bytes:
+async def read_body(request: Request, limit: int, what: str = "the request body",
+                    code: str = "too_large") -> bytes:
+    """The request body, refused with 413 as soon as its declared length or the bytes
+    streamed so far pass ``limit``: never read whole, then checked."""
+    too_big = PluginHostError(f"{what} is larger than this server accepts ({limit} bytes)",
+                              code=code, status=413)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def package_body(request: Request, limit: int) -> bytes:
     """The uploaded package: the request body, sent as application/zip. Past ``limit``
     bytes the upload is refused (413) without reading the rest."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip()
     if ctype not in PACKAGE_TYPES:
         raise PluginHostError("send the package as the body with Content-Type: "
                               "application/zip", code="unsupported_media_type", status=415)
-    if limit is not None:
-        too_big = PluginHostError(f"the package is larger than this server accepts "
-                                  f"({limit} bytes)", code="package_too_large", status=413)
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
-            raise too_big
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_big
-            chunks.append(chunk)
-        data = b"".join(chunks)
-    else:
-        data = await request.body()
+    data = await read_body(request, limit, "the package", "package_too_large")
     if not data:
         raise PluginHostError("the request body is empty: send the .kplugin file",
                               code="invalid_package", status=422)
     return data
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, or a 422 saying the body is not one."""
+def parse_json(data: bytes, what: str = "the body") -> Any:
+    """JSON from a request, or a 422 naming what is wrong: not JSON, nested too deep,
+    or holding a value that cannot be carried on (a lone surrogate, an integer beyond
+    64 bits)."""
     try:
-        body = await request.json()
-    except ValueError:
-        body = None
+        value = json.loads(data) if data else None
+    except RecursionError:
+        raise PluginHostError(f"{what} is nested too deeply", code="invalid_request",
+                              status=422) from None
+    except ValueError as e:
+        raise PluginHostError(f"{what} is not JSON: {e}", code="invalid_request",
+                              status=422) from None
+    problem = unrepresentable(value)
+    if problem:
+        raise PluginHostError(f"{what}: {problem}", code="invalid_request", status=422)
+    return value
+
+
+def unrepresentable(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` cannot be stored or sent to a plugin (msgpack, UTF-8); None if it
+    can."""
+    if depth > 64:
+        return "nested more than 64 levels deep"
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return None
+    if isinstance(value, int):
+        return None if -(2**63) <= value < 2**64 else f"the integer {value} is beyond 64 bits"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a string holds a lone surrogate (not valid Unicode)"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            problem = unrepresentable(k, depth + 1) or unrepresentable(v, depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, list):
+        for v in value:
+            problem = unrepresentable(v, depth + 1)
+            if problem:
+                return problem
+        return None
+    return f"{type(value).__name__} is not a JSON value"
+
+
+async def json_body(request: Request, limit: int = 1024 * 1024) -> dict[str, Any]:
+    """The request's JSON object (at most ``limit`` bytes), or a 413/422 saying why not."""
+    body = parse_json(await read_body(request, limit))
     if not isinstance(body, dict):
         raise PluginHostError("the body must be a JSON object", code="invalid_request",
                               status=422)

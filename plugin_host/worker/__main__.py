@@ -131,16 +131,22 @@ def serve(channel: BlockingChannel) -> None:
             out = _error(e, call_id)
         try:
             channel.send(out)
-        except TypeError as e:  # a value msgpack cannot carry
+        except (TypeError, ValueError, OverflowError) as e:  # a value msgpack cannot carry
             channel.send(_error(
                 TypeError(f"the handler returned an unserialisable value: {e}"), call_id))
 
 
+def _close_inherited(keep: int) -> None:
+    """Hold exactly the channel and stdin/stdout/stderr (the host's output pipe),
+    whatever the launcher passed on: nothing else of the host's is reachable."""
+    os.closerange(3, keep)
+    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+
+
 def main() -> None:
     fd = int(sys.argv[1])
+    _close_inherited(fd)
     _die_with_parent()
-    # Plugin prints must not reach the host's stdout.
-    os.dup2(2, 1)
     sock = socket.socket(fileno=fd)
     serve(BlockingChannel(sock))
 

@@ -6,8 +6,11 @@ the worker applies them in this order, each irreversible for the process:
 1. rlimits: address space, open files, file size, core dumps;
 2. Landlock (when the host asks, i.e. bubblewrap is absent): the file system shrinks to
    read-only runtime paths plus the plugin's private data and tmp folders;
-3. seccomp: no sockets but AF_UNIX, no new processes or exec, no signals to other
-   processes, no ptrace, mount, namespaces, bpf, keyrings, kexec, modules, personality.
+3. seccomp: no new sockets (the channel is already open; socketpairs for in-process
+   use), no connecting, binding or listening, no io_uring (it would bypass the rest), no
+   new processes or exec, no signals, pidfds, rlimits, scheduling or priorities of other
+   processes, no ptrace, mount, namespaces, bpf, keyrings, kexec, modules, personality,
+   no memfds (memory RLIMIT_AS would not count).
 """
 
 from __future__ import annotations
@@ -48,6 +51,16 @@ DENIED_SYSCALLS = [
     "name_to_handle_at", "fork", "vfork", "execve", "execveat", "acct", "quotactl",
     "syslog", "settimeofday", "clock_settime", "adjtimex", "iopl", "ioperm",
     "mount_setattr", "move_mount", "open_tree", "fsopen", "fsmount", "fsconfig",
+    # io_uring performs socket, open and other calls without the filter seeing them
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    # other processes: signals through pidfds, their memory, scheduling, priorities
+    "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "kcmp", "process_madvise",
+    "process_mrelease", "sched_setscheduler", "sched_setparam", "sched_setattr",
+    "setpriority", "ioprio_set", "migrate_pages", "move_pages",
+    # the network: the channel is connected already; nothing else is needed
+    "connect", "bind", "listen", "accept", "accept4",
+    # memory the address-space limit does not count
+    "memfd_create", "memfd_secret",
 ]
 AF_UNIX = 1
 CLONE_THREAD = 0x00010000
@@ -71,18 +84,23 @@ def apply_seccomp() -> None:
     for name in DENIED_SYSCALLS:
         with contextlib.suppress(RuntimeError, ValueError, OSError):
             f.add_rule(eperm, name)  # may not be a syscall on this architecture
-    # Sockets: only AF_UNIX (the channel is already open; nothing else is needed).
-    f.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket", sc.Arg(0, sc.NE, AF_UNIX))
+    # Sockets: none new (the channel is already open); AF_UNIX pairs for in-process use.
+    f.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket")
     f.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socketpair", sc.Arg(0, sc.NE, AF_UNIX))
     # New processes: threads only. clone3 says "no such call" so libc falls back to clone,
     # whose flags a filter can see.
     f.add_rule(sc.ERRNO(errno.EPERM), "clone",
                sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
     f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
-    # Signals: only to itself.
+    # Signals: only to itself, by any of the calls that send one.
     f.add_rule(sc.ERRNO(errno.EPERM), "kill", sc.Arg(0, sc.NE, pid))
     f.add_rule(sc.ERRNO(errno.EPERM), "tgkill", sc.Arg(0, sc.NE, pid))
+    f.add_rule(sc.ERRNO(errno.EPERM), "rt_sigqueueinfo", sc.Arg(0, sc.NE, pid))
+    f.add_rule(sc.ERRNO(errno.EPERM), "rt_tgsigqueueinfo", sc.Arg(0, sc.NE, pid))
     f.add_rule(sc.ERRNO(errno.EPERM), "tkill")
+    # Limits and CPUs: only its own (0 is "this process")
+    f.add_rule(sc.ERRNO(errno.EPERM), "prlimit64", sc.Arg(0, sc.NE, 0))
+    f.add_rule(sc.ERRNO(errno.EPERM), "sched_setaffinity", sc.Arg(0, sc.NE, 0))
     try:
         f.load()
     except OSError as e:
@@ -102,13 +120,16 @@ FS_REFER_V2 = 0x2000
 FS_TRUNCATE_V3 = 0x4000
 FS_IOCTL_DEV_V5 = 0x8000
 NET_BIND_TCP, NET_CONNECT_TCP = 0x1, 0x2
+#: ABI 6: no connecting to abstract Unix sockets, no signals, outside the sandbox
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 0x1, 0x2
 #: The rights that apply to a single file (the others concern directories).
 FILE_RIGHTS = 0x1 | 0x2 | 0x4 | FS_TRUNCATE_V3 | FS_IOCTL_DEV_V5
 
 
 class _RulesetAttr(ctypes.Structure):
     _fields_ = [("handled_access_fs", ctypes.c_uint64),
-                ("handled_access_net", ctypes.c_uint64)]
+                ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
 
 
 class _PathBeneath(ctypes.Structure):
@@ -148,8 +169,10 @@ def apply_landlock(read_paths: list[str], write_paths: list[str]) -> int:
     net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
     libc = _libc()
     libc.syscall.restype = ctypes.c_long
-    attr = _RulesetAttr(fs_all, net)
-    size = ctypes.sizeof(_RulesetAttr) if abi >= 4 else ctypes.sizeof(ctypes.c_uint64)
+    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+    attr = _RulesetAttr(fs_all, net, scoped)
+    size = (ctypes.sizeof(_RulesetAttr) if abi >= 6 else 2 * ctypes.sizeof(ctypes.c_uint64)
+            if abi >= 4 else ctypes.sizeof(ctypes.c_uint64))
     ruleset = libc.syscall(create, ctypes.byref(attr), ctypes.c_size_t(size),
                            ctypes.c_uint32(0))
     if ruleset < 0:

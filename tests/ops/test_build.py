@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from ops.build import build, source_date_epoch
-from ops.processes import free_port, start_server
+from ops.processes import free_port, open_for_workers, start_server
 from plugin_host.package.archive import read_package
 from plugin_host.package.signing import load_trusted_keys, verify_signature
 
@@ -71,7 +71,7 @@ def test_the_wheel_is_the_runtime_alone_and_serves_without_dev_extras(
         tops = {name.split("/")[0] for name in z.namelist()}
     assert tops == {"plugin_host", f"{wheel.name.split('-py3')[0]}.dist-info"}, tops
 
-    venv = tmp_path / "venv"
+    venv = open_for_workers(tmp_path) / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     r = subprocess.run([str(venv / "bin" / "pip"), "install", "--no-index", "--find-links",
                         str(wheelhouse), "koha-plugin-host", "-q",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from ops.processes import Server, free_port, start_server
+from ops.processes import Server, free_port, open_for_workers, start_server
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 REGISTRY_ADMIN = "registry-admin-token-0123456789"
@@ -53,6 +53,7 @@ class Host:
         return self.server.proc if self.server else None
 
     def start(self) -> Host:
+        open_for_workers(self.data_dir)
         self.port = free_port()
         self.server = start_server(
             [sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(self.port),

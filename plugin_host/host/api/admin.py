@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
+import stat
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ...errors import PluginHostError, Unauthorized
@@ -67,7 +69,8 @@ async def install_plugin(request: Request, host: Services,
                                                  enable=enable)
         return {**describe(host.manager, item, detail=True),
                 "installed": [{"name": i.name, "version": i.version} for i in done]}
-    item = await host.manager.install(await package_body(request), enable=enable)
+    item = await host.manager.install(
+        await package_body(request, host.settings.max_package_bytes), enable=enable)
     return describe(host.manager, item, detail=True)
 
 
@@ -81,19 +84,34 @@ async def upgrade_plugin(name: str, request: Request, host: Services) -> dict[st
     (application/zip), or ``{"path": "/srv/pkgs/x-1.1.0.kplugin"}`` on this host.
     The new version starts beside the old, must pass its health check and upgrade
     hook, then takes the traffic while the old one finishes its calls."""
+    limit = host.settings.max_package_bytes
     if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            path = Path(str((await request.json())["path"]))
-            data = await asyncio.to_thread(path.read_bytes)
-        except (ValueError, KeyError, TypeError):
+        path = (await json_body(request)).get("path")
+        if not isinstance(path, str) or not path:
             raise PluginHostError('send {"path": "<package file on this host>"}',
-                                  code="invalid_request", status=422) from None
-        except OSError as e:
-            raise PluginHostError(f"path: {e.strerror}: {e.filename}",
-                                  code="invalid_request", status=422) from None
+                                  code="invalid_request", status=422)
+        data = await asyncio.to_thread(read_package_file, Path(path), limit)
     else:
-        data = await package_body(request)
+        data = await package_body(request, limit)
     return describe(host.manager, await host.swap.upgrade(name, data), detail=True)
+
+
+def read_package_file(path: Path, limit: int) -> bytes:
+    """A package file on this host: a regular file of at most ``limit`` bytes."""
+    try:
+        with path.open("rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise PluginHostError(f"path: {path} is not a regular file",
+                                      code="invalid_request", status=422)
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise PluginHostError(f"path: {e.strerror}: {path}", code="invalid_request",
+                              status=422) from None
+    if len(data) > limit:
+        raise PluginHostError(f"path: {path} is larger than this host accepts ({limit} bytes)",
+                              code="package_too_large", status=413)
+    return data
 
 
 @router.post("/plugins/{name}/rollback")
@@ -112,11 +130,14 @@ async def disable_plugin(name: str, host: Services) -> dict[str, Any]:
     return describe(host.manager, await host.manager.set_enabled(name, False))
 
 
-@router.put("/plugins/{name}/config")
-async def configure_plugin(name: str, host: Services,
-                           config: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    """Replace a plugin's settings (``ctx.config``); its workers restart to read them."""
-    return describe(host.manager, await host.manager.set_config(name, config), detail=True)
+@router.put("/plugins/{name}/config", openapi_extra={"requestBody": {"required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}}}})
+async def configure_plugin(name: str, request: Request, host: Services) -> dict[str, Any]:
+    """Replace a plugin's settings (``ctx.config``): a JSON object of at most 1 MiB. The
+    plugin switches to workers started with them the zero-downtime way, as for an
+    upgrade."""
+    config = await json_body(request)
+    return describe(host.manager, await host.swap.reconfigure(name, config), detail=True)
 
 
 @router.delete("/plugins/{name}")

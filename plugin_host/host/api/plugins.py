@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ...errors import PluginHostError
-from ...service.http import correlation_id
+from ...service.http import correlation_id, parse_json, read_body
 from . import services
 
 router = APIRouter(tags=["plugins"])
@@ -21,11 +20,7 @@ async def plugin_route(name: str, path: str, request: Request) -> Response:
     """Call one of a plugin's routes; its handler's answer is returned as is."""
     host = services(request)  # the hot path: no dependency to resolve per call
     cid = correlation_id(request)
-    body = await request.body()
-    limit = host.settings.max_request_bytes
-    if len(body) > limit:
-        raise PluginHostError(f"request body above {limit} bytes", code="too_large",
-                              status=413)
+    body = await read_body(request, host.settings.max_request_bytes)
     status, headers, content = await host.calls.call_route(
         name, request.method, "/" + path, dict(request.query_params),
         {k.lower(): v for k, v in request.headers.items()}, body, cid)
@@ -33,11 +28,13 @@ async def plugin_route(name: str, path: str, request: Request) -> Response:
     return Response(content, status_code=status, headers=headers)
 
 
-@router.post("/hooks/{event}")
-async def deliver_hook(event: str, request: Request,
-                       payload: Annotated[Any, Body()] = None) -> dict[str, Any]:
+@router.post("/hooks/{event}", openapi_extra={"requestBody": {"content": {
+    "application/json": {"schema": {"description": "the event's payload (any JSON)"}}}}})
+async def deliver_hook(event: str, request: Request) -> dict[str, Any]:
     """Deliver a Koha event to every enabled plugin subscribed to it."""
     host = services(request)
     cid = correlation_id(request)
+    payload = parse_json(await read_body(request, host.settings.max_request_bytes),
+                         "the event payload")
     results = await host.calls.deliver_hook(event, payload, cid)
     return {"event": event, "correlation_id": cid, "results": results}

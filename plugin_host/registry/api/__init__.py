@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ...errors import Unauthorized
+from ...service.http import parse_json, read_body
 from ..accounts import Caller
 from ..services import RegistryServices
 
@@ -35,6 +36,19 @@ def _signed_in(c: Annotated[Caller | None, Depends(_caller)]) -> Caller:
         raise Unauthorized("this route needs 'Authorization: Bearer <API token>'")
     return c
 
+
+async def checked_json(request: Request) -> None:
+    """A JSON body must be one the registry can store: at most 1 MiB, not nested too
+    deep, no lone surrogates or integers beyond 64 bits (422 naming the problem)."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        parse_json(await read_body(request, JSON_LIMIT))
+
+
+JSON_LIMIT = 1024 * 1024
+#: on every router with JSON bodies
+JSON_CHECK = [Depends(checked_json)]
+#: a database id in a path
+DbId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 #: the caller if a token was sent (an unknown token is refused)
 OptionalCaller = Annotated[Caller | None, Depends(_caller)]

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from . import RequiredCaller, Services
+from . import JSON_CHECK, DbId, RequiredCaller, Services
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", dependencies=JSON_CHECK)
 
 
 @router.post("/accounts", tags=["accounts"], status_code=201)
@@ -26,7 +26,7 @@ async def create_token(name: str, registry: Services, c: RequiredCaller) -> dict
 
 
 @router.delete("/tokens/{token_id}", tags=["accounts"])
-async def revoke_token(token_id: int, registry: Services, c: RequiredCaller) -> dict[str, Any]:
+async def revoke_token(token_id: DbId, registry: Services, c: RequiredCaller) -> dict[str, Any]:
     registry.accounts.revoke_token(c, token_id)
     return {"revoked": token_id}
 

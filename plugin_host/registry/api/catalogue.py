@@ -10,9 +10,19 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
 from ... import HOST_API_VERSION
-from . import OptionalCaller, Services
+from ...errors import PluginHostError
+from ...versions import parse_version
+from . import JSON_CHECK, OptionalCaller, Services
 
-router = APIRouter(prefix="/api/v1", tags=["catalogue"])
+
+def check_version(field: str, text: str) -> None:
+    try:
+        parse_version(text)
+    except ValueError as e:
+        raise PluginHostError(f"{field}: {e}", code="invalid_request", status=422) from None
+
+
+router = APIRouter(prefix="/api/v1", tags=["catalogue"], dependencies=JSON_CHECK)
 
 
 @router.get("/plugins")
@@ -23,6 +33,8 @@ async def search(registry: Services, q: Annotated[str, Query()] = "",
                                  ] = "name") -> dict[str, Any]:
     """Search name, summary and tags; filter by tag and by a host API version the
     latest release must support; sort by name, downloads, rating or updated."""
+    if host_api is not None:
+        check_version("host_api", host_api)
     return {"plugins": registry.catalogue.search(q, tag, sort, host_api)}
 
 
@@ -51,6 +63,7 @@ async def resolve(registry: Services, requirements: Annotated[dict[str, str], Bo
                   host_api: Annotated[str, Body()] = HOST_API_VERSION) -> dict[str, Any]:
     """Requirements (name → npm range) → a consistent set of approved releases in
     install order, or 409 with the conflict in words."""
+    check_version("host_api", host_api)
     return {"install": registry.catalogue.resolve(requirements, host_api)}
 
 

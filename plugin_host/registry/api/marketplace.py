@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from . import RequiredCaller, Services
+from . import JSON_CHECK, RequiredCaller, Services
 
-router = APIRouter(prefix="/api/v1", tags=["marketplace"])
+router = APIRouter(prefix="/api/v1", tags=["marketplace"], dependencies=JSON_CHECK)
 
 
 @router.post("/plugins/{name}/{version}/yank")

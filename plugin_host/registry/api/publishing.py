@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 
 from ...service.http import package_body
-from . import RequiredCaller, Services
+from . import JSON_CHECK, RequiredCaller, Services
 
 router = APIRouter(prefix="/api/v1")
 
@@ -26,7 +26,7 @@ async def review_queue(registry: Services, c: RequiredCaller) -> dict[str, Any]:
     return {"queue": registry.publishing.queue(c)}
 
 
-@router.post("/review/{name}/{version}", tags=["review"])
+@router.post("/review/{name}/{version}", tags=["review"], dependencies=JSON_CHECK)
 async def review(name: str, version: str, registry: Services, c: RequiredCaller,
                  decision: Annotated[str, Body()],
                  comment: Annotated[str, Body()] = "") -> dict[str, Any]:
