@@ -47,19 +47,29 @@ class BlockingChannel:
     answered with one write, and a lone call is answered at once.
     """
 
+    #: written out once this much waits, whatever else is coming (a plugin logging in a
+    #: loop must not buffer without bound)
+    FLUSH_AT = 256 * 1024
+
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.buf = bytearray()
         self.frames: deque[dict[str, Any]] = deque()
         self.out: list[bytes] = []
+        self.pending = 0
 
     def send(self, msg: dict[str, Any]) -> None:
-        self.out.append(encode(msg))
+        frame = encode(msg)
+        self.out.append(frame)
+        self.pending += len(frame)
+        if self.pending >= self.FLUSH_AT:
+            self.flush()
 
     def flush(self) -> None:
         if self.out:
             data = b"".join(self.out)
             self.out.clear()
+            self.pending = 0
             self.sock.sendall(data)
 
     def _parse(self) -> None:

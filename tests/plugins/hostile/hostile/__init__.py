@@ -1,0 +1,84 @@
+"""A plugin that attacks the host through the only doors it has: its answers, its log,
+its output and the channel itself."""
+
+import os
+import sys
+import time
+
+import msgpack
+
+from plugin_host.sdk import Plugin, Response
+
+plugin = Plugin()
+
+
+@plugin.route("GET", "/status/{code}")
+def status(request, ctx):
+    """Answer with any status, 1xx included (a 101 would switch protocols)."""
+    return Response(status=int(request.path_params["code"]), body=b"raw bytes after")
+
+
+@plugin.route("GET", "/headers")
+def headers(request, ctx):
+    """Hop-by-hop headers, which describe the host's connection, not this answer."""
+    return Response(headers={"Connection": "close", "Upgrade": "h2c",
+                             "Keep-Alive": "timeout=1", "Transfer-Encoding": "chunked",
+                             "Proxy-Authenticate": "Basic", "Trailer": "X-Late",
+                             "X-Plugin": "kept"}, body={"ok": True})
+
+
+@plugin.route("GET", "/split")
+def split(request, ctx):
+    """A header value with a line break: response splitting."""
+    return Response(headers={"X-Evil": "a\r\nSet-Cookie: stolen=1"}, body={"ok": True})
+
+
+@plugin.route("GET", "/log-flood")
+def log_flood(request, ctx):
+    n = int(request.query.get("n", "20000"))
+    for i in range(n):
+        ctx.log.info("flood", i=i, blob="x" * 10000)
+    return {"logged": n}
+
+
+@plugin.route("GET", "/print-flood")
+def print_flood(request, ctx):
+    """Forge a host log line, then flood stdout and stderr."""
+    forged = '{"event": "plugin.installed", "plugin": "forged", "level": "info"}'
+    print(forged, flush=True)
+    print(forged, file=sys.stderr, flush=True)
+    line = "y" * 100000
+    for _ in range(int(request.query.get("n", "2000"))):
+        print(line)
+    sys.stdout.flush()
+    return {"printed": True}
+
+
+@plugin.route("GET", "/cap-flood")
+def cap_flood(request, ctx):
+    """Write capability requests straight into the channel without reading answers."""
+    fd = int(sys.argv[1])
+    frame = msgpack.packb({"t": "cap", "id": 1, "op": "kv.keys", "args": {"prefix": ""}})
+    data = len(frame).to_bytes(4, "big") + frame
+    for _ in range(100000):
+        os.write(fd, data)
+    time.sleep(10)
+    return {"flooded": True}
+
+
+@plugin.route("GET", "/garbage")
+def garbage(request, ctx):
+    """Write bytes that are no frame at all into the channel."""
+    os.write(int(sys.argv[1]), b"\x00\x00\x00\x05\xc1\xc1\xc1\xc1\xc1")
+    time.sleep(10)
+    return {"sent": True}
+
+
+@plugin.route("GET", "/ok")
+def ok(request, ctx):
+    return {"ok": True, "config": ctx.config}
+
+
+@plugin.route("POST", "/echo")
+def echo(request, ctx):
+    return {"bytes": len(request.body)}
