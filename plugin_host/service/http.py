@@ -41,9 +41,10 @@ def correlation_id(request: Request) -> str:
     return cid
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+def error_response(status: int, code: str, message: str,
+                   headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}},
-                        status_code=status)
+                        status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI, service: str) -> None:
@@ -74,7 +75,12 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, "http_error", str(exc.detail))
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's own JSON parsing failed (not JSON, or nested too deeply)
+            return error_response(422, "invalid_request",
+                                  "the body is not JSON, or is nested too deeply")
+        return error_response(exc.status_code, "http_error", str(exc.detail),
+                              headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
