@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from ops.processes import open_for_workers
+
 from ..support.plugins import signed
 from ..support.servers import Host
 from ..support.waiting import Prober, wait_until
@@ -182,13 +184,19 @@ def make_plugin(root: Path, slug: str, body: str) -> Path:
     return src
 
 
-def start_host(tmp: Path, keys, packages, layers: list[str] | None, require: list[str]) -> Host:
+def start_host(tmp: Path, keys, packages, layers: list[str] | None, require: list[str],
+               user: tuple[int, int] | None = None) -> Host:
     args = []
     if layers is not None:
         args += ["--sandbox-layers", ",".join(layers)]
     if require and os.environ.get("CI") == "true":
         args += ["--sandbox-require", ",".join(require)]
-    host = Host(tmp / "host", keys["pub"], extra_args=args,
+    trusted = keys["pub"]
+    if user is not None:  # a key file the host's user can read
+        trusted = open_for_workers(tmp / "keys") / "trusted.pub"
+        trusted.write_text(keys["pub"].read_text())
+        trusted.chmod(0o644)
+    host = Host(tmp / "host", trusted, extra_args=args, user=user,
                 env={"PLUGIN_HOST_SECRET_TOKEN": "top-secret"}).start()
     assert host.install(packages["hello-world"]).status_code == 201
     assert host.install(packages["book-notes"]).status_code == 201
@@ -376,5 +384,47 @@ def test_no_worker_process_is_root_outside(layers, tmp_path, keys, packages):
         report = host.admin.get("/admin/sandbox").json()
         assert report["worker_uid"] == (65534 if os.geteuid() == 0 else os.geteuid())
         assert "unprivileged" in report["layers"]
+    finally:
+        host.stop()
+
+
+@pytest.fixture(scope="module")
+def plain_user() -> tuple[int, int]:
+    """A plain (not root) user to run the host as: the test's own user, or, as root, a
+    system user made for it."""
+    import pwd
+    import subprocess
+
+    if os.geteuid() != 0:
+        return os.getuid(), os.getgid()
+    name = "koha-test-host"
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", name], check=True, capture_output=True)
+        entry = pwd.getpwnam(name)
+    return entry.pw_uid, entry.pw_gid
+
+
+#: the attempts that depend on who runs the host: its files, its processes
+AS_PLAIN_USER = ["read-host-database", "read-admin-token", "write-host-data", "write-own-code",
+                 "signal-host", "ptrace-host", "prlimit-host", "renice-host",
+                 "read-host-environment", "sigqueue-host", "pidfd-signal-host",
+                 "write-proc-sys", "tcp-connect", "exec-shell", "memfd-memory",
+                 "inherited-descriptors"]
+
+
+@pytest.mark.parametrize("layers", [None, ["landlock", "seccomp"]],
+                         ids=["bubblewrap", "landlock"])
+def test_a_host_run_as_a_plain_user_contains_the_same_escapes(layers, tmp_path, keys,
+                                                              packages, plain_user):
+    host = start_host(open_for_workers(tmp_path / "plain"), keys, packages, layers, [],
+                      user=plain_user)
+    try:
+        assert set(worker_uids(host, "hello-world").values()) == {plain_user[0]}
+        cases = {k: ATTEMPTS[k][0] for k in AS_PLAIN_USER}
+        assert_contained(run_attempts(host, tmp_path, keys, cases))
+        assert not (host.data_dir / "planted").exists()
     finally:
         host.stop()

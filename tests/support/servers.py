@@ -35,11 +35,14 @@ class Host:
     """A real `plugin-host serve` process."""
 
     def __init__(self, data_dir: Path, trusted: Path, env: dict[str, str] | None = None,
-                 extra_args: list[str] | None = None):
+                 extra_args: list[str] | None = None, user: tuple[int, int] | None = None):
+        """``user``: (uid, gid) to run the host as, instead of the test's own user (the
+        data folder is given to it)."""
         self.data_dir = data_dir
         self.trusted = trusted
         self.env = env or {}
         self.extra_args = extra_args or []
+        self.user = user
         self.server: Server | None = None
         self.port = 0
         self.log = data_dir.parent / f"{data_dir.name}.log"
@@ -54,9 +57,15 @@ class Host:
 
     def start(self) -> Host:
         open_for_workers(self.data_dir)
+        prefix: list[str] = []
+        if self.user is not None:
+            uid, gid = self.user
+            for p in (self.data_dir, *self.data_dir.rglob("*")):
+                os.chown(p, uid, gid)
+            prefix = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
         self.port = free_port()
         self.server = start_server(
-            [sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(self.port),
+            [*prefix, sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(self.port),
              "--data-dir", str(self.data_dir), "--trusted-key", str(self.trusted),
              "--admin-token", ADMIN_TOKEN, *self.extra_args],
             self.log, port=self.port, env=_env(self.env))
