@@ -22,6 +22,7 @@ from ..manifest import Manifest
 from ..package.archive import Package, extract, read_package
 from ..package.signing import TrustedKey, load_trusted_keys, verify_signature
 from ..runtime import PluginRuntime, SandboxPolicy, WorkerSpec, check_hooks
+from ..runtime.sandbox import Identity
 from ..service.db import make_engine, make_sessionmaker, migrate
 from ..versions import parse_range, parse_version, satisfies
 from . import metrics
@@ -54,7 +55,8 @@ class PluginManager:
         self.sandbox = SandboxPolicy(
             settings.sandbox_layers, settings.sandbox_require,
             on_refusal=lambda plugin, layer: metrics.SANDBOX_REFUSALS.labels(plugin,
-                                                                             layer).inc())
+                                                                             layer).inc(),
+            identity=Identity(settings.worker_uid, settings.worker_gid))
 
     # ---- start-up and shutdown -------------------------------------------------
 

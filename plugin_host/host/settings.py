@@ -33,6 +33,9 @@ class HostSettings(ServiceSettings):
                                   "default: every one the machine offers")
     sandbox_require: list[str] = Field(
         default_factory=list, description="Layers a worker must have, or it is refused")
+    worker_uid: int = Field(default=65534, ge=1, description="Who workers run as when the "
+                            "host runs as root (never 0)")
+    worker_gid: int = Field(default=65534, ge=1)
     max_request_bytes: int = Field(default=10 * 1024 * 1024,
                                    description="Largest body a plugin route or hook accepts")
     max_package_bytes: int = Field(default=16 * 1024 * 1024,
