@@ -62,6 +62,11 @@ class PluginManager:
 
     async def startup(self) -> None:
         await asyncio.to_thread(migrate, self.engine, MIGRATIONS)
+        leftovers = await asyncio.to_thread(self.store.remove_leftovers,
+                                            self.settings.plugins_dir)
+        if leftovers:
+            log.warning("host.leftovers_removed", paths=leftovers,
+                        reason="files of an install or upgrade that did not complete")
         self.http = httpx.AsyncClient(trust_env=False)
         self.reload_trusted_keys()
         if self.settings.allow_unsigned:
@@ -131,9 +136,12 @@ class PluginManager:
 
     def check_signature(self, pkg: Package, keys: dict[str, TrustedKey] | None = None
                         ) -> str | None:
-        """The key id that signed ``pkg`` (trusted by this host, or one of ``keys``)."""
+        """The key id that signed ``pkg``: one of ``keys`` when given (for a package from
+        the registry's index, exactly the key of the publisher the signed index names:
+        the host's own trusted keys do not stand in for it), else a key this host
+        trusts."""
         try:
-            return verify_signature(pkg, {**self.trusted, **(keys or {})}).keyid
+            return verify_signature(pkg, keys if keys is not None else self.trusted).keyid
         except PackageError:
             raise
         except Exception as e:

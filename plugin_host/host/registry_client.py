@@ -12,11 +12,13 @@ PluginHostError naming what was wrong; nothing is installed.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuf.api import exceptions as tuf_errors
-from tuf.ngclient import Updater
+from tuf.ngclient import Updater, Urllib3Fetcher
 
 from ..errors import PluginHostError
 from ..package.index import INDEX_TARGET, IndexDocument, IndexRelease
@@ -36,6 +38,9 @@ def _explain(e: Exception, what: str) -> PluginHostError:
         return IndexRefused(reason)
     if isinstance(e, tuf_errors.DownloadError | OSError) and not isinstance(
             e, tuf_errors.DownloadLengthMismatchError):
+        return PluginHostError(f"the registry index could not be read ({what}): {text}",
+                               code="registry_unavailable", status=503)
+    if isinstance(e, tuf_errors.SlowRetrievalError):
         return PluginHostError(f"the registry index could not be read ({what}): {text}",
                                code="registry_unavailable", status=503)
     if isinstance(e, tuf_errors.LengthOrHashMismatchError
@@ -82,11 +87,45 @@ class RegistryIndex:
         return self.document.release(name, version)
 
 
+class DeadlineFetcher(Urllib3Fetcher):
+    """TUF's fetcher with an overall deadline per file, sized from the most it may be
+    (the length the signed metadata declares): a mirror trickling one byte a second
+    cannot hold an install open without end. The socket timeout bounds only the gap
+    between two reads."""
+
+    #: every file may take this long, plus its length at MIN_RATE
+    BASE_SECONDS = 20.0
+    MIN_RATE = 64 * 1024  # bytes a second
+
+    def __init__(self, base_seconds: float = BASE_SECONDS) -> None:
+        super().__init__(socket_timeout=15)
+        self.base_seconds = base_seconds
+        self._deadline = float("inf")
+
+    def download_file(self, url: str, max_length: int):  # type: ignore[override]
+        self._deadline = time.monotonic() + self.base_seconds + max_length / self.MIN_RATE
+        return super().download_file(url, max_length)
+
+    def download_bytes(self, url: str, max_length: int) -> bytes:
+        self._deadline = time.monotonic() + self.base_seconds + max_length / self.MIN_RATE
+        return super().download_bytes(url, max_length)
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        deadline = self._deadline
+        for chunk in super()._fetch(url):
+            if time.monotonic() > deadline:
+                raise tuf_errors.SlowRetrievalError(
+                    f"{url} was not downloaded within its deadline")
+            yield chunk
+
+
 class RegistryClient:
-    def __init__(self, url: str, root: Path, cache_dir: Path):
+    def __init__(self, url: str, root: Path, cache_dir: Path,
+                 timeout: float = DeadlineFetcher.BASE_SECONDS):
         self.url = url.rstrip("/")
         self.root = Path(root)
         self.cache_dir = Path(cache_dir)
+        self.timeout = timeout
 
     def _updater(self) -> Updater:
         try:
@@ -100,7 +139,8 @@ class RegistryClient:
         targets.mkdir(parents=True, exist_ok=True)
         try:
             updater = Updater(str(metadata), f"{self.url}/metadata/", str(targets),
-                              f"{self.url}/targets/", bootstrap=bootstrap)
+                              f"{self.url}/targets/", fetcher=DeadlineFetcher(self.timeout),
+                              bootstrap=bootstrap)
             updater.refresh()
         except Exception as e:
             raise _explain(e, "metadata") from e

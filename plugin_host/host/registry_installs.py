@@ -32,7 +32,11 @@ class RegistryInstalls:
         self.client: RegistryClient | None = None
         if settings.registry_url and settings.registry_root:
             self.client = RegistryClient(settings.registry_url, settings.registry_root,
-                                         settings.data_dir / "registry-cache")
+                                         settings.data_dir / "registry-cache",
+                                         settings.registry_timeout)
+        #: one reader of the index cache at a time (not the manager's lock: other admin
+        #: operations go on while a download is slow)
+        self.fetch_lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
 
     async def install(self, name: str, range_: str, enable: bool = True
@@ -57,23 +61,34 @@ class RegistryInstalls:
         if problems:
             raise PluginHostError("; ".join(problems), code="invalid_request", status=422)
         manager = self.manager
-        async with manager.lock:
-            if name in manager.plugins:
-                current = manager.plugins[name].version
-                raise Conflict(f"{name} {current} is already installed; upgrade it with "
-                               f"POST /admin/plugins/{name}/upgrade")
+        if name in manager.plugins:
+            raise self._installed(name)
+        # reading the index and downloading happen outside the lock: a slow mirror must
+        # not hold every other admin operation of this host behind it
+        installed = {n: p.version for n, p in manager.plugins.items()}
+        async with self.fetch_lock:
             session = await asyncio.to_thread(self.client.open)
-            session.index.installed = {n: p.version for n, p in manager.plugins.items()}
+            session.index.installed = dict(installed)
             plan = await asyncio.to_thread(resolve, session.index, {name: range_},
                                            HOST_API_VERSION)
+            fetched = []
+            for c in plan:
+                if c.name in installed:
+                    continue
+                data = await asyncio.to_thread(session.package, c.name, c.version)
+                release = session.index.release(c.name, c.version)
+                fetched.append((c, data, publisher_keys(session.index.keys, release.signer)))
+        async with manager.lock:
+            now = {n: p.version for n, p in manager.plugins.items()}
+            if name in now:
+                raise self._installed(name)
+            if any(now.get(n) != v for n, v in installed.items()) or any(
+                    c.name in now for c, _, _ in fetched):
+                raise Conflict("the installed plugins changed while the packages were "
+                               "downloading; try again", code="conflict")
             done: list[Installed] = []
             try:
-                for c in plan:
-                    if c.name in manager.plugins:
-                        continue
-                    data = await asyncio.to_thread(session.package, c.name, c.version)
-                    release = session.index.release(c.name, c.version)
-                    keys = publisher_keys(session.index.keys, release.signer)
+                for _c, data, keys in fetched:
                     try:
                         item = await manager.install_locked(data, enable, keys)
                     except Exception as e:
@@ -89,6 +104,11 @@ class RegistryInstalls:
                     await manager.remove_locked(item.name, purge=True)
                 raise
         return manager.plugins[name], done
+
+    def _installed(self, name: str) -> Conflict:
+        current = self.manager.plugins[name].version
+        return Conflict(f"{name} {current} is already installed; upgrade it with "
+                        f"POST /admin/plugins/{name}/upgrade")
 
     def _report_install(self, name: str, version: str) -> None:
         """Tell the registry's API of an install (best effort: the install never waits

@@ -48,6 +48,9 @@ class HostSettings(ServiceSettings):
                                   "or bucket holding metadata/ and targets/)")
     registry_root: Path | None = Field(
         default=None, description="The registry's root.json this host trusts")
+    registry_timeout: float = Field(
+        default=20.0, gt=0, description="Seconds each index file may take, plus one per "
+                                        "64 KiB of its signed length")
     registry_api_url: str | None = Field(
         default=None, description="The registry's API (e.g. https://registry.example.org), "
                                   "told of each install so download counts stay true")

@@ -45,6 +45,32 @@ class PluginStore:
             out.append(item)
         return out
 
+    def remove_leftovers(self, plugins_dir: Path) -> list[str]:
+        """After a crash: code folders and package files no row refers to (an install
+        killed between unpacking and committing), and half-written ``.partial`` folders.
+        The database is the truth; what it does not know is removed."""
+        with self.sessions() as s:
+            known_dirs = {Path(v.path) for v in s.scalars(select(PluginVersion))}
+            known_files = {f"{v.plugin}-{v.version}.kplugin"
+                           for v in s.scalars(select(PluginVersion))}
+        removed = []
+        if plugins_dir.is_dir():
+            for plugin in plugins_dir.iterdir():
+                if not plugin.is_dir():
+                    continue
+                for version in plugin.iterdir():
+                    if version not in known_dirs:
+                        shutil.rmtree(version, ignore_errors=True)
+                        removed.append(str(version))
+                if not any(plugin.iterdir()):
+                    plugin.rmdir()
+        if self.packages_dir.is_dir():
+            for f in self.packages_dir.iterdir():
+                if f.name not in known_files:
+                    f.unlink(missing_ok=True)
+                    removed.append(str(f))
+        return removed
+
     def version(self, name: str, version: str) -> PluginVersion | None:
         with self.sessions() as s:
             return s.get(PluginVersion, (name, version))
