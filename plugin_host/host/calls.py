@@ -64,8 +64,11 @@ class PluginCalls:
                                   code="plugin_unavailable", status=503)
         found = match_routes(item.runtime.routes, method, path)
         if found is False:
+            allowed = sorted({r.method for r in item.runtime.routes
+                              if r.regex.fullmatch(path)})
             raise PluginCallError(f"{name}: {method} is not allowed on {path}",
-                                  code="method_not_allowed", status=405)
+                                  code="method_not_allowed", status=405,
+                                  headers={"Allow": ", ".join(allowed)})
         if found is None:
             raise NotFound(f"{name} has no route {method} {path}")
         index, route, params = found

@@ -18,6 +18,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import PluginHostError
@@ -26,6 +27,39 @@ log = structlog.get_logger("plugin_host.http")
 
 CID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 PACKAGE_TYPES = {"application/zip", "application/octet-stream", "application/x-kplugin"}
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable, for programs: e.g. invalid_request, not_found")
+    message: str = Field(description="for people: what was wrong, naming the field")
+    problems: list[str] | None = Field(default=None, description="each problem, by key")
+    correlation_id: str | None = Field(default=None, description="find it in the log")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of both services."""
+
+    error: ErrorDetail
+
+
+ERROR_MEANINGS = {
+    400: "the request could not be read", 401: "no token, or one that is unknown or revoked",
+    403: "the caller's role may not do this", 404: "no such thing",
+    405: "the method is not allowed here (Allow lists those that are)",
+    409: "it conflicts with the current state", 413: "the body is larger than allowed",
+    415: "the body is not of the type asked for",
+    422: "invalid input: each problem names the field",
+    500: "a plugin's handler raised, or an unexpected error (see the log)",
+    501: "this server is not configured for it",
+    502: "a plugin's worker crashed or answered badly, or the index failed verification",
+    503: "not available now: starting, busy, crash-looping, or a dependency is unreachable",
+    504: "the plugin's call took longer than its timeout",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route can return."""
+    return {s: {"model": ErrorBody, "description": ERROR_MEANINGS[s]} for s in statuses}
 
 
 def new_correlation_id() -> str:
@@ -62,6 +96,7 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
         if cid:
             extra["correlation_id"] = cid
         resp = error_response(exc.status, exc.code, exc.message, **extra)
+        resp.headers.update(getattr(exc, "headers", None) or {})
         if exc.status == 401:
             resp.headers["WWW-Authenticate"] = "Bearer"
         if cid:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ...errors import PluginHostError, Unauthorized
-from ...service.http import json_body, package_body
+from ...service.http import error_responses, json_body, package_body
 from ..views import describe
 from . import Services
 
@@ -29,7 +29,9 @@ def require_admin(request: Request,
         raise Unauthorized("admin routes need 'Authorization: Bearer <admin token>'")
 
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)],
+                   responses=error_responses(401, 404, 409, 413, 415, 422, 500, 501, 502,
+                                             503))
 
 PACKAGE_OR_JSON = {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
 

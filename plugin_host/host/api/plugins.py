@@ -8,14 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ...service.http import correlation_id, parse_json, read_body
+from ...service.http import correlation_id, error_responses, parse_json, read_body
 from . import services
 
 router = APIRouter(tags=["plugins"])
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
-@router.api_route("/plugins/{name}/api/{path:path}",
-                  methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 async def plugin_route(name: str, path: str, request: Request) -> Response:
     """Call one of a plugin's routes; its handler's answer is returned as is."""
     host = services(request)  # the hot path: no dependency to resolve per call
@@ -28,8 +27,16 @@ async def plugin_route(name: str, path: str, request: Request) -> Response:
     return Response(content, status_code=status, headers=headers)
 
 
-@router.post("/hooks/{event}", openapi_extra={"requestBody": {"content": {
-    "application/json": {"schema": {"description": "the event's payload (any JSON)"}}}}})
+for _method in METHODS:  # one route per method: each has its own operation id
+    router.add_api_route(
+        "/plugins/{name}/api/{path:path}", plugin_route, methods=[_method],
+        name=f"plugin_route_{_method.lower()}", summary=f"{_method} a plugin's route",
+        responses=error_responses(404, 405, 413, 500, 502, 503, 504))
+
+
+@router.post("/hooks/{event}", responses=error_responses(413, 422),
+             openapi_extra={"requestBody": {"content": {"application/json": {
+                 "schema": {"description": "the event's payload (any JSON)"}}}}})
 async def deliver_hook(event: str, request: Request) -> dict[str, Any]:
     """Deliver a Koha event to every enabled plugin subscribed to it."""
     host = services(request)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from ...service.http import error_responses
 from . import Services
 
 router = APIRouter(tags=["ui"])
@@ -19,7 +20,6 @@ async def ui_slot(slot: str, host: Services) -> dict[str, Any]:
     return {"slot": slot, "components": host.calls.slot(slot)}
 
 
-@router.api_route("/ui/assets/{name}/{version}/{path:path}", methods=["GET", "HEAD"])
 async def ui_asset(name: str, version: str, path: str, host: Services) -> FileResponse:
     """A component bundle; versioned URLs, so cached for a year as immutable."""
     target = host.calls.asset(name, version, path)
@@ -29,3 +29,9 @@ async def ui_asset(name: str, version: str, path: str, host: Services) -> FileRe
         "Cache-Control": "public, max-age=31536000, immutable",
         "X-Content-Type-Options": "nosniff",
         "Access-Control-Allow-Origin": "*"})
+
+
+for _method in ("GET", "HEAD"):
+    router.add_api_route("/ui/assets/{name}/{version}/{path:path}", ui_asset,
+                         methods=[_method], name=f"ui_asset_{_method.lower()}",
+                         responses=error_responses(404))

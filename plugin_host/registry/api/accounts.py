@@ -6,9 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
+from ...service.http import error_responses
 from . import JSON_CHECK, DbId, RequiredCaller, Services
 
-router = APIRouter(prefix="/api/v1", dependencies=JSON_CHECK)
+router = APIRouter(prefix="/api/v1",
+                   responses=error_responses(401, 403, 404, 409, 422),
+                   dependencies=JSON_CHECK)
 
 
 @router.post("/accounts", tags=["accounts"], status_code=201)

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from ... import HOST_API_VERSION
 from ...errors import PluginHostError
+from ...service.http import error_responses
 from ...versions import parse_version
 from . import JSON_CHECK, OptionalCaller, Services
 
@@ -22,7 +23,10 @@ def check_version(field: str, text: str) -> None:
         raise PluginHostError(f"{field}: {e}", code="invalid_request", status=422) from None
 
 
-router = APIRouter(prefix="/api/v1", tags=["catalogue"], dependencies=JSON_CHECK)
+router = APIRouter(prefix="/api/v1",
+                   responses=error_responses(404, 409, 422, 503),
+                   tags=["catalogue"],
+                   dependencies=JSON_CHECK)
 
 
 @router.get("/plugins")

@@ -6,9 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
+from ...service.http import error_responses
 from . import JSON_CHECK, RequiredCaller, Services
 
-router = APIRouter(prefix="/api/v1", tags=["marketplace"], dependencies=JSON_CHECK)
+router = APIRouter(prefix="/api/v1",
+                   responses=error_responses(401, 403, 404, 422, 503),
+                   tags=["marketplace"],
+                   dependencies=JSON_CHECK)
 
 
 @router.post("/plugins/{name}/{version}/yank")

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
-from ...service.http import package_body
+from ...service.http import error_responses, package_body
 from . import JSON_CHECK, RequiredCaller, Services
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1",
+                   responses=error_responses(401, 403, 404, 409, 413, 415, 422, 503))
 
 
 @router.post("/packages", tags=["publishing"], status_code=201,
