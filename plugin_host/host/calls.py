@@ -9,7 +9,6 @@ crash-looping, 504 timed out), with a correlation id to find it in the log.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -19,24 +18,18 @@ import structlog
 from ..errors import NotFound, PluginCallError
 from ..protocol import messages as m
 from ..sdk.routing import match_routes
+from ..service.http import HEADER_NAME, HEADER_VALUE, HOP_BY_HOP
 from . import metrics
 from .installed import Installed
 from .lifecycle import PluginManager
 
 log = structlog.get_logger("plugin_host")
 
-#: Headers that describe one connection, not the message (RFC 9110 7.6.1): a plugin
-#: neither sees nor sets them.
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-              "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection"}
 #: Request headers never passed to plugins: the caller's credentials are not theirs.
 DROPPED_REQUEST_HEADERS = {"authorization", "cookie", "host", "content-length", *HOP_BY_HOP}
 #: Response headers the host sets itself, never the plugin.
 DROPPED_RESPONSE_HEADERS = {"content-length", "set-cookie", "x-correlation-id", "date",
                             "server", *HOP_BY_HOP}
-#: an HTTP token (RFC 9110 5.6.2) and a field value without control characters
-HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$")
-HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]{0,8192}$")
 MAX_RESPONSE_HEADERS = 64
 #: how a failed call is counted (plugin_host_plugin_calls_total{outcome})
 OUTCOMES = {"plugin_timeout": "timeout", "plugin_crashed": "crash", "plugin_busy": "busy",

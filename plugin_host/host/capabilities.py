@@ -8,6 +8,7 @@ own kv data (within ``permissions.kv_quota``), only the host:port pairs in
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,11 +20,13 @@ from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..protocol import capabilities as caps
 from ..protocol.capabilities import CapabilityPolicy, CapabilityRefused
+from ..service.http import HEADER_NAME, HEADER_VALUE
 from . import metrics
 from .kv import KVStore
 from .settings import plugin_secret
 
 plugin_log = structlog.get_logger("plugin")
+HTTP_METHOD = re.compile(r"^[A-Z]{3,10}$")
 
 #: capabilities whose refusals are counted, by operation
 _DENIAL_LABEL = {caps.SECRET_GET: "secrets", caps.HTTP_REQUEST: "http"}
@@ -79,17 +82,30 @@ class Capabilities:
 
     async def http_request(self, args: dict[str, Any]) -> dict[str, Any]:
         url = str(args.get("url", ""))
+        method, headers, body = args.get("method", "GET"), args.get("headers") or {}, \
+            args.get("body")
+        if not isinstance(method, str) or not HTTP_METHOD.match(method):
+            raise CapabilityRefused(caps.ERROR, "ctx.http: the method is not an HTTP method")
+        if not isinstance(headers, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and HEADER_NAME.match(k)
+                and HEADER_VALUE.match(v) for k, v in headers.items()):
+            raise CapabilityRefused(caps.ERROR, "ctx.http: headers must be names and values "
+                                                "without control characters")
+        if body is not None and not isinstance(body, bytes):
+            raise CapabilityRefused(caps.ERROR, "ctx.http: the body must be bytes")
         self.policy.check_url(url)
         target = urlsplit(url).hostname or "?"
-        timeout = args.get("timeout") or self.manifest.resources.timeout_ms / 1000
+        # never longer than the call it serves (the worker is gone after that)
+        limit = self.manifest.resources.timeout_ms / 1000
+        asked = args.get("timeout")
+        timeout = min(float(asked), limit) if isinstance(asked, int | float) and asked > 0 \
+            else limit
         start = time.perf_counter()
         outcome = "error"
         try:
             # Redirects are not followed: the target could be outside the allow-list.
-            async with self.http.stream(str(args.get("method", "GET")), url,
-                                        headers=args.get("headers") or {},
-                                        content=args.get("body"), timeout=float(timeout),
-                                        follow_redirects=False) as r:
+            async with self.http.stream(method, url, headers=headers, content=body,
+                                        timeout=timeout, follow_redirects=False) as r:
                 body = bytearray()
                 async for chunk in r.aiter_bytes():
                     body += chunk

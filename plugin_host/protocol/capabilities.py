@@ -36,6 +36,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 def egress_refusal(url: str, network: Iterable[str]) -> str | None:
     """Why ``ctx.http`` may not fetch ``url`` under ``permissions.network``; None if it
     may."""
+    if not isinstance(url, str) or any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        return "ctx.http: the URL holds spaces or control characters"
     try:
         parts = urlsplit(url)
         port = parts.port or DEFAULT_PORTS.get(parts.scheme)

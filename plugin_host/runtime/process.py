@@ -276,6 +276,11 @@ class Worker:
                              await self.on_cap(frame["op"], frame.get("args") or {}))
         except PluginHostError as e:
             reply = m.cap_error(frame["id"], e.code, e.message)
+        except Exception as e:  # never leave the worker waiting for an answer
+            log.error("capability.failed", plugin=self.spec.name, op=str(frame.get("op")),
+                      error=f"{type(e).__name__}: {e}")
+            reply = m.cap_error(frame["id"], "capability_error",
+                                f"the host could not serve {str(frame.get('op'))[:40]!r}")
         finally:
             self.caps_in_flight -= 1
         with contextlib.suppress(WorkerDied):

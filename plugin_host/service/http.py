@@ -25,6 +25,13 @@ from ..errors import PluginHostError
 
 log = structlog.get_logger("plugin_host.http")
 
+#: Headers that describe one connection, not the message (RFC 9110 7.6.1): a plugin
+#: neither sees nor sets them.
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+              "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection"}
+#: an HTTP token (RFC 9110 5.6.2) and a field value without control characters
+HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$")
+HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]{0,8192}$")
 CID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 PACKAGE_TYPES = {"application/zip", "application/octet-stream", "application/x-kplugin"}
 

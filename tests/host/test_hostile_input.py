@@ -223,3 +223,12 @@ def test_plugin_route_with_a_huge_streamed_body_is_cut_off(hostile):
         except httpx.HTTPError:
             pass  # the host may close the connection after answering 413
     assert hostile.client.get("/plugins/hostile/api/ok").status_code == 200
+
+
+def test_odd_http_requests_from_a_plugin_are_refused_at_once(hostile):
+    r = hostile.client.get("/plugins/hostile/api/http-odd", timeout=10)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert "control characters" in out["tab"], out
+    assert out["header"].startswith("CapabilityError") and "control" in out["header"], out
+    assert out["method"].startswith("CapabilityError") and "method" in out["method"], out

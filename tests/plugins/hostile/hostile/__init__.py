@@ -82,3 +82,20 @@ def ok(request, ctx):
 @plugin.route("POST", "/echo")
 def echo(request, ctx):
     return {"bytes": len(request.body)}
+
+
+@plugin.route("GET", "/http-odd")
+def http_odd(request, ctx):
+    """ctx.http with a tab in the URL, a header with a line break, a body that is not
+    bytes: each refused at once, never a call that hangs."""
+    out = {}
+    for name, kw in (("tab", {"url": "https://example.org\t/"}),
+                     ("header", {"url": "https://example.org/",
+                                 "headers": {"X-A": "b\r\nHost: evil"}}),
+                     ("method", {"url": "https://example.org/", "method": "GET /x HTTP"})):
+        try:
+            ctx.http.request(kw.pop("method", "GET"), **kw)
+            out[name] = "sent"
+        except Exception as e:
+            out[name] = f"{type(e).__name__}: {e}"
+    return out
