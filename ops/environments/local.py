@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from plugin_host.errors import PluginHostError
+
 from ..paths import MONITORING
 from ..processes import free_port, start_server, stop_group, wait_ready
 from .examples import dev_key, install_examples, pack_examples, publish_examples
@@ -41,12 +43,31 @@ def _binary(*names: str) -> str | None:
     return None
 
 
+def _check_workers_can_reach(env_dir: Path) -> None:
+    """As root, the host runs plugin workers as uid 65534: say at once, with the fix, if
+    they could not reach the environment's folder (a checkout under /root, say)."""
+    import os
+
+    from plugin_host.runtime.sandbox import DEFAULT_WORKER_GID, DEFAULT_WORKER_UID, unreachable
+
+    if os.geteuid() != 0:
+        return
+    why = unreachable(str(env_dir), DEFAULT_WORKER_UID, DEFAULT_WORKER_GID)
+    if why:
+        raise PluginHostError(
+            f"run as root, the host starts plugin workers as uid {DEFAULT_WORKER_UID}, which "
+            f"cannot reach {env_dir}: {why}. Let other users traverse the checkout "
+            "(chmod o+x on its folders), or run ./dev up as a plain user",
+            code="environment_unusable")
+
+
 def up_local(state: Path, name: str = "default", port: int = 0,
              monitoring: bool = True) -> EnvInfo:
     """Start (or find running) the local processes of an environment."""
     started = time.monotonic()
     env_dir = state / name
     env_dir.mkdir(parents=True, exist_ok=True)
+    _check_workers_can_reach(env_dir)
     private, public = dev_key(state)
     data_dir = env_dir / "data"
     services = load_services(env_dir)

@@ -20,11 +20,16 @@ def _env_name(c, name):
 def up(c, name=None, port=None, monitoring=True, backend="local", json_=False):
     """Start an environment: registry, host (examples installed from the registry's signed
     index), Prometheus, Alertmanager; print URLs."""
+    from plugin_host.errors import PluginHostError
+
     from ..environments import up as env_up
 
-    info = env_up(state_dir(c), _env_name(c, name),
-                  int(port if port is not None else c.config.dev.host_port), monitoring,
-                  backend)
+    try:
+        info = env_up(state_dir(c), _env_name(c, name),
+                      int(port if port is not None else c.config.dev.host_port), monitoring,
+                      backend)
+    except PluginHostError as e:
+        raise SystemExit(f"env.up: {e.message}") from None
     if json_:
         print(info.to_json())
         return

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from ops.environments import down, environments, logs, status, up
+from ops.processes import open_for_workers
 
 from ..support.paths import ROOT
 from ..support.waiting import wait_until
@@ -32,6 +33,7 @@ def monitoring_expected() -> bool:
 
 
 def test_two_environments_side_by_side_and_down_leaves_nothing(tmp_path):
+    open_for_workers(tmp_path)  # as root, plugin workers run as another uid
     with_monitoring = monitoring_expected()
     a = up(tmp_path, "a")
     try:
@@ -83,6 +85,7 @@ def test_two_environments_side_by_side_and_down_leaves_nothing(tmp_path):
 
 
 def test_env_tasks_from_the_command_line(tmp_path):
+    open_for_workers(tmp_path)
     env = {**os.environ, "INVOKE_DEV_STATE_DIR": str(tmp_path)}
     invoke = [sys.executable, "-m", "invoke", "--search-root", str(ROOT)]
     r = subprocess.run([*invoke, "env.up", "--name", "cli", "--no-monitoring"], env=env,
