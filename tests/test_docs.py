@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ops.processes import free_port
+from ops.processes import free_port, open_for_workers
 
-ROOT = Path(__file__).resolve().parents[1]
+from .support.paths import ROOT
 
 
 def sh_blocks(doc: Path) -> list[str]:
@@ -18,6 +18,7 @@ def sh_blocks(doc: Path) -> list[str]:
 
 
 def test_authoring_guide_runs_as_written(tmp_path):
+    open_for_workers(tmp_path)  # a root host runs plugin workers as another uid
     blocks = sh_blocks(ROOT / "docs" / "plugins" / "authoring.md")
     assert len(blocks) >= 6
     script = "set -eu\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + "\n".join(blocks)

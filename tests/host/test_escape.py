@@ -1,10 +1,10 @@
 """The escape suite: one plugin per attempt, each contained, while hello-world answers.
 
-Every attempt runs in a real sandboxed worker. A plugin's /attempt route returns
-``{"escaped": true, ...}`` only if the forbidden thing worked. The suite runs with every
-layer the machine offers, and the file-system attempts again with Landlock standing in
-for bubblewrap. In CI a missing layer fails the suite: the host is started with
-``sandbox_require`` naming every layer it expects.
+Every attempt (tests/support/escapes.py) runs in a real sandboxed worker. The suite runs
+with bubblewrap + seccomp and again with Landlock + seccomp; the attempts that depend on
+who runs the host run again with the host as a plain user, in both modes. In CI a
+missing layer fails the suite: the host is started with ``sandbox_require`` naming
+every layer it expects.
 """
 
 from __future__ import annotations
@@ -17,171 +17,10 @@ import pytest
 
 from ops.processes import open_for_workers
 
+from ..support.escapes import ATTEMPTS, HANGS, NOT_IN_LANDLOCK_MODE, make_plugin
 from ..support.plugins import signed
 from ..support.servers import Host
 from ..support.waiting import Prober, wait_until
-
-TEMPLATE = '''
-[plugin]
-name = "escape-{slug}"
-version = "1.0.0"
-summary = "Tries to {slug}"
-authors = ["Tests <tests@example.org>"]
-license = "MIT"
-host_api = "^1.0"
-
-[backend]
-entry = "escape:plugin"
-
-[permissions]
-network = ["covers.openlibrary.org:443"]
-
-[resources]
-memory = "64MiB"
-timeout_ms = 1500
-'''
-
-CODE = '''
-import ctypes, errno, os, signal, socket, subprocess, time
-from plugin_host.sdk import Plugin
-
-plugin = Plugin()
-
-
-@plugin.route("POST", "/attempt")
-def attempt(request, ctx):
-    args = request.json() or {{}}
-    try:
-        result = run(args, ctx)
-    except BaseException as e:
-        return {{"escaped": False, "error": f"{{type(e).__name__}}: {{e}}"}}
-    return {{"escaped": True, "result": repr(result)[:200]}}
-
-
-def run(args, ctx):
-{body}
-'''
-
-# name → (body of run(args, ctx), needs a file system layer only)
-ATTEMPTS = {
-    "read-etc-shadow": ('return open("/etc/shadow").read()', True),
-    "read-host-database": ('return open(args["host_db"], "rb").read(64)', True),
-    "read-admin-token": ('return open(args["admin_token"]).read()', True),
-    "read-trusted-key": ('return open(args["trusted_key"]).read()', True),
-    "read-other-plugin-data": ('return open(args["other_data"]).read()', True),
-    "write-own-code": ('for p in ("/plugin/escape/__init__.py",\n'
-                       '              os.path.join(args["code_dir"], "escape", "__init__.py")):\n'
-                       '        try:\n'
-                       '            open(p, "a").write("#")\n'
-                       '            return p\n'
-                       '        except OSError as e:\n'
-                       '            err = e\n'
-                       '    raise err', True),
-    "write-host-data": ('open(os.path.join(args["host_data"], "planted"), "w").write("x")',
-                        True),
-    "write-usr": ('open("/usr/planted", "w").write("x")', True),
-    "symlink-out": ('os.symlink(args["admin_token"], "link")\n'
-                    '    return open("link").read()', True),
-    "tcp-connect": ('return socket.create_connection(("127.0.0.1", args["host_port"]), 1)',
-                    False),
-    "udp-send": ('s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n'
-                 '    return s.sendto(b"x", ("127.0.0.1", 53))', False),
-    "raw-socket": ('return socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)',
-                   False),
-    "dns-lookup": ('return socket.getaddrinfo("example.org", 443)', False),
-    "http-outside-allow-list": ('return ctx.http.get("https://example.org/").status', False),
-    "http-loopback": ('return ctx.http.get(f"http://127.0.0.1:{args[\'host_port\']}/").status',
-                      False),
-    "http-metadata": ('return ctx.http.get("http://169.254.169.254/latest/meta-data/").status',
-                      False),
-    "fork-bomb": ('for _ in range(50):\n'
-                  '        if os.fork() == 0:\n'
-                  '            os._exit(0)', False),
-    "exec-shell": ('return subprocess.run(["/bin/sh", "-c", "id"], capture_output=True)',
-                   False),
-    "execv-shell": ('os.execv("/bin/sh", ["sh", "-c", "id"])', False),
-    "ptrace-host": ('libc = ctypes.CDLL(None, use_errno=True)\n'
-                    '    if libc.ptrace(16, args["host_pid"], 0, 0) != 0:\n'
-                    '        raise OSError(ctypes.get_errno(), "ptrace refused")', False),
-    "signal-host": ('os.kill(args["host_pid"], signal.SIGTERM)', False),
-    "read-host-environment": ('return open(f"/proc/{args[\'host_pid\']}/environ", "rb").read()',
-                              False),
-    "see-host-secrets-in-env": ('leaked = [k for k in os.environ if "PLUGIN_HOST" in k]\n'
-                                '    if not leaked:\n'
-                                '        raise LookupError("nothing to see")\n'
-                                '    return leaked', False),
-    "fill-the-disk": ('for i in range(4096):\n'
-                      '        with open(f"fill-{i}", "wb") as f:\n'
-                      '            f.write(b"\\0" * (1024 * 1024))', False),
-    "allocate-ten-times-memory": ('return len(bytearray(640 * 1024 * 1024))', False),
-    "write-proc-sys": ('open("/proc/sys/kernel/core_pattern", "w").write("|/tmp/pwn")', True),
-    "write-sysrq": ('open("/proc/sysrq-trigger", "w").write("h")', True),
-    # resources outside the limits
-    "fill-dev-shm": ('f = open("/dev/shm/fill", "wb")\n'
-                     '    for _ in range(256):\n'
-                     '        f.write(b"x" * (1024 * 1024))', False),
-    "memfd-memory": ('fd = os.memfd_create("hoard")\n'
-                     '    for _ in range(256):\n'
-                     '        os.write(fd, b"x" * (1024 * 1024))\n'
-                     '    return fd', False),
-    # descriptors: only the channel, and output to the host's pipe, not its log
-    "inherited-descriptors": ('import stat\n'
-                              '    found = []\n'
-                              '    for fd in range(3, 1024):\n'
-                              '        try:\n'
-                              '            st = os.fstat(fd)\n'
-                              '        except OSError:\n'
-                              '            continue\n'
-                              '        if not stat.S_ISSOCK(st.st_mode):\n'
-                              '            found.append(fd)\n'
-                              '    for fd in (1, 2):\n'
-                              '        if stat.S_ISREG(os.fstat(fd).st_mode):\n'
-                              '            found.append(fd)\n'
-                              '    if not found:\n'
-                              '        raise LookupError("only the channel")\n'
-                              '    return found', False),
-    # syscalls that reach other processes or bypass the filter
-    "io-uring": ('libc = ctypes.CDLL(None, use_errno=True)\n'
-                 '    params = ctypes.create_string_buffer(120)\n'
-                 '    fd = libc.syscall(425, 8, params)\n'
-                 '    if fd < 0:\n'
-                 '        raise OSError(ctypes.get_errno(), "io_uring_setup refused")\n'
-                 '    return fd', False),
-    "sigqueue-host": ('libc = ctypes.CDLL(None, use_errno=True)\n'
-                      '    info = ctypes.create_string_buffer(128)\n'
-                      '    if libc.syscall(129, args["host_pid"], 0, info) != 0:\n'
-                      '        raise OSError(ctypes.get_errno(), "rt_sigqueueinfo refused")',
-                      False),
-    "pidfd-signal-host": ('libc = ctypes.CDLL(None, use_errno=True)\n'
-                          '    pidfd = libc.syscall(434, args["host_pid"], 0)\n'
-                          '    if pidfd < 0:\n'
-                          '        raise OSError(ctypes.get_errno(), "pidfd_open refused")\n'
-                          '    if libc.syscall(424, pidfd, 0, None, 0) != 0:\n'
-                          '        raise OSError(ctypes.get_errno(), "pidfd_send_signal refused")',
-                          False),
-    "prlimit-host": ('import resource\n'
-                     '    limit = resource.RLIMIT_NOFILE\n'
-                     '    return resource.prlimit(args["host_pid"], limit, (8, 8))', False),
-    "renice-host": ('os.setpriority(os.PRIO_PROCESS, args["host_pid"], 19)', False),
-    "realtime-priority": ('os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))', False),
-    "abstract-socket": ('s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n'
-                        '    s.connect("\\0koha-test")\n'
-                        '    return s', False),
-}
-#: what Landlock mode does not promise (docs/security/sandbox.md): its scratch folder is
-#: on the host's disk, capped per file (64 MiB), not in total
-NOT_IN_LANDLOCK_MODE = {"fill-the-disk"}
-#: Attempts that do not return: the host cuts them off.
-HANGS = {"endless-loop": "while True:\n        pass"}
-
-
-def make_plugin(root: Path, slug: str, body: str) -> Path:
-    src = root / f"escape-{slug}"
-    (src / "escape").mkdir(parents=True)
-    (src / "plugin.toml").write_text(TEMPLATE.format(slug=slug))
-    (src / "escape" / "__init__.py").write_text(
-        CODE.format(body="    " + body))  # later lines carry their own indent
-    return src
 
 
 def start_host(tmp: Path, keys, packages, layers: list[str] | None, require: list[str],
