@@ -46,11 +46,6 @@ class RegistryInstalls:
         install the set, dependencies first. All or nothing: if one fails, those installed
         before it in this call are removed again. Returns the plugin and what was
         installed."""
-        if self.client is None:
-            raise PluginHostError(
-                "installing by name and range needs a registry: set registry_url and "
-                "registry_root (PLUGIN_HOST_REGISTRY_URL, PLUGIN_HOST_REGISTRY_ROOT)",
-                code="registry_not_configured", status=501)
         problems = []
         if not isinstance(name, str) or not re.match(NAME_RE, name):
             problems.append(f"name: {name!r} is not a plugin name")
@@ -60,6 +55,12 @@ class RegistryInstalls:
             problems.append(f"range: {range_!r} is not a version range (like ^1.2)")
         if problems:
             raise PluginHostError("; ".join(problems), code="invalid_request", status=422)
+        if self.client is None:
+            raise PluginHostError(
+                "installing by name and range needs a registry: set registry_url and "
+                "registry_root (PLUGIN_HOST_REGISTRY_URL, PLUGIN_HOST_REGISTRY_ROOT)",
+                code="registry_not_configured", status=501)
+
         manager = self.manager
         if name in manager.plugins:
             raise self._installed(name)

@@ -24,7 +24,7 @@ def check_version(field: str, text: str) -> None:
 
 
 router = APIRouter(prefix="/api/v1",
-                   responses=error_responses(404, 409, 422, 503),
+                   responses=error_responses(401, 404, 409, 422, 503),
                    tags=["catalogue"],
                    dependencies=JSON_CHECK)
 
