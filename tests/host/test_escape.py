@@ -190,21 +190,39 @@ def test_operators_can_see_the_sandbox_level(full_host):
 
 
 def worker_uids(host: Host, plugin: str) -> dict[int, int]:
-    """pid → real uid of every process of a plugin's workers (their sessions), seen from
-    outside, where it matters."""
+    """pid → real uid of every process of a plugin's workers (each worker's launcher and
+    all its descendants, the sandboxed Python included), seen from outside, where it
+    matters."""
     leaders = {w["pid"] for w in host.admin.get(f"/admin/plugins/{plugin}").json()
                ["runtime"]["workers"]}
-    found = {}
+    parent, uid, argv = {}, {}, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat_fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             status = (entry / "status").read_text()
         except OSError:
             continue
-        if int(stat_fields[3]) in leaders:  # its session is a worker's
-            found[int(entry.name)] = int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        try:
+            argv[pid] = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            argv[pid] = []
+        uid[pid] = int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
+
+    def under_a_leader(pid: int) -> bool:
+        while pid > 1:
+            if pid in leaders:
+                return True
+            pid = parent.get(pid, 0)
+        return False
+
+    found = {pid: u for pid, u in uid.items() if under_a_leader(pid)}
+    workers = [pid for pid in found if argv[pid] and b"bwrap" not in argv[pid][0]
+               and b"plugin_host.worker" in argv[pid]]
+    assert workers, "the worker's Python process was not found"
     return found
 
 
