@@ -44,7 +44,7 @@ def down(state: Path, name: str = "default") -> list[str]:
     # monitoring first, so it does not alert on the host going away
     for svc in sorted(services.values(), key=lambda s: s.name == "host"):
         if svc.container:
-            from .docker import remove_container
+            from ..docker_engine import remove_container
 
             remove_container(svc.container)
         else:
@@ -80,7 +80,7 @@ def logs(state: Path, name: str, service: str, lines: int = 50) -> str:
     if svc is None:
         raise KeyError(f"{name} has no service {service!r}")
     if svc.container:
-        from .docker import container_logs
+        from ..docker_engine import container_logs
 
         return container_logs(svc.container, lines)
     text = Path(svc.log).read_text(errors="replace").splitlines()

@@ -40,20 +40,8 @@ RUN python3 -m venv /opt/koha/venv \\
 ENV PATH=/opt/koha/venv/bin:$PATH
 CMD ["plugin-host", "--help"]
 """
-def container_running(name: str) -> bool:
-    return engine.container_running(name)
-
-
-def remove_container(name: str) -> None:
-    engine.remove_container(name)
-
-
 def remove_network(env: str) -> None:
     engine.remove_network(f"koha-env-{env}")
-
-
-def container_logs(name: str, lines: int) -> str:
-    return engine.container_logs(name, lines)
 
 
 def _tree_hash() -> str:
@@ -153,7 +141,7 @@ def up_docker(state: Path, name: str = "default", port: int = 0, monitoring: boo
                 wait_ready(svc.url, timeout=60, path=svc.ready_path)
     except BaseException:
         for svc in services.values():
-            remove_container(svc.container)
+            engine.remove_container(svc.container)
         remove_network(name)
         (env_dir / "services.json").unlink(missing_ok=True)
         raise

@@ -26,7 +26,7 @@ class Service:
 
     def alive(self) -> bool:
         if self.container:
-            from .docker import container_running
+            from ..docker_engine import container_running
 
             return container_running(self.container)
         return alive(self.pid)
