@@ -139,10 +139,10 @@ def _check_seccomp() -> str | None:
     return None
 
 
-def _check_landlock(identity: Identity) -> str | None:
+def _check_landlock(runtime_unreadable: str | None) -> str | None:
     if landlock_abi() < 1:
         return "the kernel has no Landlock support"
-    return _check_runtime_readable(identity)
+    return runtime_unreadable
 
 
 def _check_runtime_readable(identity: Identity) -> str | None:
@@ -164,12 +164,11 @@ def detect(identity: Identity = Identity()) -> Support:
     bad_identity = _check_identity(identity)
     if bad_identity:
         return Support(dict.fromkeys(OPTIONAL_LAYERS, bad_identity), bad_identity)
+    # without bubblewrap the worker reads the runtime in place: probed once, used twice
+    unreadable = _check_runtime_readable(identity)
     support = {"bubblewrap": _check_bwrap(identity), "seccomp": _check_seccomp(),
-               "landlock": _check_landlock(identity)}
-    unrunnable = None
-    if support["bubblewrap"] is not None:  # the worker will read the runtime in place
-        unrunnable = _check_runtime_readable(identity)
-    return Support(support, unrunnable)
+               "landlock": _check_landlock(unreadable)}
+    return Support(support, unreadable if support["bubblewrap"] is not None else None)
 
 
 @dataclass
