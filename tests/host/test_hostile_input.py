@@ -9,7 +9,7 @@ import socket
 import httpx
 import pytest
 
-from ..support.plugins import raw_zip
+from ..support.plugins import crafted
 from ..support.waiting import Prober, wait_until
 
 
@@ -179,29 +179,6 @@ def test_crafted_archives_get_the_documented_error(hostile, packages, name, data
     r = hostile.install(data)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == code, r.text
-
-
-def crafted(good: bytes, name: str) -> bytes:
-    import zipfile
-
-    if name == "nested MANIFEST.json":
-        return raw_zip([("MANIFEST.json", b"[" * 100000 + b"]" * 100000, 0o100644)])
-    if name == "bad header offset":
-        data = bytearray(good)
-        end = data.rfind(b"PK\x05\x06")
-        data[end + 16:end + 20] = (len(data) + 1000).to_bytes(4, "little")
-        return bytes(data)
-    # corrupt deflate: flip bytes inside the first deflated member's data
-    import io
-
-    data = bytearray(good)
-    with zipfile.ZipFile(io.BytesIO(good)) as zf:
-        info = next(i for i in zf.infolist() if i.compress_type == zipfile.ZIP_DEFLATED
-                    and i.compress_size > 8)
-    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
-    for i in range(start, start + min(info.compress_size, 16)):
-        data[i] ^= 0xFF
-    return bytes(data)
 
 
 def test_a_validation_error_has_the_error_shape_with_a_correlation_id(hostile):

@@ -9,8 +9,7 @@ import zipfile
 
 import pytest
 
-from ..host.test_hostile_input import crafted
-from ..support.plugins import ZIP
+from ..support.plugins import ZIP, crafted
 from ..support.servers import REGISTRY_ADMIN, start_registry
 
 

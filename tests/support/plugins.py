@@ -47,3 +47,24 @@ def raw_zip(entries: list[tuple[str, bytes, int]]) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, content)
     return buf.getvalue()
+
+
+def crafted(good: bytes, name: str) -> bytes:
+    """A hostile variant of the package ``good``: "corrupt deflate data", "bad header
+    offset" or "nested MANIFEST.json"."""
+    if name == "nested MANIFEST.json":
+        return raw_zip([("MANIFEST.json", b"[" * 100000 + b"]" * 100000, 0o100644)])
+    if name == "bad header offset":
+        data = bytearray(good)
+        end = data.rfind(b"PK\x05\x06")
+        data[end + 16:end + 20] = (len(data) + 1000).to_bytes(4, "little")
+        return bytes(data)
+    # corrupt deflate: flip bytes inside the first deflated member's data
+    data = bytearray(good)
+    with zipfile.ZipFile(io.BytesIO(good)) as zf:
+        info = next(i for i in zf.infolist() if i.compress_type == zipfile.ZIP_DEFLATED
+                    and i.compress_size > 8)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for i in range(start, start + min(info.compress_size, 16)):
+        data[i] ^= 0xFF
+    return bytes(data)
