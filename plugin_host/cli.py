@@ -58,9 +58,13 @@ def main() -> None:
               help="DEVELOPMENT ONLY: install packages without a trusted signature")
 @click.option("--sandbox-layers", default=None,
               help="Optional sandbox layers to use, comma-separated (bubblewrap,seccomp,"
-                   "landlock; 'none' for none) [every one the machine offers]")
+                   "landlock,cgroups; 'none' for none) [every one the machine offers]")
 @click.option("--sandbox-require", default=None,
               help="Layers every worker must have, comma-separated; refuse plugins otherwise")
+@click.option("--worker-pids", type=int, default=None,
+              help="Processes and threads per worker, cgroups layer [64]")
+@click.option("--worker-cpus", type=float, default=None,
+              help="CPU time per worker per second, cgroups layer; 0 = no quota [1.0]")
 @click.option("--registry-url", default=None,
               help="Base URL of the registry's signed index (metadata/ and targets/)")
 @click.option("--registry-root", type=click.Path(path_type=Path), default=None,

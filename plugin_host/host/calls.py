@@ -33,7 +33,7 @@ DROPPED_RESPONSE_HEADERS = {"content-length", "set-cookie", "x-correlation-id", 
 MAX_RESPONSE_HEADERS = 64
 #: how a failed call is counted (plugin_host_plugin_calls_total{outcome})
 OUTCOMES = {"plugin_timeout": "timeout", "plugin_crashed": "crash", "plugin_busy": "busy",
-            "plugin_crash_looping": "crash_looping"}
+            "plugin_crash_looping": "crash_looping", "plugin_out_of_memory": "out_of_memory"}
 
 
 class PluginCalls:

@@ -22,7 +22,7 @@ from ..manifest import Manifest
 from ..package.archive import Package, extract, read_package
 from ..package.signing import TrustedKey, load_trusted_keys, verify_signature
 from ..runtime import PluginRuntime, SandboxPolicy, WorkerSpec, check_hooks
-from ..runtime.sandbox import Identity
+from ..runtime.sandbox import Identity, release_cgroups
 from ..service.db import make_engine, make_sessionmaker, migrate
 from ..versions import parse_range, parse_version, satisfies
 from . import metrics
@@ -56,7 +56,8 @@ class PluginManager:
             settings.sandbox_layers, settings.sandbox_require,
             on_refusal=lambda plugin, layer: metrics.SANDBOX_REFUSALS.labels(plugin,
                                                                              layer).inc(),
-            identity=Identity(settings.worker_uid, settings.worker_gid))
+            identity=Identity(settings.worker_uid, settings.worker_gid),
+            pids=settings.worker_pids, cpus=settings.worker_cpus)
 
     # ---- start-up and shutdown -------------------------------------------------
 
@@ -93,6 +94,7 @@ class PluginManager:
         if self.http:
             await self.http.aclose()
         self.engine.dispose()
+        await asyncio.to_thread(release_cgroups)  # the workers' control groups
 
     # ---- running backends ------------------------------------------------------
 

@@ -29,13 +29,19 @@ class HostSettings(ServiceSettings):
                                      description="Public key files or folders of *.pub")
     allow_unsigned: bool = Field(default=False, description="Development only")
     sandbox_layers: list[str] | None = Field(
-        default=None, description="Optional layers to use (bubblewrap, seccomp, landlock); "
+        default=None, description="Optional layers to use (bubblewrap, seccomp, landlock, "
+                                  "cgroups); "
                                   "default: every one the machine offers")
     sandbox_require: list[str] = Field(
         default_factory=list, description="Layers a worker must have, or it is refused")
     worker_uid: int = Field(default=65534, ge=1, description="Who workers run as when the "
                             "host runs as root (never 0)")
     worker_gid: int = Field(default=65534, ge=1)
+    worker_pids: int = Field(default=64, ge=8, le=4096,
+                             description="Processes and threads per worker (cgroups layer)")
+    worker_cpus: float = Field(default=1.0, ge=0, le=64,
+                               description="CPU time per worker per second, e.g. 0.5 for "
+                                           "half a CPU; 0 for no quota (cgroups layer)")
     max_request_bytes: int = Field(default=10 * 1024 * 1024,
                                    description="Largest body a plugin route or hook accepts")
     max_package_bytes: int = Field(default=16 * 1024 * 1024,

@@ -11,6 +11,7 @@ import structlog
 from fastapi import FastAPI
 
 from .. import __version__
+from ..runtime.sandbox import release_cgroups
 from ..service.db import make_engine, make_sessionmaker, migrate
 from ..service.http import install_error_handlers
 from ..service.probes import probes_router
@@ -54,6 +55,7 @@ def create_app(settings: RegistrySettings) -> FastAPI:
         yield
         refresher.cancel()
         engine.dispose()
+        await asyncio.to_thread(release_cgroups)  # of the workers the checks smoke-load
 
     app = FastAPI(title="Koha plugin registry", version=__version__, lifespan=lifespan,
                   description="Publish, review and find Koha plugins.")

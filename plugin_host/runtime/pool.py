@@ -26,6 +26,7 @@ from .process import (
     CapHandler,
     LogHandler,
     NotStarted,
+    OutOfMemory,
     Worker,
     WorkerDied,
     WorkerSpec,
@@ -216,6 +217,10 @@ class PluginRuntime:
                     f"{self.spec.name}: the call took longer than "
                     f"{self.spec.manifest.resources.timeout_ms} ms and was stopped",
                     code="plugin_timeout", status=504) from None
+            except OutOfMemory as e:
+                self._replace(w, "memory_limit")
+                raise PluginCallError(str(e), code="plugin_out_of_memory",
+                                      status=502) from None
             except WorkerDied:
                 self._replace(w, "crash")
                 raise PluginCallError(

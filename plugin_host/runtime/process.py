@@ -26,6 +26,7 @@ from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..protocol import messages as m
 from ..protocol.framing import HEADER, MAX_FRAME, decode, encode
+from . import cgroups
 from .sandbox import SandboxPolicy
 
 log = structlog.get_logger("plugin_host.workers")
@@ -34,6 +35,7 @@ WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
               "PYTHONNOUSERSITE": "1"}
 
+MIB = 1024 * 1024
 #: a line of plugin output longer than this is cut
 OUTPUT_LINE = 2048
 #: capability requests a worker may have outstanding: the SDK waits for each answer, so
@@ -43,6 +45,15 @@ MAX_CAPS_IN_FLIGHT = 4
 CapHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
 LogHandler = Callable[[dict[str, Any]], None]
 
+
+
+async def _remove_later(group: cgroups.Group, tries: int = 100) -> None:
+    """Remove a killed worker's group once its last process has gone."""
+    for _ in range(tries):
+        await asyncio.sleep(0.05)
+        if group.remove(wait=0):
+            return
+    log.warning("worker.cgroup_left", dirs=[str(d) for d in group.dirs])
 
 
 class Background:
@@ -61,8 +72,16 @@ class Background:
             t.cancel()
 
 
+#: removals of killed workers' groups still waiting for their processes to go
+_cleanups = Background()
+
+
 class WorkerDied(Exception):
     pass
+
+
+class OutOfMemory(WorkerDied):
+    """The kernel killed the worker at its cgroup memory limit."""
 
 
 class NotStarted(Exception):
@@ -161,6 +180,7 @@ class Worker:
         self.describe: dict[str, Any] = {}
         self.layers: list[str] = []
         self.scratch: Path | None = None
+        self.cgroup: cgroups.Group | None = None
         self.inflight: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.seq = 0
         self.caps_in_flight = 0
@@ -186,6 +206,7 @@ class Worker:
             launch = self.spec.policy.launch(self.spec.manifest, self.spec.code_dir,
                                              self.scratch, child.fileno())
             self.layers = launch.layers
+            self.cgroup = launch.cgroup
             # the worker's output goes to a pipe the host reads with a size and rate cap,
             # never to the host's own stdout/stderr (its log)
             self.proc = await asyncio.create_subprocess_exec(
@@ -196,6 +217,8 @@ class Worker:
         except BaseException:
             parent.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
+            if self.cgroup is not None:
+                self.cgroup.remove(wait=0)
             raise
         finally:
             child.close()
@@ -287,9 +310,20 @@ class Worker:
             self.channel.write(reply, now=True)
 
     def _on_lost(self) -> None:
-        reason = "crash" if self.inflight else "exited"
-        self.fail(WorkerDied("the worker's channel closed"))
+        if self.out_of_memory:
+            reason = "memory_limit"
+            self.fail(OutOfMemory(f"{self.spec.name}: the plugin's worker was killed at its "
+                                  f"memory limit ({self.spec.manifest.resources.memory // MIB}"
+                                  " MiB, resources.memory)"))
+        else:
+            reason = "crash" if self.inflight else "exited"
+            self.fail(WorkerDied("the worker's channel closed"))
         self.on_lost(self, reason)
+
+    @property
+    def out_of_memory(self) -> bool:
+        """Did the kernel kill this worker at its memory limit (cgroups layer)?"""
+        return self.cgroup is not None and self.cgroup.oom_kills() > 0
 
     def fail(self, head_error: BaseException) -> None:
         """The worker is gone: its running call fails, the queued ones can go elsewhere."""
@@ -327,6 +361,10 @@ class Worker:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.cgroup is not None:
+            self.cgroup.kill()  # whatever left the process group
+            if not self.cgroup.remove(wait=0):  # its processes are still dying
+                _cleanups.spawn(_remove_later(self.cgroup))
 
     async def stop(self, grace: float = 2.0) -> None:
         if self.proc is None:

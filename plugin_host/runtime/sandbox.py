@@ -7,6 +7,8 @@ Layers, strongest first (docs/security/sandbox.md says what each one stops):
   its private data dir; a size-capped private /tmp; nothing else of the host;
 - ``seccomp``: a syscall filter (worker/confine.py);
 - ``landlock``: file-system confinement, used where bubblewrap is absent;
+- ``cgroups``: a control group per worker capping its memory (shared memory, tmpfs,
+  memfds and kernel buffers included), processes and threads, and CPU (runtime/cgroups.py);
 - always: ``rlimits``, ``scrubbed-env``, ``no-inherited-fds``, ``unprivileged`` (a host
   running as root switches workers to ``worker_uid``; no worker is ever real root),
   ``process``.
@@ -17,6 +19,7 @@ layers it insists on; a worker that cannot have them is refused, naming what is 
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib.util
 import os
@@ -34,14 +37,19 @@ import plugin_host
 from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..worker.confine import landlock_abi
+from . import cgroups
 
-OPTIONAL_LAYERS = ("bubblewrap", "seccomp", "landlock")
+OPTIONAL_LAYERS = ("bubblewrap", "seccomp", "landlock", "cgroups")
 BASE_LAYERS = ("rlimits", "scrubbed-env", "no-inherited-fds", "unprivileged", "process")
 ALL_LAYERS = OPTIONAL_LAYERS + BASE_LAYERS
 TMP_BYTES = 64 * 1024 * 1024
 INSIDE_CODE, INSIDE_DATA = "/plugin", "/data"
 #: who workers run as when the host runs as root (``nobody``); never root itself
 DEFAULT_WORKER_UID = DEFAULT_WORKER_GID = 65534
+#: processes and threads one worker may have (cgroups layer)
+DEFAULT_WORKER_PIDS = 64
+#: CPU time one worker may use per wall-clock second (cgroups layer); 0 = no quota
+DEFAULT_WORKER_CPUS = 1.0
 
 
 def worker_limits(manifest: Manifest) -> dict[str, int]:
@@ -93,6 +101,7 @@ class Support:
 
     missing: dict[str, str | None]
     identity: str | None = None
+    hierarchy: cgroups.Hierarchy | None = None
 
     @property
     def available(self) -> list[str]:
@@ -158,6 +167,18 @@ def _check_runtime_readable(identity: Identity) -> str | None:
     return None
 
 
+_made: list[cgroups.Hierarchy] = []
+
+
+@atexit.register
+def release_cgroups() -> None:
+    """Remove the control groups this process made for workers (once they have stopped):
+    at a service's shutdown, and at exit, which a server killed by a signal may never
+    reach (the next host or registry removes what a dead one left)."""
+    for hierarchy in _made:
+        hierarchy.close()
+
+
 @functools.cache
 def detect(identity: Identity = Identity()) -> Support:
     """What this machine offers workers of ``identity`` (probed once per identity)."""
@@ -166,9 +187,14 @@ def detect(identity: Identity = Identity()) -> Support:
         return Support(dict.fromkeys(OPTIONAL_LAYERS, bad_identity), bad_identity)
     # without bubblewrap the worker reads the runtime in place: probed once, used twice
     unreadable = _check_runtime_readable(identity)
+    hierarchy = cgroups.detect()
     support = {"bubblewrap": _check_bwrap(identity), "seccomp": _check_seccomp(),
-               "landlock": _check_landlock(unreadable)}
-    return Support(support, unreadable if support["bubblewrap"] is not None else None)
+               "landlock": _check_landlock(unreadable),
+               "cgroups": hierarchy if isinstance(hierarchy, str) else None}
+    if isinstance(hierarchy, cgroups.Hierarchy):
+        _made.append(hierarchy)
+    return Support(support, unreadable if support["bubblewrap"] is not None else None,
+                   hierarchy if isinstance(hierarchy, cgroups.Hierarchy) else None)
 
 
 @dataclass
@@ -182,6 +208,7 @@ class Launch:
     layers: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     cwd: str = "/"
+    cgroup: cgroups.Group | None = None
 
 
 def _runtime_paths() -> list[str]:
@@ -206,9 +233,11 @@ class SandboxPolicy:
 
     def __init__(self, use: list[str] | None, require: list[str], support: Support | None = None,
                  on_refusal: Callable[[str, str], None] | None = None,
-                 identity: Identity | None = None):
+                 identity: Identity | None = None, pids: int = DEFAULT_WORKER_PIDS,
+                 cpus: float = DEFAULT_WORKER_CPUS):
         """``on_refusal(plugin, layer)`` is told of each plugin refused for a missing
-        required layer (the host counts them in a metric)."""
+        required layer (the host counts them in a metric); ``pids`` and ``cpus`` are
+        each worker's share under the cgroups layer."""
         unknown = sorted((set(use or []) | set(require)) - set(ALL_LAYERS))
         if unknown:
             raise PluginHostError(f"sandbox: unknown layer(s) {', '.join(unknown)}; "
@@ -221,6 +250,7 @@ class SandboxPolicy:
             self.optional.remove("landlock")  # namespaces already confine the file system
         self.require = list(require)
         self.on_refusal = on_refusal or (lambda plugin, layer: None)
+        self.pids, self.cpus = pids, cpus
 
     @property
     def layers(self) -> list[str]:
@@ -228,8 +258,12 @@ class SandboxPolicy:
 
     def report(self) -> dict[str, Any]:
         """What an operator needs to judge this host's sandbox level."""
+        hierarchy = self.support.hierarchy
         return {"layers": self.layers, "required": self.require,
                 "worker_uid": self.identity.effective_uid,
+                "cgroups": {"version": hierarchy.version, "pids": self.pids,
+                            "cpus": self.cpus} if "cgroups" in self.optional and hierarchy
+                else None,
                 "machine": {layer: {"available": reason is None, "reason": reason}
                             for layer, reason in self.support.missing.items()}}
 
@@ -257,10 +291,13 @@ class SandboxPolicy:
         worker = [sys.executable, "-m", "plugin_host.worker", str(fd)]
         confine: dict[str, Any] = {"rlimits": worker_limits(manifest),
                                    "seccomp": "seccomp" in self.optional}
-        prefix = self.identity.prefix()
         self.check_reachable(manifest.name, [*_runtime_paths(), str(code_dir)])
+        group = self._group(manifest)
+        prefix = [*(group.enter_prefix() if group else []), *self.identity.prefix()]
         if "bubblewrap" in self.optional:
-            return self._bubblewrap(prefix, worker, confine, code_dir)
+            launch = self._bubblewrap(prefix, worker, confine, code_dir)
+            launch.cgroup = group
+            return launch
         if self.identity.switches:  # the worker writes its scratch folder as its own uid
             for d in (scratch.parent, scratch):
                 os.chown(d, self.identity.uid, self.identity.gid)
@@ -270,7 +307,19 @@ class SandboxPolicy:
                          "/dev/urandom", *_runtime_paths(), str(code_dir)],
                 "write": [str(scratch)]}
         return Launch([*prefix, *worker], str(code_dir), confine, self.layers,
-                      {"TMPDIR": str(scratch)}, str(scratch))
+                      {"TMPDIR": str(scratch)}, str(scratch), group)
+
+    def _group(self, manifest: Manifest) -> cgroups.Group | None:
+        """The worker's control group (cgroups layer), limits written, not yet joined."""
+        hierarchy = self.support.hierarchy
+        if "cgroups" not in self.optional or hierarchy is None:
+            return None
+        limits = cgroups.Limits(manifest.resources.memory, self.pids, self.cpus)
+        try:
+            return hierarchy.create(manifest.name, limits)
+        except OSError as e:
+            raise SandboxUnavailable(f"{manifest.name}: cannot create the worker's control "
+                                     f"group: {e}") from None
 
     def _bubblewrap(self, prefix: list[str], worker: list[str], confine: dict[str, Any],
                     code_dir: Path) -> Launch:

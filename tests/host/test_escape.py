@@ -17,7 +17,7 @@ import pytest
 
 from ops.processes import open_for_workers
 
-from ..support.escapes import ATTEMPTS, HANGS, NOT_IN_LANDLOCK_MODE, make_plugin
+from ..support.escapes import ATTEMPTS, HANGS, NEEDS_CGROUPS, NOT_IN_LANDLOCK_MODE, make_plugin
 from ..support.plugins import signed
 from ..support.servers import Host
 from ..support.waiting import Prober, wait_until
@@ -80,15 +80,40 @@ def run_attempts(host: Host, root: Path, keys, cases: dict[str, str]) -> dict[st
     return outcomes
 
 
+#: the layers a host run as root must give its workers here (CI fails without them)
+AS_ROOT = ["cgroups"] if os.geteuid() == 0 else []
+
+
+def killed_at_memory_limit(outcome: dict) -> bool:
+    error = outcome.get("error")
+    return (outcome["status"] == 502 and isinstance(error, dict)
+            and error.get("code") == "plugin_out_of_memory")
+
+
 def assert_contained(outcomes: dict[str, dict]) -> None:
-    escaped = {k: v for k, v in outcomes.items() if v.get("escaped") is not False}
+    """Each attempt failed inside the plugin, or the kernel killed its worker at the
+    memory limit (the cgroups layer): anything else escaped."""
+    escaped = {k: v for k, v in outcomes.items()
+               if v.get("escaped") is not False and not killed_at_memory_limit(v)}
     assert escaped == {}, f"escaped or not answered: {escaped}"
+
+
+def assert_cgroups_hold(outcomes: dict[str, dict], layers: list[str]) -> None:
+    if "cgroups" not in layers:
+        return
+    assert killed_at_memory_limit(outcomes["hoard-memory-in-pipes"]), outcomes
+    assert "can't start new thread" in outcomes["thread-bomb"]["error"], outcomes
+    tmpfs = outcomes["hoard-memory-in-tmpfs"]
+    if "bubblewrap" in layers:
+        assert killed_at_memory_limit(tmpfs), tmpfs
+    else:  # Landlock mode has no tmpfs: the worker cannot even write there
+        assert "Permission denied" in tmpfs["error"], tmpfs
 
 
 @pytest.fixture(scope="module")
 def full_host(tmp_path_factory, keys, packages):
     host = start_host(tmp_path_factory.mktemp("escape-full"), keys, packages, None,
-                      ["bubblewrap", "seccomp"])
+                      ["bubblewrap", "seccomp", *AS_ROOT])
     yield host
     host.stop()
 
@@ -100,11 +125,14 @@ def test_every_escape_is_contained(full_host, tmp_path, keys):
     assert_contained(outcomes)
     if "bubblewrap" in layers:
         assert "No such file or directory" in outcomes["read-etc-shadow"]["error"]
-        assert "No space left on device" in outcomes["fill-the-disk"]["error"]
+        fill = outcomes["fill-the-disk"]  # the tmpfs is memory: the cgroup stops it first
+        assert (killed_at_memory_limit(fill) if "cgroups" in layers
+                else "No space left on device" in fill["error"]), fill
     if "seccomp" in layers:
         assert "Operation not permitted" in outcomes["fork-bomb"]["error"]
         assert "Operation not permitted" in outcomes["execv-shell"]["error"]
     assert "MemoryError" in outcomes["allocate-ten-times-memory"]["error"]
+    assert_cgroups_hold(outcomes, layers)
     for name in ("http-outside-allow-list", "http-loopback", "http-metadata"):
         assert "not in permissions.network" in outcomes[name]["error"], outcomes[name]
     # the host is unharmed: still serving, nothing planted
@@ -131,8 +159,8 @@ def test_landlock_and_seccomp_contain_every_escape_without_bubblewrap(tmp_path, 
 
     if "landlock" not in detect().available and os.environ.get("CI") != "true":
         pytest.skip("no Landlock on this kernel")
-    host = start_host(tmp_path, keys, packages, ["landlock", "seccomp"],
-                      ["landlock", "seccomp"])
+    host = start_host(tmp_path, keys, packages, ["landlock", "seccomp", "cgroups"],
+                      ["landlock", "seccomp", *AS_ROOT])
     try:
         layers = host.admin.get("/admin/plugins/hello-world").json()["sandbox"]["layers"]
         assert {"landlock", "seccomp"} <= set(layers)
@@ -143,6 +171,7 @@ def test_landlock_and_seccomp_contain_every_escape_without_bubblewrap(tmp_path, 
         for name in ("read-etc-shadow", "read-host-database", "read-admin-token",
                      "read-other-plugin-data", "write-host-data", "symlink-out"):
             assert "Permission denied" in outcomes[name]["error"], outcomes[name]
+        assert_cgroups_hold(outcomes, layers)
     finally:
         host.stop()
 
@@ -178,7 +207,7 @@ def test_operators_can_see_the_sandbox_level(full_host):
     report = full_host.admin.get("/admin/sandbox").json()
     assert report["layers"] == full_host.admin.get(
         "/admin/plugins/hello-world").json()["sandbox"]["layers"]
-    assert set(report["machine"]) == {"bubblewrap", "seccomp", "landlock"}
+    assert set(report["machine"]) == {"bubblewrap", "seccomp", "landlock", "cgroups"}
     for info in report["machine"].values():
         assert info["available"] is (info["reason"] is None)
     out = subprocess.run([sys.executable, "-m", "plugin_host.cli", "sandbox", "--json"],
@@ -283,5 +312,45 @@ def test_a_host_run_as_a_plain_user_contains_the_same_escapes(layers, tmp_path, 
         cases = {k: ATTEMPTS[k][0] for k in AS_PLAIN_USER}
         assert_contained(run_attempts(host, tmp_path, keys, cases))
         assert not (host.data_dir / "planted").exists()
+    finally:
+        host.stop()
+
+
+def test_a_plain_user_host_reports_no_cgroups_and_can_insist_on_them(tmp_path, keys,
+                                                                     packages, plain_user):
+    """cgroup v1 needs root and this machine has no delegated cgroup v2 memory
+    controller: a host run as a plain user says why it has no cgroups layer, and one
+    that requires it refuses plugins rather than run them without it (the attempts in
+    NEEDS_CGROUPS would get through, as docs/security/sandbox.md says)."""
+    trusted = open_for_workers(tmp_path / "keys") / "trusted.pub"
+    trusted.write_text(keys["pub"].read_text())
+    trusted.chmod(0o644)
+    host = Host(open_for_workers(tmp_path / "plain") / "host", trusted, user=plain_user,
+                extra_args=["--sandbox-require", "cgroups"]).start()
+    try:
+        report = host.admin.get("/admin/sandbox").json()
+        assert "cgroups" not in report["layers"]
+        reason = report["machine"]["cgroups"]["reason"]
+        assert report["machine"]["cgroups"]["available"] is False
+        assert "not writable" in reason or "delegate" in reason, reason
+        r = host.install(packages["hello-world"])
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "sandbox_unavailable"
+        assert "requires sandbox layer(s) cgroups" in r.json()["error"]["message"]
+        assert set(ATTEMPTS) >= NEEDS_CGROUPS
+    finally:
+        host.stop()
+
+
+def test_without_the_cgroups_layer_these_attacks_get_through(tmp_path, keys, packages):
+    """The attempts in NEEDS_CGROUPS are real: with bubblewrap and seccomp but no cgroups
+    layer (a host run as a plain user here) each one succeeds. This is the gap
+    docs/security/sandbox.md states, and the reason to require cgroups in production."""
+    host = start_host(tmp_path, keys, packages, ["bubblewrap", "seccomp"], [])
+    try:
+        outcomes = run_attempts(host, tmp_path, keys,
+                                {k: ATTEMPTS[k][0] for k in sorted(NEEDS_CGROUPS)})
+        assert {k: v.get("escaped") for k, v in outcomes.items()} == \
+            dict.fromkeys(NEEDS_CGROUPS, True), outcomes
     finally:
         host.stop()

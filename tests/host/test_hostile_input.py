@@ -114,7 +114,7 @@ def test_bodies_past_the_limit_are_refused_before_they_are_read(hostile):
     (b'{"title": "\\ud800"}', "lone surrogate"),
     (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
     (b"{not json", "not JSON"),
-])
+], ids=["big-integer", "surrogate", "deep", "not-json"])
 def test_hook_payloads_a_plugin_could_not_receive_are_refused(hostile, body, problem):
     r = hostile.client.post("/hooks/biblio.after_save", content=body,
                             headers={"Content-Type": "application/json"})

@@ -125,7 +125,7 @@ def test_calls_queued_behind_a_hung_call_are_not_blamed_for_it(busy_host):
 
 
 def test_memory_limit_fails_only_the_greedy_call(busy_host):
-    """Allocating ten times resources.memory (64MiB) fails that call; the plugin
+    """Allocating five times resources.memory (128MiB) fails that call; the plugin
     answers the next one and hello-world never notices (checked by busy_host)."""
     r = busy_host.client.get("/plugins/faulty/api/hog")
     assert r.status_code == 500, r.text
@@ -136,7 +136,8 @@ def test_memory_limit_fails_only_the_greedy_call(busy_host):
 
 
 def test_file_size_limit(busy_host):
-    """Writing past the 64 MiB file-size limit fails the call, not the host."""
+    """Writing past the 64 MiB file-size limit fails the call, not the host (the plugin
+    has 128 MiB of memory: under bubblewrap /tmp is memory, which the cgroup counts)."""
     r = busy_host.client.get("/plugins/faulty/api/big-file")
     assert r.status_code == 500, r.text
     assert "the plugin's handler raised OSError" in r.json()["error"]["message"]

@@ -109,6 +109,44 @@ ATTEMPTS = {
                      '    for _ in range(256):\n'
                      '        os.write(fd, b"x" * (1024 * 1024))\n'
                      '    return fd', False),
+    # memory the address-space limit does not see, threads past any sane number: the
+    # cgroups layer kills the worker (plugin_out_of_memory) or refuses the thread
+    "hoard-memory-in-tmpfs": ('held = 0\n'
+                              '    for d in ("/tmp", "/data"):\n'
+                              '        with open(os.path.join(d, "hoard"), "wb") as f:\n'
+                              '            for _ in range(48):\n'
+                              '                f.write(b"x" * (1024 * 1024))\n'
+                              '                f.flush()\n'
+                              '                held += 1\n'
+                              '    return f"{held} MiB in tmpfs"', False),
+    "hoard-memory-in-pipes": ('import fcntl\n'
+                              '    held, pipes = 0, []\n'
+                              '    for _ in range(110):\n'
+                              '        try:\n'
+                              '            r, w = os.pipe()\n'
+                              '            pipes.append((r, w))\n'
+                              '            fcntl.fcntl(w, 1031, 1024 * 1024)  # F_SETPIPE_SZ\n'
+                              '        except OSError:\n'
+                              '            break\n'
+                              '        os.set_blocking(w, False)\n'
+                              '        try:\n'
+                              '            while True:\n'
+                              '                held += os.write(w, b"x" * 65536)\n'
+                              '        except BlockingIOError:\n'
+                              '            pass\n'
+                              '    if held < 48 * 1024 * 1024:\n'
+                              '        raise MemoryError(f"held only {held >> 20} MiB")\n'
+                              '    return f"{held >> 20} MiB in pipe buffers"', False),
+    "thread-bomb": ('import threading\n'
+                    '    threading.stack_size(64 * 1024)\n'
+                    '    stop, started = threading.Event(), 0\n'
+                    '    try:\n'
+                    '        for _ in range(300):\n'
+                    '            threading.Thread(target=stop.wait, daemon=True).start()\n'
+                    '            started += 1\n'
+                    '    finally:\n'
+                    '        stop.set()\n'
+                    '    return started', False),
     # descriptors: only the channel, and output to the host's pipe, not its log
     "inherited-descriptors": ('import stat\n'
                               '    found = []\n'
@@ -156,6 +194,9 @@ ATTEMPTS = {
 #: what Landlock mode does not promise (docs/security/sandbox.md): its scratch folder is
 #: on the host's disk, capped per file (64 MiB), not in total
 NOT_IN_LANDLOCK_MODE = {"fill-the-disk"}
+#: what needs the cgroups layer (root, or a delegated cgroup v2 subtree): without it a
+#: worker can hold memory outside resources.memory and start threads without end
+NEEDS_CGROUPS = {"hoard-memory-in-tmpfs", "hoard-memory-in-pipes", "thread-bomb"}
 #: Attempts that do not return: the host cuts them off.
 HANGS = {"endless-loop": "while True:\n        pass"}
 

@@ -47,7 +47,7 @@ def environ(request, ctx):
 
 @plugin.route("GET", "/hog")
 def hog(request, ctx):
-    """Allocate ten times the 64MiB memory limit."""
+    """Allocate five times the 128MiB memory limit."""
     block = bytearray(640 * 1024 * 1024)
     return {"allocated": len(block)}
 
