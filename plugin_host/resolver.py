@@ -14,10 +14,9 @@ from typing import Protocol
 
 from resolvelib import AbstractProvider, BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
-from semantic_version import NpmSpec, Version
 
 from .errors import Conflict
-from .versions import parse_range, parse_version, satisfies
+from .versions import Range, Version, parse_range, parse_version, satisfies
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class Requirement:
     parent: Candidate | None = None
 
     @property
-    def spec(self) -> NpmSpec:
+    def spec(self) -> Range:
         return parse_range(self.range)
 
     @property
@@ -49,7 +48,7 @@ class Requirement:
         """The exact version this requirement names, if it names one."""
         text = self.range.strip().lstrip("=").strip()
         try:
-            Version(text)
+            parse_version(text)
         except ValueError:
             return None
         return text
