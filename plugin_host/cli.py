@@ -178,11 +178,32 @@ def registry_index(data_dir: Path | None, refresh: bool) -> None:
 
     settings = _registry_settings({"data_dir": data_dir})
     index = TufIndex.from_settings(open_storage(settings), settings)
-    index.keys.load(generate=False)
+    index.keys.load(generate=False, need_root=False)
     if refresh:
         roles = index.refresh()
         click.echo(f"re-signed: {', '.join(roles) or 'nothing was due'}")
     click.echo(json.dumps(index.status(), indent=2))
+
+
+@registry.command("rotate-keys")
+@click.argument("roles", nargs=-1)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="The registry's data folder [./var/registry]")
+@friendly
+def registry_rotate_keys(roles: tuple[str, ...], data_dir: Path | None) -> None:
+    """Replace the index keys of ROLES (root, targets, snapshot, timestamp; default: all)
+    and renew the root's expiry, as root metadata version N+1 signed by the old and new
+    root keys: hosts follow without being touched. Stop the registry first; give new
+    hosts the new root.json. Docs: docs/registry/operating.md."""
+    from .registry.index import ROLES, TufIndex
+    from .registry.storage import open_storage
+
+    settings = _registry_settings({"data_dir": data_dir})
+    index = TufIndex.from_settings(open_storage(settings), settings)
+    index.keys.load(generate=False, need_root=False)  # rotate() says if root is missing
+    done = index.rotate(list(roles or ROLES))
+    click.echo(f"root version {done['root_version']} (sha256 {done['root_sha256']}), "
+               f"new keys for {', '.join(done['rotated'])}, expires {done['expires']}")
 
 
 @main.command()

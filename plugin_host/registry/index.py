@@ -62,10 +62,15 @@ class IndexKeys:
         self.folder = Path(folder)
         self.signers: dict[str, CryptoSigner] = {}
 
-    def load(self, generate: bool = True) -> IndexKeys:
+    def load(self, generate: bool = True, need_root: bool = True) -> IndexKeys:
+        """Read the role keys; ``generate`` the missing ones (a new index), or, with
+        ``need_root`` False, let ``root.pem`` be absent (kept offline: only creating the
+        index and rotating keys sign with it)."""
         for role in ROLES:
             path = self.folder / f"{role}.pem"
             if not path.exists():
+                if role == "root" and not need_root and not generate:
+                    continue
                 if not generate:
                     raise PluginHostError(f"tuf_keys_dir: {path} is missing",
                                           code="invalid_settings", status=500)
@@ -84,8 +89,43 @@ class IndexKeys:
                                       code="invalid_settings", status=500) from e
         return self
 
-    def keyid(self, role: str) -> str:
-        return self.signers[role].public_key.keyid
+    def keyid(self, role: str) -> str | None:
+        return self.signers[role].public_key.keyid if role in self.signers else None
+
+    def stage(self, roles: list[str]) -> dict[str, CryptoSigner]:
+        """New keys for ``roles``, written beside the current ones as ``ROLE.pem.new``
+        (0600) and not used until :meth:`adopt` (after the new root is stored)."""
+        staged = {}
+        for role in roles:
+            pem = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption())
+            path = self.folder / f"{role}.pem.new"
+            path.unlink(missing_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(pem)
+                f.flush()
+                os.fsync(f.fileno())
+            staged[role] = CryptoSigner(serialization.load_pem_private_key(pem, None))
+        return staged
+
+    def staged_keyid(self, role: str) -> str | None:
+        path = self.folder / f"{role}.pem.new"
+        if not path.exists():
+            return None
+        return CryptoSigner(serialization.load_pem_private_key(path.read_bytes(), None)) \
+            .public_key.keyid
+
+    def adopt(self, role: str) -> None:
+        """The staged key becomes the role's key; the old one is kept as ROLE.pem.old
+        (delete it once no one needs it)."""
+        current, staged = self.folder / f"{role}.pem", self.folder / f"{role}.pem.new"
+        if current.exists():
+            os.replace(current, self.folder / f"{role}.pem.old")
+        os.replace(staged, current)
+        key = serialization.load_pem_private_key(current.read_bytes(), None)
+        self.signers[role] = CryptoSigner(key)
 
 
 def _sha256(data: bytes) -> str:
@@ -167,7 +207,12 @@ class TufIndex:
             self.storage.put("metadata/root.json", data, "application/json")
             return root
         for role in ROLES:
-            if self.keys.keyid(role) not in root.signed.roles[role].keyids:
+            trusted = root.signed.roles[role].keyids
+            if role not in self.keys.signers and role == "root":
+                continue  # kept offline
+            if self.keys.keyid(role) not in trusted and self.keys.staged_keyid(role) in trusted:
+                self.keys.adopt(role)  # a rotation stopped after storing its new root
+            if self.keys.keyid(role) not in trusted:
                 raise PluginHostError(
                     f"the index in storage trusts other {role} keys than those in "
                     f"tuf_keys_dir ({self.keys.folder}); use the keys it was created with",
@@ -208,6 +253,52 @@ class TufIndex:
                                                      {"sha256": _sha256(data)}))
         self._put("metadata/timestamp.json", Metadata(timestamp))
         return snapshot.signed.version
+
+    def rotate(self, roles: list[str]) -> dict[str, Any]:
+        """Replace the keys of ``roles`` (and renew root's expiry): root version N+1,
+        signed by the old root key and by the new one (so hosts that trust version N
+        follow), then targets, snapshot and timestamp signed again with the keys now
+        trusted. Run with the registry stopped: a running one still holds the old keys.
+
+        Crash-safe: the new keys are written first (``ROLE.pem.new``), then the new root,
+        then the keys are swapped; a registry that finds the new root with the keys still
+        staged adopts them at start (``ensure_root``)."""
+        unknown = sorted(set(roles) - set(ROLES))
+        if unknown:
+            raise PluginHostError(f"unknown role(s) {', '.join(unknown)}; roles: "
+                                  f"{', '.join(ROLES)}", code="invalid_request", status=422)
+        with self.lock:
+            root_md = self.ensure_root()
+            old_root = self.keys.signers.get("root")
+            if old_root is None:
+                raise PluginHostError(
+                    f"rotating keys needs the root key: put the offline root.pem in "
+                    f"{self.keys.folder} for the rotation, then take it away again",
+                    code="invalid_settings", status=500)
+            staged = self.keys.stage(roles)
+            root = root_md.signed
+            for role in roles:
+                for keyid in list(root.roles[role].keyids):
+                    root.revoke_key(keyid, role)
+                root.add_key(staged[role].public_key, role)
+            root.version += 1
+            root.expires = self._expires("root")
+            root_md.signatures.clear()
+            root_md.sign(old_root, append=True)  # hosts that trust version N check this
+            if "root" in staged:
+                root_md.sign(staged["root"], append=True)  # ... and this, as N+1 says
+            data = root_md.to_bytes(_SERIALIZER)
+            self.storage.put(f"metadata/{root.version}.root.json", data, "application/json")
+            self.storage.put("metadata/root.json", data, "application/json")
+            for role in roles:
+                self.keys.adopt(role)
+            current = self.current()
+            if "targets" in current:  # everything below root signed again, versions up
+                targets = current["targets"]
+                targets.signed.version += 1
+                self._publish_targets(current, targets)
+            return {"root_version": root.version, "root_sha256": _sha256(data),
+                    "rotated": list(roles), "expires": root.expires.isoformat()}
 
     def refresh(self) -> list[str]:
         """Re-sign every role that has used half its lifetime (and the roles above it).

@@ -5,18 +5,23 @@ is rolled back too)."""
 
 from __future__ import annotations
 
+import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..package.index import IndexDocument, IndexPlugin, IndexRelease, package_target
+from ..package.index import INDEX_TARGET, IndexDocument, IndexPlugin, IndexRelease, package_target
 from .db import Account, PluginRecord, PublisherKey, Release
 from .index import TufIndex, target_key
 from .records import package_file
 from .settings import RegistrySettings
 from .storage import Storage, open_storage
+
+log = structlog.get_logger("registry")
 
 #: PostgreSQL advisory lock id: one index publisher at a time across replicas
 PUBLISH_LOCK = 7243
@@ -34,7 +39,8 @@ class IndexPublisher:
         """Before serving: storage is usable and the index keys match its root (a clear
         error otherwise, before the registry accepts anything)."""
         self.storage.check()
-        self.index.keys.load()
+        first = self.index.root() is None  # a new index: its keys are made here
+        self.index.keys.load(generate=first, need_root=first)
         self.index.ensure_root()
 
     def start(self) -> None:
@@ -42,10 +48,47 @@ class IndexPublisher:
         storage, and make sure a signed index exists (an empty one on first start) so
         hosts can read it from the beginning."""
         moved = self._adopt_old_package_files()
-        if moved or "timestamp" not in self.index.current():
-            with self.sessions() as s:
+        current = self.index.current()
+        with self.sessions() as s:
+            stale = moved or "timestamp" not in current or self._differs(s, current)
+            if stale:  # e.g. an approval killed after writing the index, before commit
                 self.publish(s)
+        removed = self._remove_stray_files()
+        if stale or removed:
+            log.warning("index.reconciled", republished=bool(stale), removed=removed,
+                        reason="the index or stored files did not match the database")
         self.index.update_expiry_metric()
+
+    def _differs(self, s: Session, current: dict[str, Any]) -> bool:
+        """Does the published index.json say other than the database?"""
+        targets = current.get("targets")
+        listed = targets.signed.targets.get(INDEX_TARGET) if targets else None
+        doc, _ = self.document(s)
+        return listed is None or listed.hashes.get("sha256") != \
+            hashlib.sha256(doc.to_json()).hexdigest()
+
+    def _remove_stray_files(self) -> list[str]:
+        """Package files no release refers to (a publish killed between storing the file
+        and committing its row) and half-written temporary files. With several
+        registries on one PostgreSQL database another may be mid-publish: there only
+        files older than an hour go."""
+        with self.sessions() as s:
+            known = set(s.scalars(select(Release.path)))
+            several = s.bind.dialect.name == "postgresql"
+        cutoff = time.time() - (3600 if several else 0)
+        removed = []
+        for key, written in list(self.storage.list("targets/packages/")):
+            base = key.rsplit("/", 1)[-1]
+            temporary = base.startswith(".") and base.endswith(".tmp")
+            if (key not in known or temporary) and written <= cutoff:
+                self.storage.delete(key)
+                removed.append(key)
+        for key, written in list(self.storage.list("metadata/")):
+            base = key.rsplit("/", 1)[-1]
+            if base.startswith(".") and base.endswith(".tmp") and written <= cutoff:
+                self.storage.delete(key)
+                removed.append(key)
+        return removed
 
     def _adopt_old_package_files(self) -> int:
         moved = 0

@@ -7,7 +7,9 @@ stopped. Keys are ``/``-separated paths below an optional prefix.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +31,11 @@ class Storage(Protocol):
     def get(self, key: str) -> bytes | None: ...
 
     def delete(self, key: str) -> None: ...
+
+    def list(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """Every stored key under ``prefix`` (a folder, ending in /) with when it was last
+        written (epoch seconds)."""
+        ...
 
     def check(self) -> None:
         """Raise StorageError if the storage cannot be used (run at start-up)."""
@@ -71,6 +78,13 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def list(self, prefix: str) -> Iterator[tuple[str, float]]:
+        base = self.root / _checked_key(prefix.rstrip("/"))
+        for path in sorted(base.rglob("*")) if base.is_dir() else []:
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file():
+                    yield path.relative_to(self.root).as_posix(), path.stat().st_mtime
 
     def check(self) -> None:
         try:
@@ -132,6 +146,17 @@ class S3Storage(_BucketStorage):
         except Exception as e:
             raise StorageError(f"deleting {key} from {self.description} failed: {e}") from e
 
+    def list(self, prefix: str) -> Iterator[tuple[str, float]]:
+        strip = len(self._key("x")) - 1
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix.rstrip("/")) + "/")
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield item["Key"][strip:], item["LastModified"].timestamp()
+        except Exception as e:
+            raise StorageError(f"listing {prefix} in {self.description} failed: {e}") from e
+
     def check(self) -> None:
         try:
             self.client.head_bucket(Bucket=self.bucket)
@@ -187,6 +212,15 @@ class GCSStorage(_BucketStorage):
             pass
         except Exception as e:
             raise StorageError(f"deleting {key} from {self.description} failed: {e}") from e
+
+    def list(self, prefix: str) -> Iterator[tuple[str, float]]:
+        strip = len(self._key("x")) - 1
+        try:
+            for blob in self.bucket.client.list_blobs(
+                    self.bucket, prefix=self._key(prefix.rstrip("/")) + "/"):
+                yield blob.name[strip:], blob.updated.timestamp() if blob.updated else 0.0
+        except Exception as e:
+            raise StorageError(f"listing {prefix} in {self.description} failed: {e}") from e
 
     def check(self) -> None:
         try:

@@ -103,6 +103,8 @@ class RegistryProc:
     server: Server
     tokens: dict[str, str] = field(default_factory=dict)
     data: Path | None = None
+    log: Path | None = None
+    env: dict[str, str] | None = None
 
     @property
     def proc(self) -> subprocess.Popen:
@@ -115,21 +117,38 @@ class RegistryProc:
     def stop(self) -> None:
         self.server.stop()
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no shutdown runs."""
+        self.server.proc.kill()
+        self.server.proc.wait()
+        self.server.stop()
+
+    def restart(self) -> RegistryProc:
+        """Start it again on the same data (accounts and tokens kept), on a new port."""
+        port = free_port()
+        self.server = start_server(_registry_argv(self.data, port), self.log, port=port,
+                                   env=_env(self.env))
+        self.url = self.server.url
+        return self
+
     @property
     def storage(self) -> Path:
         """The local storage folder (with the default storage backend)."""
         return self.data / "storage"
 
 
+def _registry_argv(data: Path, port: int) -> list[str]:
+    return [sys.executable, "-m", "plugin_host.cli", "registry", "serve", "--port", str(port),
+            "--data-dir", str(data), "--admin-token", REGISTRY_ADMIN]
+
+
 def start_registry(data: Path, log: Path, publisher_pem: str,
                    env: dict[str, str] | None = None) -> RegistryProc:
     """A registry with accounts publisher, reviewer and user, and the publisher's key."""
     port = free_port()
-    server = start_server(
-        [sys.executable, "-m", "plugin_host.cli", "registry", "serve", "--port", str(port),
-         "--data-dir", str(data), "--admin-token", REGISTRY_ADMIN],
-        log, port=port, env=_env(env), append=False)
-    reg = RegistryProc(server.url, server, {"admin": REGISTRY_ADMIN}, data)
+    server = start_server(_registry_argv(data, port), log, port=port, env=_env(env),
+                          append=False)
+    reg = RegistryProc(server.url, server, {"admin": REGISTRY_ADMIN}, data, log, env)
     try:
         admin = reg.client("admin")
         for role in ("publisher", "reviewer", "user"):
