@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+
 import httpx
 
 from ..support.plugins import variant
