@@ -29,6 +29,8 @@ LAYER_SETS = {
     "landlock+seccomp": ["landlock", "seccomp"],
     "bubblewrap": ["bubblewrap"],
     "bubblewrap+seccomp": ["bubblewrap", "seccomp"],
+    "landlock+seccomp+cgroups": ["landlock", "seccomp", "cgroups"],
+    "bubblewrap+seccomp+cgroups": ["bubblewrap", "seccomp", "cgroups"],
 }
 
 
