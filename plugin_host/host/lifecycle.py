@@ -21,7 +21,7 @@ from ..errors import Conflict, NotFound, PackageError
 from ..manifest import Manifest
 from ..package.archive import Package, extract, read_package
 from ..package.signing import TrustedKey, load_trusted_keys, verify_signature
-from ..runtime import PluginRuntime, SandboxPolicy, WorkerSpec, check_hooks
+from ..runtime import PluginRuntime, SandboxPolicy, WorkerSpec, check_hooks, scratch
 from ..runtime.sandbox import Identity, release_cgroups
 from ..service.db import make_engine, make_sessionmaker, migrate
 from ..versions import parse_range, parse_version, satisfies
@@ -65,9 +65,11 @@ class PluginManager:
         await asyncio.to_thread(migrate, self.engine, MIGRATIONS)
         leftovers = await asyncio.to_thread(self.store.remove_leftovers,
                                             self.settings.plugins_dir)
+        leftovers += await asyncio.to_thread(scratch.sweep, self.settings.plugin_data_dir)
         if leftovers:
             log.warning("host.leftovers_removed", paths=leftovers,
-                        reason="files of an install or upgrade that did not complete")
+                        reason="files of an install or upgrade that did not complete, "
+                               "scratch folders of workers of a host that was killed")
         self.http = httpx.AsyncClient(trust_env=False)
         self.reload_trusted_keys()
         if self.settings.allow_unsigned:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import tempfile
@@ -26,7 +25,7 @@ from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..protocol import messages as m
 from ..protocol.framing import HEADER, MAX_FRAME, decode, encode
-from . import cgroups
+from . import cgroups, scratch
 from .sandbox import SandboxPolicy
 
 log = structlog.get_logger("plugin_host.workers")
@@ -216,7 +215,7 @@ class Worker:
                 stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         except BaseException:
             parent.close()
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            scratch.release(self.scratch)
             if self.cgroup is not None:
                 self.cgroup.remove(wait=0)
             raise
@@ -224,7 +223,12 @@ class Worker:
             child.close()
         assert self.proc.stdout is not None
         self._background.spawn(self._read_output(self.proc.stdout))
-        await loop.connect_accepted_socket(lambda: self.channel, parent)
+        try:
+            await loop.connect_accepted_socket(lambda: self.channel, parent)
+        except BaseException:
+            parent.close()
+            self.kill()
+            raise
         self._startup = loop.create_future()
         self.channel.write(m.init(self.spec.name, self.spec.version, launch.code_dir,
                                   self.spec.manifest.backend.entry, self.spec.config,
@@ -238,6 +242,9 @@ class Worker:
         except WorkerDied:
             self.kill()
             raise WorkerStartError(f"{self.spec.name}: backend exited while loading") from None
+        except BaseException:  # cancelled (its plugin stopping while it started): no orphan
+            self.kill()
+            raise
         if msg["t"] == m.FATAL:
             self.kill()
             log.warning("plugin.load_failed", plugin=self.spec.name,
@@ -360,7 +367,7 @@ class Worker:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
         if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            scratch.release(self.scratch)
         if self.cgroup is not None:
             self.cgroup.kill()  # whatever left the process group
             if not self.cgroup.remove(wait=0):  # its processes are still dying

@@ -38,6 +38,7 @@ from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..worker.confine import landlock_abi
 from . import cgroups
+from . import scratch as scratch_tmpfs
 
 OPTIONAL_LAYERS = ("bubblewrap", "seccomp", "landlock", "cgroups")
 BASE_LAYERS = ("rlimits", "scrubbed-env", "no-inherited-fds", "unprivileged", "process")
@@ -286,7 +287,8 @@ class SandboxPolicy:
     def launch(self, manifest: Manifest, code_dir: Path, scratch: Path, fd: int) -> Launch:
         """The worker's command. Its writable space is scratch: a size-capped tmpfs at
         /data and /tmp under bubblewrap, else the ``scratch`` folder (removed with the
-        worker). State that must last goes in ``ctx.kv``."""
+        worker; a size-capped tmpfs too when the host runs as root). State that must last
+        goes in ``ctx.kv``."""
         self.check(manifest.name)
         worker = [sys.executable, "-m", "plugin_host.worker", str(fd)]
         confine: dict[str, Any] = {"rlimits": worker_limits(manifest),
@@ -298,9 +300,14 @@ class SandboxPolicy:
             launch = self._bubblewrap(prefix, worker, confine, code_dir)
             launch.cgroup = group
             return launch
-        if self.identity.switches:  # the worker writes its scratch folder as its own uid
-            for d in (scratch.parent, scratch):
-                os.chown(d, self.identity.uid, self.identity.gid)
+        if self.identity.switches:  # a 64 MiB tmpfs of the worker's own (runtime/scratch.py)
+            os.chown(scratch.parent, self.identity.uid, self.identity.gid)
+            try:
+                scratch_tmpfs.cap(scratch, TMP_BYTES, self.identity.uid, self.identity.gid)
+            except OSError as e:
+                if group is not None:
+                    group.remove(wait=0)
+                raise SandboxUnavailable(f"{manifest.name}: {e.strerror}") from None
         if "landlock" in self.optional:
             confine["landlock"] = {
                 "read": ["/usr", "/bin", "/lib", "/lib64", "/etc/ld.so.cache", "/dev/null",

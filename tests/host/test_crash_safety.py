@@ -72,3 +72,35 @@ def test_sigkill_mid_operation_leaves_a_consistent_host(host, packages, plugin_c
     }
     # kill at different moments: before, while and after the files are written
     kill_during(host, actions[what], [0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0])
+
+
+def scratch_mounts(host) -> set[str]:
+    root = str((host.data_dir / "plugin-data").resolve()) + "/"
+    return {line.split()[4] for line in open("/proc/self/mountinfo")
+            if line.split()[4].startswith(root)}
+
+
+def test_a_killed_host_leaves_no_scratch_behind(host_factory, packages):
+    """Landlock mode as root: each worker's scratch is a tmpfs of its own. A host killed
+    outright cannot detach them; the next start does, before any worker runs."""
+    from ..support.system import require
+
+    require(os.geteuid() == 0, "scratch tmpfs mounts need the host run as root")
+    host = host_factory(extra_args=["--sandbox-layers", "landlock,seccomp"])
+    assert host.install(packages["hello-world"]).status_code == 201
+    first = scratch_mounts(host)
+    assert len(first) == 1, first  # one worker, one 64 MiB tmpfs
+    (mount,) = first
+    assert os.stat(mount).st_uid == 65534
+    assert host.admin.post("/admin/plugins/hello-world/disable").status_code == 200
+    assert scratch_mounts(host) == set()  # detached with its worker
+    assert host.admin.post("/admin/plugins/hello-world/enable").status_code == 200
+    left = scratch_mounts(host)
+    os.killpg(host.proc.pid, signal.SIGKILL)
+    host.proc.wait()
+    assert scratch_mounts(host) == left  # nothing could detach it
+    host.start()
+    now = scratch_mounts(host)
+    assert len(now) == 1 and now.isdisjoint(left), (left, now)
+    assert not any(os.path.exists(p) for p in left)
+    assert host.client.get("/plugins/hello-world/api/greet/Ada").status_code == 200

@@ -191,8 +191,9 @@ ATTEMPTS = {
                         '    s.connect("\\0koha-test")\n'
                         '    return s', False),
 }
-#: what Landlock mode does not promise (docs/security/sandbox.md): its scratch folder is
-#: on the host's disk, capped per file (64 MiB), not in total
+#: what Landlock mode does not promise when the host runs as a plain user
+#: (docs/security/sandbox.md): its scratch folder is then on the host's disk, capped per
+#: file (64 MiB), not in total (as root it is a 64 MiB tmpfs)
 NOT_IN_LANDLOCK_MODE = {"fill-the-disk"}
 #: what needs the cgroups layer (root, or a delegated cgroup v2 subtree): without it a
 #: worker can hold memory outside resources.memory and start threads without end
