@@ -79,8 +79,9 @@ def serve(**options: Any) -> None:
     from pydantic import ValidationError
 
     from .host.app import create_app
-    from .host.settings import HostSettings
+    from .host.settings import HostSettings, check_plugin_secrets
     from .logging import configure
+    from .service.secrets import SecretError
 
     for key in ("sandbox_layers", "sandbox_require"):
         if options[key] is not None:
@@ -94,6 +95,10 @@ def serve(**options: Any) -> None:
                              for err in e.errors())
         raise PluginHostError(f"bad setting: {problems} "
                               "(options, or PLUGIN_HOST_* variables)") from None
+    try:
+        check_plugin_secrets()
+    except SecretError as e:
+        raise PluginHostError(f"bad setting: {e}") from None
     configure(settings.log_level)
     app = create_app(settings)
     click.echo(f"plugin host on http://{settings.host}:{settings.port} "

@@ -13,6 +13,7 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from ..service.secrets import SecretError, is_reference, resolve
 from ..service.settings import ServiceSettings
 
 SECRET_ENV_PREFIX = "PLUGIN_HOST_SECRET_"
@@ -79,5 +80,31 @@ class HostSettings(ServiceSettings):
         return self.data_dir / "trusted-keys"
 
 
+_resolved: dict[str, str] = {}
+
+
 def plugin_secret(name: str) -> str | None:
-    return os.environ.get(SECRET_ENV_PREFIX + name)
+    """``PLUGIN_HOST_SECRET_<NAME>``: the value, or the secret it names (aws-sm://,
+    gcp-sm://, file://; read once, then kept in memory)."""
+    value = os.environ.get(SECRET_ENV_PREFIX + name)
+    if value is None or not is_reference(value):
+        return value
+    if value not in _resolved:
+        _resolved[value] = resolve(value)
+    return _resolved[value]
+
+
+def check_plugin_secrets() -> list[str]:
+    """Resolve every ``PLUGIN_HOST_SECRET_*`` reference at start: a wrong one stops the
+    host with its name, rather than failing a plugin's call later. The names resolved."""
+    names = []
+    for key in sorted(os.environ):
+        if key.startswith(SECRET_ENV_PREFIX):
+            name = key.removeprefix(SECRET_ENV_PREFIX)
+            try:
+                if is_reference(os.environ[key]):
+                    plugin_secret(name)
+                    names.append(name)
+            except SecretError as e:
+                raise SecretError(f"{key}: {e}") from None
+    return names

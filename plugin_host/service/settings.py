@@ -1,5 +1,6 @@
 """What the host's and the registry's settings share: where data lives, the database,
-the listening address, and the bootstrap admin token."""
+the listening address, and the bootstrap admin token (the last two may name a secret in
+AWS Secrets Manager, Google Secret Manager or a file: service/secrets.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
+from .secrets import resolve
+
 
 class ServiceSettings(BaseSettings):
     #: file name of the default SQLite database in data_dir
@@ -19,11 +22,19 @@ class ServiceSettings(BaseSettings):
     token_prefix: ClassVar[str] = ""
 
     data_dir: Path
-    database_url: str | None = Field(default=None,
-                                     description="SQLAlchemy URL; default SQLite in data_dir")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite in data_dir. May name a "
+                                  "secret: aws-sm://…, gcp-sm://…, file://… (#KEY of JSON)")
     host: str = "127.0.0.1"
     port: int
-    admin_token: str | None = Field(default=None, description="Generated if not set")
+    admin_token: str | None = Field(default=None, description="Generated if not set; may "
+                                    "name a secret like database_url")
+
+    @field_validator("database_url", "admin_token")
+    @classmethod
+    def _secret(cls, v: str | None) -> str | None:
+        """A reference to a secret store is read now, once (service/secrets.py)."""
+        return resolve(v) if v else v
 
     @field_validator("data_dir")
     @classmethod
