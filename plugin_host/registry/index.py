@@ -89,6 +89,31 @@ class IndexKeys:
                                       code="invalid_settings", status=500) from e
         return self
 
+    def load_secret(self, reference: str) -> IndexKeys:
+        """The online keys from a secret holding ``{"targets": PEM, "snapshot": PEM,
+        "timestamp": PEM}`` (and ``root`` only where the index is first made): read into
+        memory, never written to disk."""
+        import json
+
+        from ..service.secrets import SecretError, resolve
+
+        try:
+            pems = json.loads(resolve(reference))
+            if not isinstance(pems, dict):
+                raise ValueError("not a JSON object")
+            for role in ROLES:
+                if role in pems:
+                    key = serialization.load_pem_private_key(pems[role].encode(), None)
+                    self.signers[role] = CryptoSigner(key)
+        except (SecretError, ValueError, TypeError, AttributeError) as e:
+            raise PluginHostError(f"tuf_keys_secret: {e}", code="invalid_settings",
+                                  status=500) from None
+        missing = [r for r in ROLES[1:] if r not in self.signers]
+        if missing:
+            raise PluginHostError(f"tuf_keys_secret: no key for {', '.join(missing)} (a JSON "
+                                  "object of role → PEM)", code="invalid_settings", status=500)
+        return self
+
     def keyid(self, role: str) -> str | None:
         return self.signers[role].public_key.keyid if role in self.signers else None
 
@@ -198,6 +223,11 @@ class TufIndex:
         when the stored root trusts other keys (a different registry's storage, or lost
         keys): hosts trusting that root would refuse everything signed now."""
         root = self.root()
+        if root is None and "root" not in self.keys.signers:
+            raise PluginHostError(
+                f"the index in {self.storage.description} has no root yet, and making one "
+                "needs the root key: start the registry once with every key in tuf_keys_dir "
+                "(or root in tuf_keys_secret)", code="invalid_settings", status=500)
         if root is None:
             signed = Root(expires=self._expires("root"), consistent_snapshot=True)
             for role in ROLES:

@@ -19,7 +19,7 @@ from .db import Account, PluginRecord, PublisherKey, Release
 from .index import TufIndex, target_key
 from .records import package_file
 from .settings import RegistrySettings
-from .storage import Storage, open_storage
+from .storage import Storage, StorageError, open_index_storage, open_storage
 
 log = structlog.get_logger("registry")
 
@@ -32,25 +32,54 @@ class IndexPublisher:
                  storage: Storage | None = None):
         self.settings = settings
         self.sessions = sessions
+        #: uploads and packages in review; ``index_storage``: what hosts read
         self.storage = storage or open_storage(settings)
-        self.index = TufIndex.from_settings(self.storage, settings)
+        self.index_storage = open_index_storage(settings, self.storage)
+        self.index = TufIndex.from_settings(self.index_storage, settings)
 
     def check_storage(self) -> None:
         """Before serving: storage is usable and the index keys match its root (a clear
         error otherwise, before the registry accepts anything)."""
         self.storage.check()
-        first = self.index.root() is None  # a new index: its keys are made here
-        self.index.keys.load(generate=first, need_root=first)
+        if self.index_storage is not self.storage:
+            self.index_storage.check()
+        if self.settings.tuf_keys_secret:
+            self.index.keys.load_secret(self.settings.tuf_keys_secret)
+        else:
+            first = self.index.root() is None  # a new index: its keys are made here
+            self.index.keys.load(generate=first, need_root=first)
         self.index.ensure_root()
+
+    def release_package(self, key: str) -> None:
+        """An approved package goes where hosts read (when that is another bucket)."""
+        if self.index_storage is self.storage:
+            return
+        data = self.storage.get(key)
+        if data is None:
+            raise StorageError(f"{key} is missing from {self.storage.description}")
+        self.index_storage.put(key, data, "application/zip")
+
+    def _released_missing(self) -> list[str]:
+        """Approved packages the index storage lacks (a new index bucket, or an approval
+        killed between copying and committing): copied now."""
+        if self.index_storage is self.storage:
+            return []
+        with self.sessions() as s:
+            approved = set(s.scalars(select(Release.path).where(Release.state == "approved")))
+        present = {key for key, _ in self.index_storage.list("targets/packages/")}
+        for key in sorted(approved - present):
+            self.release_package(key)
+        return sorted(approved - present)
 
     def start(self) -> None:
         """Move packages kept by older versions (files in data_dir/packages) into
         storage, and make sure a signed index exists (an empty one on first start) so
         hosts can read it from the beginning."""
         moved = self._adopt_old_package_files()
+        copied = self._released_missing()
         current = self.index.current()
         with self.sessions() as s:
-            stale = moved or "timestamp" not in current or self._differs(s, current)
+            stale = moved or copied or "timestamp" not in current or self._differs(s, current)
             if stale:  # e.g. an approval killed after writing the index, before commit
                 self.publish(s)
         removed = self._remove_stray_files()
@@ -83,10 +112,10 @@ class IndexPublisher:
             if (key not in known or temporary) and written <= cutoff:
                 self.storage.delete(key)
                 removed.append(key)
-        for key, written in list(self.storage.list("metadata/")):
+        for key, written in list(self.index_storage.list("metadata/")):
             base = key.rsplit("/", 1)[-1]
             if base.startswith(".") and base.endswith(".tmp") and written <= cutoff:
-                self.storage.delete(key)
+                self.index_storage.delete(key)
                 removed.append(key)
         return removed
 

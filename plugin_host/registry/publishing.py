@@ -118,6 +118,7 @@ class Publishing:
                 plugin = s.get(PluginRecord, name)
                 m = manifest_of(release)
                 plugin.summary, plugin.tags = m.plugin.summary, list(m.plugin.tags)
+                self.publisher.release_package(release.path)
                 self.publisher.publish(s)
             REVIEWS.labels(release.state).inc()
             return release_view(release)

@@ -25,7 +25,12 @@ class RegistrySettings(ServiceSettings):
     # where package files and the TUF index go (plugin_host/registry/storage.py)
     storage: Literal["local", "s3", "gcs"] = "local"
     storage_path: Path | None = Field(default=None, description="local: default data_dir/storage")
-    storage_bucket: str | None = None
+    storage_bucket: str | None = Field(
+        default=None, description="s3/gcs: uploads and packages in review (and the index "
+                                  "too unless index_bucket is set)")
+    index_bucket: str | None = Field(
+        default=None, description="s3/gcs: the signed index and approved packages, served "
+                                  "to hosts (by a CDN); default: storage_bucket")
     storage_prefix: str = ""
     storage_endpoint: str | None = Field(
         default=None, description="S3-compatible endpoint URL, or a GCS emulator's")
@@ -38,6 +43,9 @@ class RegistrySettings(ServiceSettings):
     tuf_keys_dir: Path | None = Field(
         default=None, description="root/targets/snapshot/timestamp .pem keys; "
                                   "default data_dir/tuf-keys, generated when missing")
+    tuf_keys_secret: str | None = Field(
+        default=None, description="Instead of tuf_keys_dir: a secret (aws-sm://, gcp-sm://, "
+                                  "file://) holding JSON {role: PEM} of the online keys")
     tuf_root_expiry_days: float = 365
     tuf_targets_expiry_days: float = 90
     tuf_snapshot_expiry_days: float = 7

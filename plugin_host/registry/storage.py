@@ -231,20 +231,31 @@ class GCSStorage(_BucketStorage):
             raise StorageError(f"bucket {self.bucket_name!r} does not exist")
 
 
-def open_storage(settings) -> Storage:
-    """The backend ``settings.storage`` names (local, s3, gcs)."""
+def open_storage(settings, bucket: str | None = None) -> Storage:
+    """The backend ``settings.storage`` names (local, s3, gcs), on ``bucket`` (default
+    ``storage_bucket``)."""
     kind = settings.storage
     if kind == "local":
         return LocalStorage(settings.storage_path or settings.data_dir / "storage")
-    if not settings.storage_bucket:
+    bucket = bucket or settings.storage_bucket
+    if not bucket:
         raise PluginHostError(f"storage_bucket: {kind} storage needs a bucket name "
                               "(PLUGIN_REGISTRY_STORAGE_BUCKET)", code="invalid_settings",
                               status=500)
     if kind == "s3":
-        return S3Storage(settings.storage_bucket, settings.storage_prefix,
+        return S3Storage(bucket, settings.storage_prefix,
                          settings.storage_endpoint, settings.storage_region)
     if kind == "gcs":
-        return GCSStorage(settings.storage_bucket, settings.storage_prefix,
+        return GCSStorage(bucket, settings.storage_prefix,
                           settings.storage_endpoint, settings.storage_project)
     raise PluginHostError(f"storage: {kind!r} is not one of local, s3, gcs",
                           code="invalid_settings", status=500)
+
+
+def open_index_storage(settings, packages: Storage) -> Storage:
+    """Where the signed index and approved packages go: ``index_bucket`` if set (hosts,
+    through a CDN, then never see a package before it is approved), else ``packages``."""
+    if settings.storage == "local" or not settings.index_bucket or \
+            settings.index_bucket == settings.storage_bucket:
+        return packages
+    return open_storage(settings, settings.index_bucket)
