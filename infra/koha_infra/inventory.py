@@ -1,9 +1,12 @@
 """Stack outputs → an Ansible inventory for `invoke deploy`.
 
 Takes the JSON of `pulumi stack output --json` (or a file holding it) and writes an
-inventory in Ansible's YAML format: the hosts in group ``plugin_hosts`` (and
-``registry`` on the first one), reached through the bastion, with the values a deploy
-needs as group variables.
+inventory in Ansible's YAML format: the hosts in group ``plugin_hosts`` (``registry``
+and ``monitoring`` on the first one), reached through the bastion, and each output
+turned into the role variable that uses it (:data:`MAPPING`, the table in
+docs/operations/production.md). Secrets are passed as references (``aws-sm://ARN``,
+``gcp-sm://projects/…``) that the services read at start with their machine identity:
+no secret value is ever written into the inventory.
 """
 
 from __future__ import annotations
@@ -12,9 +15,54 @@ from typing import Any
 
 from .outputs import NAMES as REQUIRED
 
+#: environments deployed with the production checks (site.yml refuses to change
+#: anything if a variable production needs is unset)
+PRODUCTION = ("prod", "production")
+
+#: stack output → the inventory variables made from it, and what uses them
+MAPPING: dict[str, tuple[tuple[str, ...], str]] = {
+    "cloud": (("koha_cloud", "registry_storage"),
+              "which secret store and bucket client (s3 or gcs) the services use"),
+    "environment": (("koha_environment", "koha_production"),
+                    "host names, Prometheus `environment` label; prod/production turn on "
+                    "the production checks"),
+    "host_ips": (("plugin_hosts", "registry", "monitoring"),
+                 "the hosts of each group (`ansible_host`)"),
+    "database_host": (("koha_database_host",),
+                      "the host and registry roles check it is reachable before switching"),
+    "database_port": (("koha_database_port",), "idem"),
+    "database_url_secret": (("plugin_host_database_url", "registry_database_url"),
+                            "a reference to the secret holding the database URL, read at "
+                            "start (docs/operations/secrets.md)"),
+    "signing_key_secret": (("registry_tuf_keys_secret",),
+                           "the registry's online index keys (JSON of PEMs), read at start"),
+    "packages_bucket": (("registry_storage_bucket",),
+                        "uploads and packages in review (never served to hosts)"),
+    "index_bucket": (("registry_index_bucket",),
+                     "the signed index and approved packages, behind the CDN"),
+    "index_url": (("registry_index_url", "plugin_host_registry_url"),
+                  "where hosts read the index (the CDN)"),
+    "issuer_url": (("koha_oidc_issuer",),
+                   "the identity service; sign-in with it is the identity issue's work"),
+    "prometheus_endpoint": (("prometheus_remote_write_url",
+                             "prometheus_remote_write_sigv4_region"),
+                            "Prometheus ships every series there (SigV4 on AWS)"),
+}
+
 
 class InventoryError(Exception):
     pass
+
+
+def _secret_ref(cloud: str, secret: str) -> str:
+    return f"{'aws-sm' if cloud == 'aws' else 'gcp-sm'}://{secret}"
+
+
+def _region(endpoint: str) -> str:
+    """The AWS region of a managed Prometheus endpoint (aps-workspaces.REGION.amazonaws…)."""
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0]
+    parts = host.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "aps-workspaces" else ""
 
 
 def to_inventory(outputs: dict[str, Any], ssh_user: str = "deploy",
@@ -26,22 +74,36 @@ def to_inventory(outputs: dict[str, Any], ssh_user: str = "deploy",
     ips = outputs["host_ips"]
     if not isinstance(ips, list) or not ips:
         raise InventoryError("host_ips: expected a non-empty list of addresses")
-    env = outputs["environment"]
+    cloud, env = outputs["cloud"], outputs["environment"]
+    if cloud not in ("aws", "gcp"):
+        raise InventoryError(f"cloud: expected aws or gcp, got {cloud!r}")
     hosts = {f"koha-{env}-host-{i}": {"ansible_host": ip} for i, ip in enumerate(ips)}
     common: dict[str, Any] = {"ansible_user": ssh_user}
     if bastion:
         common["ansible_ssh_common_args"] = f"-o ProxyJump={bastion}"
     first = next(iter(hosts))
+    database = _secret_ref(cloud, outputs["database_url_secret"])
+    remote_write = outputs["prometheus_endpoint"]
     return {"all": {
-        "vars": {**common, "koha_cloud": outputs["cloud"], "koha_environment": env,
-                 "koha_database_host": outputs["database_host"],
-                 "koha_database_port": int(outputs["database_port"]),
-                 "koha_database_url_secret": outputs["database_url_secret"],
-                 "koha_signing_key_secret": outputs["signing_key_secret"],
-                 "koha_packages_bucket": outputs["packages_bucket"],
-                 "koha_index_bucket": outputs["index_bucket"],
-                 "koha_index_url": outputs["index_url"],
-                 "koha_oidc_issuer": outputs["issuer_url"],
-                 "koha_prometheus_remote_write": outputs["prometheus_endpoint"]},
+        "vars": {
+            **common,
+            "koha_cloud": cloud, "koha_environment": env,
+            "koha_production": env in PRODUCTION,
+            "koha_database_host": outputs["database_host"],
+            "koha_database_port": int(outputs["database_port"]),
+            "plugin_host_database_url": database,
+            "registry_database_url": database,
+            "registry_tuf_keys_secret": _secret_ref(cloud, outputs["signing_key_secret"]),
+            "registry_storage": "s3" if cloud == "aws" else "gcs",
+            "registry_storage_bucket": outputs["packages_bucket"],
+            "registry_index_bucket": outputs["index_bucket"],
+            "registry_index_url": outputs["index_url"],
+            "plugin_host_registry_url": outputs["index_url"],
+            "koha_oidc_issuer": outputs["issuer_url"],
+            "prometheus_remote_write_url": remote_write,
+            "prometheus_remote_write_sigv4_region":
+                _region(remote_write) if cloud == "aws" else "",
+        },
         "children": {"plugin_hosts": {"hosts": hosts},
-                     "registry": {"hosts": {first: {}}}}}}
+                     "registry": {"hosts": {first: {}}},
+                     "monitoring": {"hosts": {first: {}}}}}}
