@@ -69,6 +69,12 @@ def built_version(wheelhouse: Path) -> str:
     return versions.pop()
 
 
+def preflight_command(env: str) -> list[str]:
+    """Only site.yml's first play: the production settings check, no host contacted."""
+    return [str(Path(sys.executable).parent / "ansible-playbook"), "-i",
+            str(inventory_path(env)), str(PLAYBOOKS / "preflight.yml")]
+
+
 def command(env: str, wheelhouse: Path, version: str | None = None, check: bool = False,
             limit: str | None = None, extra_vars: dict[str, str] | None = None) -> list[str]:
     wheelhouse = Path(wheelhouse).resolve()

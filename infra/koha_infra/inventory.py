@@ -19,13 +19,18 @@ from .outputs import NAMES as REQUIRED
 #: anything if a variable production needs is unset)
 PRODUCTION = ("prod", "production")
 
+#: outputs whose variable no role reads yet, and why (tests/infra/test_inventory.py)
+NOT_YET_READ = {"koha_oidc_issuer": "sign-in through the identity service is the identity "
+                                    "issue's work; the variable is there for it"}
+
 #: stack output → the inventory variables made from it, and what uses them
 MAPPING: dict[str, tuple[tuple[str, ...], str]] = {
     "cloud": (("koha_cloud", "registry_storage"),
-              "which secret store and bucket client (s3 or gcs) the services use"),
+              "which secret store and bucket client (s3 or gcs) the services use; the "
+              "`cloud` label on every series"),
     "environment": (("koha_environment", "koha_production"),
                     "host names, Prometheus `environment` label; prod/production turn on "
-                    "the production checks"),
+                    "the production checks and require every sandbox layer"),
     "host_ips": (("plugin_hosts", "registry", "monitoring"),
                  "the hosts of each group (`ansible_host`)"),
     "database_host": (("koha_database_host",),
@@ -89,6 +94,8 @@ def to_inventory(outputs: dict[str, Any], ssh_user: str = "deploy",
             **common,
             "koha_cloud": cloud, "koha_environment": env,
             "koha_production": env in PRODUCTION,
+            **({"plugin_host_sandbox_require": ["bubblewrap", "seccomp", "cgroups"]}
+               if env in PRODUCTION else {}),
             "koha_database_host": outputs["database_host"],
             "koha_database_port": int(outputs["database_port"]),
             "plugin_host_database_url": database,

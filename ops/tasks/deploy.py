@@ -18,15 +18,18 @@ from . import state_dir
             "version": "release to deploy [the version in the wheelhouse]",
             "check": "Ansible check mode: report what would change",
             "limit": "only these hosts (Ansible --limit)",
+            "preflight": "only check the inventory's production settings (no host is "
+                         "contacted, nothing changes)",
             "dry": "show the command only"})
-def deploy(c, env, wheelhouse=None, version=None, check=False, limit=None, dry=False):
+def deploy(c, env, wheelhouse=None, version=None, check=False, limit=None, preflight=False,
+           dry=False):
     """Deploy the platform to ENV with Ansible (playbooks/site.yml): registry, plugin hosts
     one at a time with readiness checks and automatic rollback, then monitoring."""
-    from ..deploy import command, run
+    from ..deploy import command, preflight_command, run
 
     try:
-        cmd = command(env, ROOT / (wheelhouse or c.config.deploy.wheelhouse), version, check,
-                      limit)
+        cmd = preflight_command(env) if preflight else command(
+            env, ROOT / (wheelhouse or c.config.deploy.wheelhouse), version, check, limit)
     except PluginHostError as e:
         raise SystemExit(f"error: {e.message}") from None
     print("$ " + " ".join(cmd))

@@ -75,3 +75,27 @@ def test_every_role_variable_is_documented_with_its_default():
         defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
         for name in defaults:
             assert f"`{name}`" in readme, f"{role.name}/README.md does not document {name}"
+
+
+def test_prometheus_ships_to_the_managed_endpoint_when_the_stack_has_one(tmp_path):
+    """The stack's `prometheus_endpoint` (infra.inventory → prometheus_remote_write_url)
+    becomes a `remote_write` Prometheus accepts, signed with SigV4 on AWS; with the
+    `cloud` label on every series. (A live remote-write receiver is the fleet test's.)"""
+    import shutil
+
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is needed (apt-get install prometheus)"
+    url = "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write"
+    text = render(ROLES / "prometheus/templates/prometheus.yml.j2", tmp_path,
+                  prometheus_remote_write_url=url, koha_cloud="aws",
+                  prometheus_remote_write_sigv4_region="eu-west-1")
+    path = tmp_path / "prometheus.yml"
+    path.write_text(text)
+    r = subprocess.run([promtool, "check", "config", "--syntax-only", str(path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    config = yaml.safe_load(text)
+    assert config["remote_write"] == [{"url": url, "sigv4": {"region": "eu-west-1"}}]
+    assert config["global"]["external_labels"]["cloud"] == "aws"
+    plain = yaml.safe_load(render(ROLES / "prometheus/templates/prometheus.yml.j2", tmp_path))
+    assert "remote_write" not in plain and "cloud" not in plain["global"]["external_labels"]

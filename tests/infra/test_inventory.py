@@ -25,11 +25,70 @@ def test_inventory_from_the_programs_outputs(stack, cloud):
     assert len(hosts) == raw["host_count"]
     assert list(hosts) == [f"koha-dev-host-{i}" for i in range(raw["host_count"])]
     assert list(inv["children"]["registry"]["hosts"]) == ["koha-dev-host-0"]
+    assert list(inv["children"]["monitoring"]["hosts"]) == ["koha-dev-host-0"]
     v = inv["vars"]
     assert v["koha_database_host"] == outputs["database_host"]
     assert v["koha_database_port"] == 5432
-    assert v["koha_index_url"].startswith("https://")
+    assert v["registry_index_url"].startswith("https://")
+    assert v["plugin_host_registry_url"] == v["registry_index_url"]
     assert v["ansible_ssh_common_args"] == "-o ProxyJump=ops@bastion.example.org"
+    scheme = "aws-sm://" if cloud == "aws" else "gcp-sm://"
+    assert v["plugin_host_database_url"] == scheme + outputs["database_url_secret"]
+    assert v["registry_database_url"] == v["plugin_host_database_url"]
+    assert v["registry_tuf_keys_secret"] == scheme + outputs["signing_key_secret"]
+    assert v["registry_storage"] == ("s3" if cloud == "aws" else "gcs")
+    assert (v["registry_storage_bucket"], v["registry_index_bucket"]) == \
+        (outputs["packages_bucket"], outputs["index_bucket"])
+    assert v["prometheus_remote_write_url"] == outputs["prometheus_endpoint"]
+    assert v["koha_production"] is False and "plugin_host_sandbox_require" not in v
+
+
+def role_files() -> str:
+    """Everything the playbooks read: roles' tasks, defaults, templates, and site.yml."""
+    files = [ROOT / "playbooks" / "site.yml",
+             *(f for f in (ROOT / "playbooks" / "roles").rglob("*")
+               if f.is_file() and f.suffix in (".yml", ".j2") and "README" not in f.name)]
+    return "\n".join(f.read_text() for f in files)
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+def test_every_stack_output_becomes_a_variable_a_role_reads(stack, cloud):
+    from koha_infra.inventory import MAPPING, NOT_YET_READ
+    from koha_infra.outputs import NAMES
+
+    _records, outputs, _ = stack(cloud)
+    assert set(MAPPING) == set(NAMES), "each stack output is mapped exactly once"
+    inv = to_inventory(outputs)["all"]
+    made = {*inv["vars"], *inv["children"]}
+    read = role_files()
+    for output, (variables, _what) in MAPPING.items():
+        for var in variables:
+            assert var in made, f"{output}: the inventory does not set {var}"
+            if var in inv["children"]:
+                assert f"hosts: {var}" in read or f"groups['{var}']" in read, var
+            elif var not in NOT_YET_READ:
+                assert var in read, f"{output} → {var}: no role reads it"
+    assert set(NOT_YET_READ) == {"koha_oidc_issuer"}  # shrink this, never grow it
+    # secrets stay references: no value of a secret is in the inventory
+    assert all(not str(v).startswith(("postgresql", "-----BEGIN")) for v in inv["vars"].values())
+
+
+def test_production_doc_table_is_the_mapping():
+    import re
+
+    from koha_infra.inventory import MAPPING
+
+    doc = (ROOT / "docs" / "operations" / "production.md").read_text()
+    rows = {m.group(1): tuple(re.findall(r"`([^`]+)`", m.group(2)))
+            for m in re.finditer(r"^\| `(\w+)` \| ([^|]+) \|", doc, re.M)}
+    assert rows == {k: v for k, (v, _) in MAPPING.items()}
+
+
+def test_a_production_inventory_sets_what_production_needs(stack):
+    _records, outputs, _ = stack("aws")
+    v = to_inventory({**outputs, "environment": "prod"})["all"]["vars"]
+    assert v["koha_production"] is True
+    assert v["plugin_host_sandbox_require"] == ["bubblewrap", "seccomp", "cgroups"]
 
 
 def test_outputs_of_another_stack_are_refused():
