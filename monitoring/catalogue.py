@@ -50,8 +50,21 @@ def _metrics(module: ModuleType, service: str) -> list[Metric]:
 
 METRICS: list[Metric] = [*_metrics(host_metrics, "plugin-host"),
                          *_metrics(registry_metrics, "registry")]
+#: what the host alerts read from node_exporter (Debian's prometheus-node-exporter, on
+#: every host): tests/monitoring/test_node_exporter.py scrapes a real one for them
+NODE_FS = ("device", "fstype", "mountpoint")
+NODE: list[Metric] = [
+    Metric("node_filesystem_avail_bytes", "gauge", NODE_FS, "", "node-exporter"),
+    Metric("node_filesystem_size_bytes", "gauge", NODE_FS, "", "node-exporter"),
+    Metric("node_filesystem_readonly", "gauge", NODE_FS, "", "node-exporter"),
+    Metric("node_memory_MemAvailable_bytes", "gauge", (), "", "node-exporter"),
+    Metric("node_memory_MemTotal_bytes", "gauge", (), "", "node-exporter"),
+    Metric("node_timex_sync_status", "gauge", (), "", "node-exporter"),
+    Metric("node_timex_maxerror_seconds", "gauge", (), "", "node-exporter"),
+    Metric("node_timex_offset_seconds", "gauge", (), "", "node-exporter"),
+]
 #: every stored series name → its metric
-SERIES: dict[str, Metric] = {s: m for m in METRICS for s in m.series}
+SERIES: dict[str, Metric] = {s: m for m in [*METRICS, *NODE] for s in m.series}
 
 _SELECTOR = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?")
 _LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")

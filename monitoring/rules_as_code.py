@@ -146,6 +146,37 @@ alerts_deploy = [
           "Replicas behind one load balancer should run one version; a rolling deploy may have stopped half-way.",
           "30m"),
 ]
+# Host alerts from node_exporter (as the node-mixin writes them): real file systems only
+FS = 'fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs",mountpoint!~"/run.*|/sys.*|/proc.*"'
+alerts_node = [
+    alert("KohaHostDiskFilling",
+          f"(\n  node_filesystem_avail_bytes{{{FS}}}\n  /\n  node_filesystem_size_bytes{{{FS}}}\n"
+          f"  < 0.15\n)\nand\n(\n  predict_linear(node_filesystem_avail_bytes{{{FS}}}[6h], 24 * 3600)"
+          f"\n  < 0\n)\nand\nnode_filesystem_readonly{{{FS}}} == 0",
+          "warning", "{{ $labels.instance }}: {{ $labels.mountpoint }} will be full within a day",
+          "Less than 15% of {{ $labels.mountpoint }} is free and at the rate of the last six "
+          "hours it fills up within 24 hours.", "1h"),
+    alert("KohaHostDiskAlmostFull",
+          f"(\n  node_filesystem_avail_bytes{{{FS}}}\n  /\n  node_filesystem_size_bytes{{{FS}}}\n"
+          f"  < 0.05\n)\nand\nnode_filesystem_readonly{{{FS}}} == 0",
+          "critical", "{{ $labels.instance }}: {{ $labels.mountpoint }} is almost full",
+          "Less than 5% of {{ $labels.mountpoint }} is free: installs, the database and logs "
+          "fail when it is full.", "15m"),
+    alert("KohaHostMemoryLow",
+          "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.10", "warning",
+          "{{ $labels.instance }} has {{ $value | humanizePercentage }} of its memory available",
+          "Plugin workers are refused or killed when memory runs out.", "15m"),
+    alert("KohaHostClockNotSynchronising",
+          "min_over_time(node_timex_sync_status[5m]) == 0\nand\nnode_timex_maxerror_seconds >= 16",
+          "warning", "{{ $labels.instance }}: the clock is not synchronising",
+          "NTP is not keeping the clock in sync: signed index metadata and tokens depend on "
+          "the time.", "10m"),
+    alert("KohaHostClockSkew",
+          "(\n  node_timex_offset_seconds > 0.05\n  and\n  deriv(node_timex_offset_seconds[5m]) >= 0\n)\n"
+          "or\n(\n  node_timex_offset_seconds < -0.05\n  and\n  deriv(node_timex_offset_seconds[5m]) <= 0\n)",
+          "warning", "{{ $labels.instance }}: the clock is {{ $value | humanizeDuration }} off",
+          "The clock is more than 50 ms off and not getting better.", "10m"),
+]
 FILES = {
     "recording.rules.yml": [{"name": "koha-host-recording", "rules": rec},
                             {"name": "koha-registry-recording", "rules": reg_rec}],
@@ -153,6 +184,7 @@ FILES = {
     "plugins.rules.yml": [{"name": "koha-plugins", "rules": alerts_plugins}],
     "registry.rules.yml": [{"name": "koha-registry", "rules": alerts_registry}],
     "deployment.rules.yml": [{"name": "koha-deployment", "rules": alerts_deploy}],
+    "node.rules.yml": [{"name": "koha-node", "rules": alerts_node}],
 }
 
 

@@ -2,9 +2,9 @@
 
 testinfra (through `docker exec`) checks what an operator would: the processes and
 their user, the listening ports, /readyz, file modes and owners, the rendered settings,
-and Prometheus scraping every host. A second deploy changes nothing. A release that
-cannot start is rolled back on the first host, which keeps serving the previous version,
-and the rollout stops before the other hosts.
+and Prometheus scraping every host (services and node_exporter). A second deploy
+changes nothing. A release that cannot start is rolled back on the first host, which
+keeps serving the previous version, and the rollout stops before the other hosts.
 """
 
 from __future__ import annotations
@@ -71,6 +71,13 @@ def test_rolling_deploy_serves_everywhere(deployed):
         assert "PasswordAuthentication no" in sshd and "PermitRootLogin no" in sshd
         code, _ = curl(h, "http://127.0.0.1:8080/metrics")
         assert code == 200
+        # node_exporter on every host, as the prometheus user
+        assert h.socket("tcp://0.0.0.0:9100").is_listening, name
+        exporter = [p for p in h.process.filter(user="prometheus")
+                    if "prometheus-node-exporter" in p.args]
+        assert exporter, f"{name}: no node_exporter"
+        code, body = curl(h, "http://127.0.0.1:9100/metrics")
+        assert code == 200 and "node_filesystem_avail_bytes" in body
 
 
 def test_registry_and_monitoring_on_the_first_host(deployed):
@@ -94,11 +101,12 @@ def test_registry_and_monitoring_on_the_first_host(deployed):
 
     import time
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(up_targets()) < 4:
+    while time.monotonic() < deadline and len(up_targets()) < 7:
         time.sleep(2)
     targets = up_targets()
     assert sum(t.startswith("plugin-host@") for t in targets) == 3, targets
     assert any(t.startswith("registry@") for t in targets), targets
+    assert sum(t.startswith("node@") for t in targets) == 3, targets  # every host's metrics
 
 
 def test_a_second_deploy_changes_nothing(deployed, wheelhouse):

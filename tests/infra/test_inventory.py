@@ -44,8 +44,8 @@ def test_inventory_from_the_programs_outputs(stack, cloud):
 
 
 def role_files() -> str:
-    """Everything the playbooks read: roles' tasks, defaults, templates, and site.yml."""
-    files = [ROOT / "playbooks" / "site.yml",
+    """Everything the playbooks read: roles' tasks, defaults, templates, the playbooks."""
+    files = [*(ROOT / "playbooks").glob("*.yml"),
              *(f for f in (ROOT / "playbooks" / "roles").rglob("*")
                if f.is_file() and f.suffix in (".yml", ".j2") and "README" not in f.name)]
     return "\n".join(f.read_text() for f in files)

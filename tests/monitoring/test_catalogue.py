@@ -49,7 +49,7 @@ def test_the_metrics_page_documents_exactly_the_exported_metrics():
     documented = set(re.findall(r"^\| `([a-z_]+)`", text, re.M))
     documented |= {n for row in re.findall(r"^\| (`[a-z_]+`(?:, `[a-z_]+`)+)", text, re.M)
                    for n in re.findall(r"`([a-z_]+)`", row)}
-    exported = {m.series[0] if m.kind == "counter" else m.name for m in METRICS}
+    exported = {m.series[0] if m.kind == "counter" else m.name for m in METRICS}  # ours
     assert documented == exported, (f"undocumented: {sorted(exported - documented)}; "
                                     f"documented but not exported: "
                                     f"{sorted(documented - exported)}")

@@ -1,0 +1,36 @@
+"""The host alerts read node_exporter's series: a real prometheus-node-exporter (the
+Debian package the node_exporter role installs on every host) exports each series and
+label they use. (promtool's unit tests in monitoring/tests/alerts.test.yml show each
+alert firing and staying silent.)"""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitoring import rules_as_code
+from monitoring.catalogue import NODE, series_in
+from ops.processes import free_port, start_server
+
+from ..support.system import require_tool
+
+
+def test_a_real_node_exporter_exports_what_the_host_alerts_read(tmp_path):
+    exporter = require_tool("prometheus-node-exporter",
+                            "apt-get install prometheus-node-exporter (./dev does this as root)")
+    port = free_port()
+    server = start_server([exporter, f"--web.listen-address=127.0.0.1:{port}"],
+                          tmp_path / "node.log", port=port, ready_path="/metrics")
+    try:
+        text = httpx.get(f"{server.url}/metrics").text
+    finally:
+        server.stop()
+    exported: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            exported.setdefault(sample.name, set()).update(sample.labels)
+    for metric in NODE:
+        assert metric.name in exported, f"node_exporter does not export {metric.name}"
+        assert set(metric.labels) <= exported[metric.name], metric
+    used = {name for rule in rules_as_code.alerts_node for name, _ in series_in(rule["expr"])}
+    assert used == {m.name for m in NODE}
