@@ -27,6 +27,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +104,9 @@ class Support:
     missing: dict[str, str | None]
     identity: str | None = None
     hierarchy: cgroups.Hierarchy | None = None
+    #: why a worker's scratch outside bubblewrap cannot be a size-capped tmpfs (None: it
+    #: can; the host must be root and allowed to mount)
+    scratch_tmpfs: str | None = "not probed"
 
     @property
     def available(self) -> list[str]:
@@ -195,7 +199,23 @@ def detect(identity: Identity = Identity()) -> Support:
     if isinstance(hierarchy, cgroups.Hierarchy):
         _made.append(hierarchy)
     return Support(support, unreadable if support["bubblewrap"] is not None else None,
-                   hierarchy if isinstance(hierarchy, cgroups.Hierarchy) else None)
+                   hierarchy if isinstance(hierarchy, cgroups.Hierarchy) else None,
+                   _check_scratch_tmpfs())
+
+
+def _check_scratch_tmpfs() -> str | None:
+    """Can this host give Landlock-mode workers a tmpfs scratch? Root, and allowed to
+    mount (a container without CAP_SYS_ADMIN is not)."""
+    if os.geteuid() != 0:
+        return "the host is not root, so it cannot mount a tmpfs per worker"
+    probe = Path(tempfile.mkdtemp(prefix="koha-scratch-probe-"))
+    try:
+        scratch_tmpfs.cap(probe, 1024 * 1024, DEFAULT_WORKER_UID, DEFAULT_WORKER_GID)
+    except OSError as e:
+        return f"mounting a tmpfs failed: {e.strerror}"
+    finally:
+        scratch_tmpfs.release(probe)
+    return None
 
 
 @dataclass
@@ -260,7 +280,10 @@ class SandboxPolicy:
     def report(self) -> dict[str, Any]:
         """What an operator needs to judge this host's sandbox level."""
         hierarchy = self.support.hierarchy
+        bwrap = "bubblewrap" in self.optional
         return {"layers": self.layers, "required": self.require,
+                "scratch": {"tmpfs": bwrap or self.support.scratch_tmpfs is None,
+                            "reason": None if bwrap else self.support.scratch_tmpfs},
                 "worker_uid": self.identity.effective_uid,
                 "cgroups": {"version": hierarchy.version, "pids": self.pids,
                             "cpus": self.cpus} if "cgroups" in self.optional and hierarchy
@@ -300,14 +323,18 @@ class SandboxPolicy:
             launch = self._bubblewrap(prefix, worker, confine, code_dir)
             launch.cgroup = group
             return launch
-        if self.identity.switches:  # a 64 MiB tmpfs of the worker's own (runtime/scratch.py)
+        if self.identity.switches:  # the worker writes its scratch as its own uid
             os.chown(scratch.parent, self.identity.uid, self.identity.gid)
-            try:
-                scratch_tmpfs.cap(scratch, TMP_BYTES, self.identity.uid, self.identity.gid)
-            except OSError as e:
-                if group is not None:
-                    group.remove(wait=0)
-                raise SandboxUnavailable(f"{manifest.name}: {e.strerror}") from None
+            if self.support.scratch_tmpfs is None:  # a 64 MiB tmpfs (runtime/scratch.py)
+                try:
+                    scratch_tmpfs.cap(scratch, TMP_BYTES, self.identity.uid,
+                                      self.identity.gid)
+                except OSError as e:
+                    if group is not None:
+                        group.remove(wait=0)
+                    raise SandboxUnavailable(f"{manifest.name}: {e.strerror}") from None
+            else:  # a container that may not mount: a folder, capped per file only
+                os.chown(scratch, self.identity.uid, self.identity.gid)
         if "landlock" in self.optional:
             confine["landlock"] = {
                 "read": ["/usr", "/bin", "/lib", "/lib64", "/etc/ld.so.cache", "/dev/null",
