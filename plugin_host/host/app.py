@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .. import HOST_API_VERSION, __version__
+from ..service.db import database_status
 from ..service.http import install_error_handlers
 from ..service.probes import probes_router
 from .api import admin, plugins, ui
+from . import metrics
 from .metrics import MetricsMiddleware
 from .services import HostServices
 from .settings import HostSettings
@@ -38,7 +40,9 @@ def create_app(settings: HostSettings) -> FastAPI:
     app.include_router(probes_router(
         ready=lambda: manager.ready,
         details=lambda: {"plugins": {p.name: p.state for p in manager.plugins.values()}},
-        refresh_gauges=lambda: update_gauges(manager)))
+        refresh_gauges=lambda: update_gauges(manager),
+        database=lambda: database_status(manager.engine),
+        database_up=lambda ok: metrics.DATABASE_UP.set(int(ok))))
     app.include_router(plugins.router)
     app.include_router(ui.router)
     app.include_router(admin.router)

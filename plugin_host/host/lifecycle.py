@@ -235,6 +235,8 @@ class PluginManager:
     async def set_enabled(self, name: str, enabled: bool) -> Installed:
         async with self.lock:
             item = self.get(name)
+            # the database first: if it cannot be written, nothing has changed
+            await asyncio.to_thread(self.store.save, name, enabled=enabled)
             if enabled and not item.enabled:
                 item.enabled = True
                 await self.start_backend(item)
@@ -244,7 +246,6 @@ class PluginManager:
                 item.enabled = False
                 await self.stop_backend(item)
                 item.error = None
-            await asyncio.to_thread(self.store.save, name, enabled=enabled)
         log.info("plugin.enabled" if enabled else "plugin.disabled", plugin=name)
         return item
 

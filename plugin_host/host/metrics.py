@@ -54,6 +54,9 @@ SANDBOX_LAYER = Gauge("plugin_host_plugin_sandbox_layer",
 SANDBOX_REFUSALS = Counter("plugin_host_sandbox_refusals_total",
                            "Plugins refused because a required sandbox layer is missing",
                            ["plugin", "layer"])
+DATABASE_UP = Gauge("plugin_host_database_up",
+                    "1 while the host's database answers (checked at each scrape and "
+                    "readiness probe); 0 while it does not: running plugins still serve")
 BUILD_INFO = Gauge("plugin_host_build_info", "Version of this host", ["version", "host_api"])
 BUILD_INFO.labels(__version__, HOST_API_VERSION).set(1)
 

@@ -27,6 +27,11 @@ def make_engine(url: str) -> Engine:
     kwargs: dict = {"future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:  # a server that went away and came back: test pooled connections before use,
+        # and give up connecting quickly rather than hang a request or a probe
+        kwargs["pool_pre_ping"] = True
+        if url.startswith("postgresql"):
+            kwargs["connect_args"] = {"connect_timeout": 5}
     try:
         engine = create_engine(url, **kwargs)
     except (ArgumentError, ImportError) as e:
@@ -40,6 +45,20 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
     return engine
+
+
+def database_status(engine: Engine) -> str | None:
+    """None if the database answers ``SELECT 1`` now, else why not (one line)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()
+        return reason[0][:200] if reason else type(e).__name__
+    return None
 
 
 def migrate(engine: Engine, script_location: Path) -> None:

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import PluginHostError
@@ -123,6 +124,18 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
                                   "the body is not JSON, or is nested too deeply")
         return error_response(exc.status_code, "http_error", str(exc.detail),
                               headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_down(request: Request, exc: Exception) -> JSONResponse:
+        """The database went away: say so (503, try again), not 'unexpected error'."""
+        cid = request.scope.get("correlation_id") or new_correlation_id()
+        log.warning("database.unavailable", correlation_id=cid, path=request.url.path,
+                    error=str(getattr(exc, "orig", exc)).splitlines()[0][:200])
+        return error_response(503, "database_unavailable",
+                              f"the {service}'s database does not answer; running plugins "
+                              "still serve, try this again shortly", correlation_id=cid,
+                              headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -3,6 +3,8 @@ orchestrators and Prometheus:
 
 - ``GET /healthz``: liveness, the process answers;
 - ``GET /readyz``: readiness, 200 once start-up is done (503 before), with details;
+  ``"status": "degraded"`` (still 200: what is running keeps serving) while the database
+  does not answer;
 - ``GET /metrics``: Prometheus exposition (gauges refreshed first).
 """
 
@@ -15,15 +17,19 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import __version__
 
 
 def probes_router(ready: Callable[[], bool], details: Callable[[], dict[str, Any]] | None = None,
-                  refresh_gauges: Callable[[], None] | None = None) -> APIRouter:
+                  refresh_gauges: Callable[[], None] | None = None,
+                  database: Callable[[], str | None] | None = None,
+                  database_up: Callable[[bool], None] | None = None) -> APIRouter:
     """``ready()`` says whether start-up is done; ``details()`` adds to the readiness
     answer; ``refresh_gauges()`` runs (in a thread: it may read the database) before
-    each scrape."""
+    each scrape; ``database()`` says why the database does not answer (None if it does),
+    and ``database_up(ok)`` records it (a gauge)."""
     router = APIRouter(tags=["probes"])
 
     @router.get("/healthz")
@@ -31,18 +37,35 @@ def probes_router(ready: Callable[[], bool], details: Callable[[], dict[str, Any
         """Liveness: the process answers."""
         return {"status": "ok"}
 
+    async def check_database() -> str | None:
+        if database is None:
+            return None
+        problem = await asyncio.to_thread(database)
+        if database_up is not None:
+            database_up(problem is None)
+        return problem
+
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
-        """Readiness: 200 once start-up is done, 503 before."""
+        """Readiness: 200 once start-up is done (``degraded`` while the database does not
+        answer: running plugins still serve), 503 before."""
         ok = ready()
-        body = {"status": "ready" if ok else "starting", "version": __version__,
-                **(details() if details else {})}
+        body: dict[str, Any] = {"status": "ready" if ok else "starting",
+                                "version": __version__, **(details() if details else {})}
+        if ok and database is not None:
+            problem = await check_database()
+            body["database"] = "ok" if problem is None else f"unreachable: {problem}"
+            if problem is not None:
+                body["status"] = "degraded"
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        if refresh_gauges is not None:
-            await asyncio.to_thread(refresh_gauges)
+        if await check_database() is None and refresh_gauges is not None:
+            try:
+                await asyncio.to_thread(refresh_gauges)  # it reads the database
+            except SQLAlchemyError:  # gone since the check: the last values stay
+                pass
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

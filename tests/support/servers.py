@@ -4,6 +4,8 @@ emulators, a stand-in for an upstream HTTP API, and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import shutil
@@ -295,7 +297,16 @@ def postgres_server(base: Path) -> Iterator[Callable[[], str]]:
             conn.execute(f"CREATE DATABASE {name}")
         return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{name}"
 
+    def stop() -> None:
+        as_postgres(f"{PG_BIN}/pg_ctl -D {data} -w -m fast stop")
+
+    def start() -> None:
+        as_postgres(f"{PG_BIN}/pg_ctl -D {data} -l {base}/log -w start -o "
+                    f"'-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off'")
+
+    new_database.stop, new_database.start = stop, start  # type: ignore[attr-defined]
     try:
         yield new_database
     finally:
-        as_postgres(f"{PG_BIN}/pg_ctl -D {data} -w -m immediate stop")
+        with contextlib.suppress(subprocess.CalledProcessError):  # stopped by a test
+            as_postgres(f"{PG_BIN}/pg_ctl -D {data} -w -m immediate stop")
