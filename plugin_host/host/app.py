@@ -12,8 +12,8 @@ from .. import HOST_API_VERSION, __version__
 from ..service.db import database_status
 from ..service.http import install_error_handlers
 from ..service.probes import probes_router
-from .api import admin, plugins, ui
 from . import metrics
+from .api import admin, plugins, ui
 from .metrics import MetricsMiddleware
 from .services import HostServices
 from .settings import HostSettings

@@ -11,6 +11,7 @@ orchestrators and Prometheus:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -62,10 +63,9 @@ def probes_router(ready: Callable[[], bool], details: Callable[[], dict[str, Any
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         if await check_database() is None and refresh_gauges is not None:
-            try:
-                await asyncio.to_thread(refresh_gauges)  # it reads the database
-            except SQLAlchemyError:  # gone since the check: the last values stay
-                pass
+            # it reads the database; gone since the check: the last values stay
+            with contextlib.suppress(SQLAlchemyError):
+                await asyncio.to_thread(refresh_gauges)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

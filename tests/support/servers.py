@@ -5,7 +5,6 @@ emulators, a stand-in for an upstream HTTP API, and PostgreSQL."""
 from __future__ import annotations
 
 import contextlib
-
 import json
 import os
 import shutil
