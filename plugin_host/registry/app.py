@@ -12,11 +12,12 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..runtime.sandbox import release_cgroups
-from ..service.db import make_engine, make_sessionmaker, migrate
+from ..service.db import database_status, make_engine, make_sessionmaker, migrate
 from ..service.http import install_error_handlers
 from ..service.probes import probes_router
 from .api import accounts, catalogue, marketplace, publishing
 from .db import MIGRATIONS
+from .metrics import DATABASE_UP
 from .services import RegistryServices
 from .settings import RegistrySettings
 from .storage import LocalStorage
@@ -62,7 +63,9 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     app.state.services = registry
     install_error_handlers(app, "registry")
     app.include_router(probes_router(ready=lambda: state["ready"],
-                                     refresh_gauges=registry.publishing.update_gauges))
+                                     refresh_gauges=registry.publishing.update_gauges,
+                                     database=lambda: database_status(engine),
+                                     database_up=lambda ok: DATABASE_UP.set(int(ok))))
     for module in (accounts, publishing, catalogue, marketplace):
         app.include_router(module.router)
     if isinstance(registry.index.storage, LocalStorage):

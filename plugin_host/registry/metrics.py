@@ -14,5 +14,8 @@ QUEUE_AGE = Gauge("registry_review_queue_oldest_age_seconds",
                   "How long the oldest release in the queue has waited")
 INDEX_EXPIRY = Gauge("registry_index_metadata_expiry_timestamp_seconds",
                      "When each role's current index metadata expires (Unix time)", ["role"])
+DATABASE_UP = Gauge("registry_database_up",
+                    "1 while the registry's database answers (checked at each scrape and "
+                    "readiness probe)")
 BUILD_INFO = Gauge("registry_build_info", "Version of this registry", ["version"])
 BUILD_INFO.labels(__version__).set(1)
