@@ -99,3 +99,45 @@ def test_prometheus_ships_to_the_managed_endpoint_when_the_stack_has_one(tmp_pat
     assert config["global"]["external_labels"]["cloud"] == "aws"
     plain = yaml.safe_load(render(ROLES / "prometheus/templates/prometheus.yml.j2", tmp_path))
     assert "remote_write" not in plain and "cloud" not in plain["global"]["external_labels"]
+
+
+def test_the_load_balancer_config_passes_haproxy_check(tmp_path):
+    """The balancer's configuration, rendered for an inventory of three plugin hosts and
+    a registry, is one real HAProxy accepts (`haproxy -c`), with a health check on each
+    backend's /readyz and the Prometheus exporter."""
+    import shutil
+
+    haproxy = shutil.which("haproxy")
+    assert haproxy, "haproxy is needed (apt-get install haproxy)"
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {
+        "plugin_hosts": {"hosts": {f"h{i}": {"koha_address": f"10.0.0.{i}"}
+                                   for i in range(1, 4)}},
+        "registry": {"hosts": {"h1": {}}}}}}))
+    template = ROLES / "load_balancer/templates/haproxy.cfg.j2"
+    out = tmp_path / "haproxy.cfg"
+    defaults = template.parents[1] / "defaults" / "main.yml"
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "h1", "-i", str(inventory),
+         "-c", "local", "-m", "ansible.builtin.template",
+         "-a", f"src={template} dest={out}", "-e", f"@{defaults}",
+         "-e", json.dumps({"lb_admin_socket": str(tmp_path / "admin.sock"),
+                           "ansible_python_interpreter": sys.executable})],
+        capture_output=True, text=True, timeout=120,
+        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = out.read_text()
+    # a throwaway certificate where the config expects it
+    pem = tmp_path / "koha.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=test", "-keyout", str(tmp_path / "k"), "-out",
+                    str(tmp_path / "c")], check=True, capture_output=True)
+    pem.write_bytes((tmp_path / "c").read_bytes() + (tmp_path / "k").read_bytes())
+    (tmp_path / "check.cfg").write_text(text.replace("/etc/haproxy/koha.pem", str(pem)))
+    check = subprocess.run([haproxy, "-c", "-f", str(tmp_path / "check.cfg")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert text.count(" check\n") == 4  # three plugin hosts and the registry
+    assert "option httpchk GET /readyz" in text
+    assert "server h2 10.0.0.2:8080 check" in text and "server h1 10.0.0.1:8090 check" in text
+    assert "use-service prometheus-exporter" in text
