@@ -112,11 +112,13 @@ class IndexPublisher:
             if (key not in known or temporary) and written <= cutoff:
                 self.storage.delete(key)
                 removed.append(key)
-        for key, written in list(self.index_storage.list("metadata/")):
-            base = key.rsplit("/", 1)[-1]
-            if base.startswith(".") and base.endswith(".tmp") and written <= cutoff:
-                self.index_storage.delete(key)
-                removed.append(key)
+        for prefix in ("metadata/", "targets/"):  # the index's own writes cut short
+            for key, written in list(self.index_storage.list(prefix)):
+                base = key.rsplit("/", 1)[-1]
+                if base.startswith(".") and base.endswith(".tmp") and written <= cutoff \
+                        and key not in removed:
+                    self.index_storage.delete(key)
+                    removed.append(key)
         return removed
 
     def _adopt_old_package_files(self) -> int:

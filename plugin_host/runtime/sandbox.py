@@ -24,7 +24,6 @@ import functools
 import importlib.util
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -40,14 +39,22 @@ from ..manifest import Manifest
 from ..worker.confine import landlock_abi
 from . import cgroups
 from . import scratch as scratch_tmpfs
+from .identity import (
+    DEFAULT_IDENTITY,
+    DEFAULT_WORKER_GID,
+    DEFAULT_WORKER_UID,
+    Identity,
+    unreachable,
+)
+
+__all__ = ["DEFAULT_WORKER_GID", "DEFAULT_WORKER_UID", "Identity", "Launch", "SandboxPolicy",
+           "SandboxUnavailable", "Support", "detect", "release_cgroups", "unreachable"]
 
 OPTIONAL_LAYERS = ("bubblewrap", "seccomp", "landlock", "cgroups")
 BASE_LAYERS = ("rlimits", "scrubbed-env", "no-inherited-fds", "unprivileged", "process")
 ALL_LAYERS = OPTIONAL_LAYERS + BASE_LAYERS
 TMP_BYTES = 64 * 1024 * 1024
 INSIDE_CODE, INSIDE_DATA = "/plugin", "/data"
-#: who workers run as when the host runs as root (``nobody``); never root itself
-DEFAULT_WORKER_UID = DEFAULT_WORKER_GID = 65534
 #: processes and threads one worker may have (cgroups layer)
 DEFAULT_WORKER_PIDS = 64
 #: CPU time one worker may use per wall-clock second (cgroups layer); 0 = no quota
@@ -63,37 +70,6 @@ def worker_limits(manifest: Manifest) -> dict[str, int]:
 class SandboxUnavailable(PluginHostError):
     code = "sandbox_unavailable"
     status = 422
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a worker is outside its namespaces. A host running as root switches each
-    worker to ``uid``/``gid`` (no groups, no capabilities) before anything else runs, so
-    no worker is ever real root; a host running as a plain user gives workers its own
-    uid (there is nothing to switch to), which bubblewrap maps to 65534 inside."""
-
-    uid: int = DEFAULT_WORKER_UID
-    gid: int = DEFAULT_WORKER_GID
-
-    def __post_init__(self) -> None:
-        if self.uid == 0 or self.gid == 0:
-            raise PluginHostError("worker_uid and worker_gid must not be 0 (root)",
-                                  code="bad_setting")
-
-    @property
-    def switches(self) -> bool:
-        return os.geteuid() == 0
-
-    @property
-    def effective_uid(self) -> int:
-        return self.uid if self.switches else os.geteuid()
-
-    def prefix(self) -> list[str]:
-        """The command that drops to the worker's identity (empty if not root)."""
-        if not self.switches:
-            return []
-        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all", "--"]
 
 
 @dataclass(frozen=True)
@@ -185,7 +161,7 @@ def release_cgroups() -> None:
 
 
 @functools.cache
-def detect(identity: Identity = Identity()) -> Support:
+def detect(identity: Identity = DEFAULT_IDENTITY) -> Support:
     """What this machine offers workers of ``identity`` (probed once per identity)."""
     bad_identity = _check_identity(identity)
     if bad_identity:
@@ -386,21 +362,3 @@ class SandboxPolicy:
                     f"root), which cannot reach {path}: {why}. Let other users traverse "
                     "it (chmod o+x), move the host's data folder, or run the host as a "
                     "plain user")
-
-
-def unreachable(path: str, uid: int, gid: int) -> str | None:
-    """Why ``uid``/``gid`` (no other groups) cannot reach and read ``path``; None if it
-    can."""
-    target = Path(path)
-    for d in [*reversed(target.parents), target]:
-        try:
-            st = d.stat()
-        except OSError as e:
-            return f"{d}: {e.strerror}"
-        need = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid \
-            else stat.S_IXOTH
-        if d == target:
-            need |= need << 2  # read as well as search
-        if d.is_dir() and st.st_mode & need != need:
-            return f"{d} is mode {stat.filemode(st.st_mode)}, owned by uid {st.st_uid}"
-    return None

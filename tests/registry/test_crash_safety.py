@@ -133,10 +133,12 @@ def test_start_up_puts_back_what_a_kill_can_leave(registry, keys, tmp_path):
     stray.write_bytes(b"a publish that never committed")
     half = registry.storage / "metadata" / ".9.targets.json.123.tmp"
     half.write_bytes(b"{")
+    half_index = registry.storage / "targets" / (".%s.index.json.123.tmp" % ("f" * 64))
+    half_index.write_bytes(b"{")
     listed = read_index(registry.storage, root)["plugins"]
     assert "1.0.0" in listed["crash-test"]["releases"]  # the index says approved
     registry.restart()
     assert_consistent(registry, root)
-    assert not stray.exists() and not half.exists()
+    assert not stray.exists() and not half.exists() and not half_index.exists()
     assert "crash-test" not in read_index(registry.storage, root)["plugins"]
     assert "index.reconciled" in registry.log.read_text()
