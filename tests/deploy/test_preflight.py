@@ -50,7 +50,7 @@ def test_an_incomplete_production_inventory_is_refused_before_anything_runs(tmp_
     r = preflight(inventory, tmp_path, alone=False)  # the whole site.yml, as deploy runs it
     out = r.stdout + r.stderr
     assert r.returncode != 0
-    for var in ("registry_database_url", "registry_index_bucket", "registry_tuf_keys_secret",
+    for var in ("registry_database_url", "registry_index_bucket",
                 "plugin_host_registry_root_src", "prometheus_remote_write_url"):
         assert f"{var} is not set: a production deploy (prod) needs it" in out, var
     assert "plugin_host_database_url is not set" not in out
@@ -72,6 +72,12 @@ def test_a_stack_inventory_passes_once_the_operator_adds_the_root(tmp_path):
     inventory["all"]["vars"]["plugin_host_registry_root_src"] = str(root)
     r = preflight(inventory, tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
+    # index keys from files (the vault) instead of a secret will do too
+    del inventory["all"]["vars"]["registry_tuf_keys_secret"]
+    r = preflight(inventory, tmp_path)
+    assert r.returncode != 0 and "neither registry_tuf_keys_secret nor" in r.stdout
+    inventory["all"]["vars"]["registry_tuf_keys_src"] = str(tmp_path)
+    assert preflight(inventory, tmp_path).returncode == 0
     # production also means every sandbox layer
     inventory["all"]["vars"]["plugin_host_sandbox_require"] = ["bubblewrap", "seccomp"]
     r = preflight(inventory, tmp_path)
