@@ -4,7 +4,6 @@ processes, PostgreSQL, object storage. What they build on is in tests/support/."
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,20 +14,18 @@ from plugin_host.package.signing import generate_keypair
 from .support.paths import EXAMPLES, TEST_PLUGINS
 from .support.plugins import signed
 from .support.servers import (
-    PG_BIN,
     Host,
     RegistryProc,
     Served,
     gcs,
-    postgres_server,
     s3,
     start_registry,
     static_files,
+    throwaway_postgres,
 )
 from .support.servers import (
     openlibrary as openlibrary_server,
 )
-from .support.system import require
 
 
 @pytest.fixture(scope="session")
@@ -113,15 +110,8 @@ def registry(registry_factory) -> RegistryProc:
 @pytest.fixture(scope="session")
 def postgres():
     """A throwaway PostgreSQL 15 server; yields a function making a fresh database URL."""
-    require((PG_BIN / "initdb").exists(),
-            "PostgreSQL 15 is not installed (apt-get install postgresql)")
-    # pytest's own temporary folders are private to root; PostgreSQL runs as postgres
-    base = Path(tempfile.mkdtemp(prefix="koha-pg-"))
-    try:
-        with postgres_server(base) as new_database:
-            yield new_database
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with throwaway_postgres() as new_database:
+        yield new_database
 
 
 @pytest.fixture

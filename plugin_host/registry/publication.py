@@ -115,8 +115,7 @@ class IndexPublisher:
         for prefix in ("metadata/", "targets/"):  # the index's own writes cut short
             for key, written in list(self.index_storage.list(prefix)):
                 base = key.rsplit("/", 1)[-1]
-                if base.startswith(".") and base.endswith(".tmp") and written <= cutoff \
-                        and key not in removed:
+                if base.startswith(".") and base.endswith(".tmp") and written <= cutoff:
                     self.index_storage.delete(key)
                     removed.append(key)
         return removed

@@ -368,10 +368,9 @@ class Worker:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         if self.scratch is not None:
             scratch.release(self.scratch)
-        if self.cgroup is not None:
-            self.cgroup.kill()  # whatever left the process group
-            if not self.cgroup.remove(wait=0):  # its processes are still dying
-                _cleanups.spawn(_remove_later(self.cgroup))
+        # remove() first kills whatever left the process group
+        if self.cgroup is not None and not self.cgroup.remove(wait=0):  # still dying
+            _cleanups.spawn(_remove_later(self.cgroup))
 
     async def stop(self, grace: float = 2.0) -> None:
         if self.proc is None:

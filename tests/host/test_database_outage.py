@@ -6,31 +6,21 @@ before use). Real PostgreSQL, stopped and started with pg_ctl."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from ..support.servers import Host, postgres_server
-from ..support.system import require
+from ..support.servers import Host, throwaway_postgres
 from ..support.waiting import Prober, wait_until
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 OUTAGE = 10  # seconds; the production-chain issue's 30 s is the fleet test's
 
 
 @pytest.fixture
 def own_postgres():
     """A PostgreSQL server of this test's own (it will be stopped and started)."""
-    require((PG_BIN / "initdb").exists(), "PostgreSQL 15 is not installed")
-    base = Path(tempfile.mkdtemp(prefix="koha-pg-outage-"))
-    try:
-        with postgres_server(base) as new_database:
-            yield new_database
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with throwaway_postgres("koha-pg-outage-") as new_database:
+        yield new_database
 
 
 def test_plugins_keep_serving_through_a_database_outage(own_postgres, keys, packages,

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -268,6 +269,22 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 @contextmanager
+def throwaway_postgres(prefix: str = "koha-pg-") -> Iterator[Callable[[], str]]:
+    """:func:`postgres_server` in a temporary folder of its own (pytest's are private
+    to root, and PostgreSQL runs as postgres), removed afterwards."""
+    from .system import require
+
+    require((PG_BIN / "initdb").exists(),
+            "PostgreSQL 15 is not installed (apt-get install postgresql)")
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        with postgres_server(base) as new_database:
+            yield new_database
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
 def postgres_server(base: Path) -> Iterator[Callable[[], str]]:
     """A throwaway PostgreSQL 15 server in ``base`` (which it owns: PostgreSQL runs as
     the postgres user); yields a function making a fresh database URL."""
@@ -281,10 +298,16 @@ def postgres_server(base: Path) -> Iterator[Callable[[], str]]:
         subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", cmd], check=True,
                        capture_output=True)
 
+    def start() -> None:
+        as_postgres(f"{PG_BIN}/pg_ctl -D {data} -l {base}/log -w start -o "
+                    f"'-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off'")
+
+    def stop() -> None:
+        as_postgres(f"{PG_BIN}/pg_ctl -D {data} -w -m fast stop")
+
     as_postgres(f"{PG_BIN}/initdb -D {data} -U postgres -A trust --no-sync -E UTF8 "
                 "--locale=C.UTF-8")
-    as_postgres(f"{PG_BIN}/pg_ctl -D {data} -l {base}/log -w start -o "
-                f"'-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off'")
+    start()
     counter = iter(range(1000))
 
     def new_database() -> str:
@@ -295,13 +318,6 @@ def postgres_server(base: Path) -> Iterator[Callable[[], str]]:
                              autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{name}"
-
-    def stop() -> None:
-        as_postgres(f"{PG_BIN}/pg_ctl -D {data} -w -m fast stop")
-
-    def start() -> None:
-        as_postgres(f"{PG_BIN}/pg_ctl -D {data} -l {base}/log -w start -o "
-                    f"'-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off'")
 
     new_database.stop, new_database.start = stop, start  # type: ignore[attr-defined]
     try:
