@@ -145,6 +145,11 @@ alerts_deploy = [
           "warning", "{{ $labels.job }} replicas run {{ $value }} different versions",
           "Replicas behind one load balancer should run one version; a rolling deploy may have stopped half-way.",
           "30m"),
+    alert("KohaPluginFleetDrift", "max by (job, instance) (plugin_host_fleet_drift) > 0",
+          "warning", "{{ $labels.instance }} differs from the declared plugin set in {{ $value }} ways",
+          "The plugins this host runs are not the environment's koha_plugins (one removed, "
+          "disabled or reconfigured by hand, or a converge that failed): requests answer "
+          "differently depending on the host behind the load balancer.", "15m"),
 ]
 # Host alerts from node_exporter (as the node-mixin writes them): real file systems only
 FS = 'fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs",mountpoint!~"/run.*|/sys.*|/proc.*"'

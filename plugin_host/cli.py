@@ -5,38 +5,16 @@ Errors are printed as one line naming the problem, with exit status 2; never a t
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from . import __version__
-from .errors import ManifestError, PluginHostError
-
-
-def friendly(fn: Any) -> Any:
-    """Turn domain errors into a clear message and exit status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ManifestError as e:
-            click.secho("error: invalid plugin.toml", fg="red", err=True)
-            for p in e.problems:
-                click.echo(f"  - {p}", err=True)
-            sys.exit(2)
-        except PluginHostError as e:
-            click.secho(f"error: {e.message}", fg="red", err=True)
-            sys.exit(2)
-        except OSError as e:
-            click.secho(f"error: {e.filename or ''}: {e.strerror or e}", fg="red", err=True)
-            sys.exit(2)
-
-    return wrapper
+from .cli_support import friendly
+from .errors import PluginHostError
+from .fleet_cli import fleet
 
 
 @click.group()
@@ -333,6 +311,9 @@ def keys_generate(out: Path) -> None:
     private, public, keyid = generate_keypair(out)
     click.echo(f"key {keyid}: private {private}, public {public}")
 
+
+
+main.add_command(fleet)
 
 if __name__ == "__main__":
     main()

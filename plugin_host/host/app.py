@@ -27,7 +27,9 @@ def create_app(settings: HostSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await manager.startup()
+        await services.fleet.start()
         yield
+        await services.fleet.stop()
         await manager.shutdown()
 
     app = FastAPI(title="Koha plugin host", version=__version__, lifespan=lifespan,

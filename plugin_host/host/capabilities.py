@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ from ..protocol.capabilities import CapabilityPolicy, CapabilityRefused
 from ..service.http import HEADER_NAME, HEADER_VALUE
 from . import metrics
 from .kv import KVStore
-from .settings import plugin_secret
+from .settings import plugin_secret, reference_secret
 
 plugin_log = structlog.get_logger("plugin")
 HTTP_METHOD = re.compile(r"^[A-Z]{3,10}$")
@@ -36,7 +37,8 @@ class Capabilities:
     """The capability server for one plugin."""
 
     def __init__(self, manifest: Manifest, kv: KVStore, http: httpx.AsyncClient,
-                 response_limit: int):
+                 response_limit: int,
+                 secret_refs: Callable[[], dict[str, str]] = dict):
         self.manifest = manifest
         self.name = manifest.name
         self.kv = kv
@@ -44,6 +46,7 @@ class Capabilities:
         self.response_limit = response_limit
         self.policy = CapabilityPolicy(manifest.permissions)
         self.log_limit = TokenBucket(LOG_RATE, LOG_BURST)
+        self.secret_refs = secret_refs
 
     async def handle(self, op: str, args: dict[str, Any]) -> Any:
         """Serve one capability request; a refusal is a PluginHostError with the code the
@@ -75,7 +78,8 @@ class Capabilities:
 
     def secret(self, name: str) -> str:
         self.policy.check_secret(name)
-        value = plugin_secret(name)
+        ref = self.secret_refs().get(name)
+        value = reference_secret(ref) if ref else plugin_secret(name)
         if value is None:
             raise CapabilityRefused(caps.SECRET_NOT_SET, f"secret {name!r} is not set on this host")
         return value

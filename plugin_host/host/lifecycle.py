@@ -45,10 +45,13 @@ class PluginManager:
         self.engine = make_engine(settings.db_url)
         self.sessions = make_sessionmaker(self.engine)
         self.kv = KVStore(self.sessions)
-        self.store = PluginStore(self.sessions, settings.packages_dir, self.kv)
+        self.store = PluginStore(self.sessions, settings.packages_dir, self.kv,
+                                 settings.instance)
         self.http: httpx.AsyncClient | None = None
         self.trusted: dict[str, TrustedKey] = {}
         self.plugins: dict[str, Installed] = {}
+        #: plugin → {secret name: reference}, from the fleet's declared set
+        self.secret_refs: dict[str, dict[str, str]] = {}
         self.lock = asyncio.Lock()
         self.ready = False
         self.reload_trusted_keys()  # bad key files are refused before the host starts
@@ -63,6 +66,8 @@ class PluginManager:
 
     async def startup(self) -> None:
         await asyncio.to_thread(migrate, self.engine, MIGRATIONS)
+        if await asyncio.to_thread(self.store.adopt_unowned):
+            log.info("host.rows_adopted", instance=self.settings.instance)
         leftovers = await asyncio.to_thread(self.store.remove_leftovers,
                                             self.settings.plugins_dir)
         leftovers += await asyncio.to_thread(scratch.sweep, self.settings.plugin_data_dir)
@@ -102,7 +107,8 @@ class PluginManager:
 
     def _runtime(self, item: Installed) -> PluginRuntime:
         assert self.http is not None
-        caps = Capabilities(item.manifest, self.kv, self.http, self.settings.http_response_limit)
+        caps = Capabilities(item.manifest, self.kv, self.http, self.settings.http_response_limit,
+                            secret_refs=lambda: self.secret_refs.get(item.name, {}))
         spec = WorkerSpec(name=item.name, version=item.version, manifest=item.manifest,
                           code_dir=item.code_dir,
                           scratch_root=self.settings.plugin_data_dir / item.name,
@@ -234,19 +240,23 @@ class PluginManager:
 
     async def set_enabled(self, name: str, enabled: bool) -> Installed:
         async with self.lock:
-            item = self.get(name)
-            # the database first: if it cannot be written, nothing has changed
-            await asyncio.to_thread(self.store.save, name, enabled=enabled)
-            if enabled and not item.enabled:
-                item.enabled = True
-                await self.start_backend(item)
-            elif enabled and item.error:
-                await self.start_backend(item)  # retry a failed start
-            elif not enabled and item.enabled:
-                item.enabled = False
-                await self.stop_backend(item)
-                item.error = None
+            item = await self.set_enabled_locked(name, enabled)
         log.info("plugin.enabled" if enabled else "plugin.disabled", plugin=name)
+        return item
+
+    async def set_enabled_locked(self, name: str, enabled: bool) -> Installed:
+        item = self.get(name)
+        # the database first: if it cannot be written, nothing has changed
+        await asyncio.to_thread(self.store.save, name, enabled=enabled)
+        if enabled and not item.enabled:
+            item.enabled = True
+            await self.start_backend(item)
+        elif enabled and item.error:
+            await self.start_backend(item)  # retry a failed start
+        elif not enabled and item.enabled:
+            item.enabled = False
+            await self.stop_backend(item)
+            item.error = None
         return item
 
     async def uninstall(self, name: str, purge: bool = False) -> None:

@@ -57,6 +57,11 @@ SANDBOX_REFUSALS = Counter("plugin_host_sandbox_refusals_total",
 DATABASE_UP = Gauge("plugin_host_database_up",
                     "1 while the host's database answers (checked at each scrape and "
                     "readiness probe); 0 while it does not: running plugins still serve")
+FLEET_DRIFT = Gauge("plugin_host_fleet_drift",
+                    "Differences between this host's plugins and the environment's declared "
+                    "set (missing, other version, enabled state, config, undeclared)")
+FLEET_GENERATION = Gauge("plugin_host_fleet_generation",
+                         "Generation of the declared plugin set this host last converged to")
 BUILD_INFO = Gauge("plugin_host_build_info", "Version of this host", ["version", "host_api"])
 BUILD_INFO.labels(__version__, HOST_API_VERSION).set(1)
 

@@ -7,6 +7,7 @@ Every field can be set with an environment variable ``PLUGIN_HOST_<FIELD>`` or b
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,6 +27,13 @@ class HostSettings(ServiceSettings):
     data_dir: Path = Field(default=Path("./var/host"),
                            description="Installed plugins, packages and the SQLite file")
     port: int = 8080
+    instance: str = Field(default_factory=socket.gethostname, min_length=1, max_length=128,
+                          pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+                          description="This host's name in a fleet sharing one database "
+                                      "(default: the machine's host name)")
+    fleet_interval: float = Field(default=15.0, gt=0, le=3600,
+                                  description="Seconds between this host's fleet reports "
+                                              "(its plugins against the desired set)")
     trusted_keys: list[Path] = Field(default_factory=list,
                                      description="Public key files or folders of *.pub")
     allow_unsigned: bool = Field(default=False, description="Development only")
@@ -92,6 +100,17 @@ def plugin_secret(name: str) -> str | None:
     if value not in _resolved:
         _resolved[value] = resolve(value)
     return _resolved[value]
+
+
+def reference_secret(ref: str) -> str | None:
+    """The secret a fleet's declared set names for a plugin (read once, then kept in
+    memory); None if it cannot be read now (the plugin sees "not set")."""
+    if ref not in _resolved:
+        try:
+            _resolved[ref] = resolve(ref)
+        except SecretError:
+            return None
+    return _resolved[ref]
 
 
 def check_plugin_secrets() -> list[str]:

@@ -84,27 +84,32 @@ class HotSwap:
         if problem:
             raise PluginHostError(f"config: {problem}", code="invalid_request", status=422)
         async with self.manager.lock:
-            old = self.manager.get(name)
-            new = Installed(manifest=old.manifest, code_dir=old.code_dir, enabled=old.enabled,
-                            config=config, signer=old.signer, sha256=old.sha256,
-                            previous_version=old.previous_version, integrity=old.integrity)
-            if old.enabled:
-                try:
-                    await self.manager.start_backend(new)
-                    await self._health_check(new)
-                except BaseException as e:
-                    await self.manager.stop_backend(new)
-                    reason = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
-                    raise PluginHostError(
-                        f"{name} did not start with the new config ({reason}); the old "
-                        "config is still in force", code="config_failed", status=422) from None
-            try:
-                await asyncio.to_thread(self.manager.store.save, name, config=config)
-            except BaseException:
-                await self.manager.stop_backend(new)
-                raise
-            await self._switch(old, new)
+            new = await self.reconfigure_locked(name, config)
         log.info("plugin.configured", plugin=name)
+        return new
+
+    async def reconfigure_locked(self, name: str, config: dict[str, Any]) -> Installed:
+        """:meth:`reconfigure` for a caller holding the manager's lock."""
+        old = self.manager.get(name)
+        new = Installed(manifest=old.manifest, code_dir=old.code_dir, enabled=old.enabled,
+                        config=config, signer=old.signer, sha256=old.sha256,
+                        previous_version=old.previous_version, integrity=old.integrity)
+        if old.enabled:
+            try:
+                await self.manager.start_backend(new)
+                await self._health_check(new)
+            except BaseException as e:
+                await self.manager.stop_backend(new)
+                reason = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+                raise PluginHostError(
+                    f"{name} did not start with the new config ({reason}); the old "
+                    "config is still in force", code="config_failed", status=422) from None
+        try:
+            await asyncio.to_thread(self.manager.store.save, name, config=config)
+        except BaseException:
+            await self.manager.stop_backend(new)
+            raise
+        await self._switch(old, new)
         return new
 
     async def rollback(self, name: str) -> Installed:

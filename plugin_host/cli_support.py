@@ -1,0 +1,34 @@
+"""What every ``plugin-host`` command shares: domain errors printed as one line naming
+the problem, with exit status 2; never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any
+
+import click
+
+from .errors import ManifestError, PluginHostError
+
+
+def friendly(fn: Any) -> Any:
+    """Turn domain errors into a clear message and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ManifestError as e:
+            click.secho("error: invalid plugin.toml", fg="red", err=True)
+            for p in e.problems:
+                click.echo(f"  - {p}", err=True)
+            sys.exit(2)
+        except PluginHostError as e:
+            click.secho(f"error: {e.message}", fg="red", err=True)
+            sys.exit(2)
+        except OSError as e:
+            click.secho(f"error: {e.filename or ''}: {e.strerror or e}", fg="red", err=True)
+            sys.exit(2)
+
+    return wrapper

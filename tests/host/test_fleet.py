@@ -1,0 +1,161 @@
+"""A fleet: three real plugin hosts sharing one real PostgreSQL database and one
+registry's signed index, driven as an operator would with `plugin-host fleet …`.
+
+The declared set converges on every host (dependencies included, config applied); each
+host keeps its own rows in the shared tables; a plugin removed by hand on one host is
+drift (shown by `fleet status`, counted by `plugin_host_fleet_drift`) until a converge
+undoes it; an upgrade goes canary first under load with no failed request; a version
+that fails its health check on the canary is rolled back there and never reaches the
+other hosts; a host that starts later joins at the declared set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from ..support.catalogue import CHAIN, publish_chain
+from ..support.paths import TEST_PLUGINS
+from ..support.plugins import signed
+from ..support.servers import ADMIN_TOKEN, publish_and_approve
+from ..support.waiting import wait_until
+from .test_hot_swap import Load, version_of
+
+
+def fleet_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "plugin_host.cli", "fleet", *args],
+                          capture_output=True, text=True, timeout=300, input=stdin,
+                          env={**os.environ, "PLUGIN_HOST_ADMIN_TOKEN": ADMIN_TOKEN})
+
+
+def apply(hosts, declared: list[dict], settle: str = "0.5") -> subprocess.CompletedProcess:
+    return fleet_cli("apply", "-", "--settle", settle,
+                     *[a for h in hosts for a in ("--host", h.url)],
+                     stdin=json.dumps({"plugins": declared}))
+
+
+def versions(host) -> dict[str, str]:
+    return {p["name"]: p["version"] for p in host.admin.get("/admin/plugins").json()["plugins"]}
+
+
+def drift_gauge(host) -> float:
+    text = host.client.get("/metrics").text
+    line = next(x for x in text.splitlines() if x.startswith("plugin_host_fleet_drift "))
+    return float(line.split()[1])
+
+
+@pytest.fixture
+def fleet(registry, host_factory, postgres, keys, tmp_path, plugin_copy):
+    """A registry with the dependency chain and versioned 1.0.0 to 1.2.0 (1.2.0 fails its
+    health check), and a factory of hosts on one shared PostgreSQL database."""
+    publish_chain(registry, tmp_path, keys["key"])
+    for version, healthy in (("1.0.0", True), ("1.1.0", True), ("1.2.0", False)):
+        src = plugin_copy(TEST_PLUGINS / "versioned")
+        version_of(src, version, healthy=healthy)
+        publish_and_approve(registry, signed(src, keys["key"], tmp_path / f"v{version}"))
+        shutil.rmtree(src)
+    root = tmp_path / "root.json"
+    shutil.copy(registry.storage / "metadata" / "root.json", root)
+    database = postgres()
+
+    def start(name: str):
+        return host_factory(env={"PLUGIN_HOST_INSTANCE": name,
+                                 "PLUGIN_HOST_DATABASE_URL": database,
+                                 "PLUGIN_HOST_FLEET_INTERVAL": "0.5"},
+                            extra_args=["--registry-url", f"{registry.url}/index",
+                                        "--registry-root", str(root)])
+
+    return start
+
+
+def test_a_declared_set_converges_drifts_upgrades_and_rolls_back(fleet):
+    hosts = [fleet(f"host-{c}") for c in "abc"]
+
+    # 1. declare: every host converges, dependencies included, config applied
+    declared = [{"name": "hello-world", "range": "^1", "config": {"greeting": "Hej"}},
+                {"name": "versioned", "range": "~1.0"}]
+    r = apply(hosts, declared)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "declared generation 1" in r.stdout and "canary" in r.stdout
+    want = {**{n: v for n, v, _ in CHAIN}, "versioned": "1.0.0"}
+    for h in hosts:
+        assert versions(h) == want, h.url
+        assert h.admin.get("/admin/plugins/hello-world").json()["config"] == {"greeting": "Hej"}
+        assert h.client.get("/plugins/versioned/api/version").json()["version"] == "1.0.0"
+    status = fleet_cli("status", "--url", hosts[1].url)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert status.stdout.count(": in sync, generation 1") == 3, status.stdout
+
+    # 2. drift: versioned removed by hand on one host, nothing else touched
+    b = hosts[1]
+    assert b.admin.delete("/admin/plugins/versioned").status_code == 200
+    assert versions(hosts[0])["versioned"] == "1.0.0"  # its own rows only
+    assert wait_until(lambda: drift_gauge(b) == 1, timeout=10, interval=0.2)
+    assert drift_gauge(hosts[0]) == 0
+    status = fleet_cli("status", "--url", hosts[0].url)
+    assert status.returncode == 1
+    assert "host-b: DRIFT" in status.stdout and "versioned: missing (want 1.0.0)" in status.stdout
+    r = fleet_cli("converge", "--host", b.url)
+    assert r.returncode == 0 and "installed versioned 1.0.0" in r.stdout, r.stdout + r.stderr
+    assert drift_gauge(b) == 0
+
+    # 3. an upgrade rolls out canary first under load on every host: no failed request
+    loads = [Load(h.url, clients=2) for h in hosts]
+    for load in loads:
+        load.__enter__()
+    try:
+        r = apply(hosts, [*declared[:1], {"name": "versioned", "range": "~1.1"}])
+    finally:
+        for load in loads:
+            load.__exit__(None, None, None)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "switched versioned 1.0.0 → 1.1.0" in r.stdout
+    for h, load in zip(hosts, loads, strict=True):
+        assert load.failures == [], load.failures[:5]
+        assert {"1.0.0", "1.1.0"} >= set(load.versions) and load.versions[-1] == "1.1.0"
+        assert versions(h)["versioned"] == "1.1.0"
+
+    # 4. a version that fails its health check stops on the canary, which goes back
+    r = apply(hosts, [*declared[:1], {"name": "versioned", "range": "~1.2"}])
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "generation 3 failed on " + hosts[0].url in r.stderr, r.stderr
+    assert "health" in r.stderr and "declared the previous set again" in r.stdout
+    for h in hosts:
+        assert versions(h)["versioned"] == "1.1.0", h.url
+        assert h.client.get("/plugins/versioned/api/version").json()["version"] == "1.1.0"
+    status = json.loads(fleet_cli("status", "--json", "--url", hosts[2].url).stdout)
+    assert status["desired"]["generation"] == 4
+    assert {p["name"]: p["version"] for p in status["desired"]["plugins"]}["versioned"] == "1.1.0"
+
+    # 5. a host started later joins at the declared set
+    d = fleet("host-d")
+    assert versions(d) == {**want, "versioned": "1.1.0"}
+
+
+def test_bad_declarations_are_refused_with_each_field_named(fleet):
+    host = fleet("host-a")
+    r = host.admin.put("/admin/fleet", json={"plugins": [
+        {"name": "Hello World", "range": "^1"},
+        {"name": "versioned", "range": "one", "secrets": {"KEY": "plain-text-value"}},
+        {"name": "versioned"},
+        {"name": "hello-world", "colour": "red"}]})
+    assert r.status_code == 422, r.text
+    message = r.json()["error"]["message"]
+    for part in ("plugins[0].name", "plugins[1].range: 'one' is not a version range",
+                 "plugins[1].secrets: KEY: a secret reference", "plugins[3].colour"):
+        assert part in message, message
+    r = host.admin.put("/admin/fleet", json={"plugins": [{"name": "no-such-plugin"}]})
+    assert r.status_code == 409 and "no-such-plugin" in r.json()["error"]["message"], r.text
+    r = host.admin.put("/admin/fleet", json=[1, 2])
+    assert r.status_code == 422
+    # nothing was declared by any of these
+    assert host.admin.get("/admin/fleet").json()["desired"]["generation"] == 0
+    r = host.admin.post("/admin/fleet/rollback")
+    assert r.status_code == 409
+    assert httpx.get(f"{host.url}/admin/fleet").status_code == 401
