@@ -38,7 +38,7 @@ MIRROR = os.environ.get("KOHA_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PACKAGES = ("python3", "python3-venv", "python3-apt", "openssh-server", "sudo",
             "ca-certificates", "curl", "procps", "iproute2", "prometheus",
             "prometheus-alertmanager", "prometheus-node-exporter", "libseccomp2",
-            "bubblewrap", "systemd",
+            "bubblewrap", "haproxy", "socat", "openssl", "systemd",
             "systemd-sysv", "dbus")
 BASE = "koha-base"
 HOST_IMAGE = "koha-testhost"

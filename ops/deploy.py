@@ -138,10 +138,12 @@ def run(cmd: list[str], echo: bool = True, log: Path | None = None) -> DeployRes
 # ---- test hosts: real containers ----------------------------------------------------
 
 def testhosts_up(state: Path, count: int = 3, log=print, env: str = "test",
-                 systemd: bool = False) -> Path:
+                 systemd: bool = False, balancer: bool | None = None) -> Path:
     """Start ``count`` Debian containers with sshd and write the inventory of ``env``
     (``playbooks/inventories/<env>.yml``): all are plugin hosts; the first also runs the
-    registry and monitoring. ``systemd``: systemd is PID 1, as on a real host."""
+    registry and monitoring. With ``balancer`` (the default for more than one host) one
+    more container runs the load balancer in front of them. ``systemd``: systemd is
+    PID 1, as on a real host."""
     import yaml
 
     from .containers import start_hosts
@@ -152,8 +154,10 @@ def testhosts_up(state: Path, count: int = 3, log=print, env: str = "test",
     if not key.exists():
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "koha-deploy",
                         "-f", str(key)], check=True)
-    hosts = start_hosts(f"koha-{env}", count, key.with_suffix(".pub").read_text(), log,
-                        systemd=systemd)
+    balancer = count > 1 if balancer is None else balancer
+    started = start_hosts(f"koha-{env}", count + int(balancer),
+                          key.with_suffix(".pub").read_text(), log, systemd=systemd)
+    hosts, balancers = started[:count], started[count:]
     first = hosts[0].name
     inventory = {"all": {
         "vars": {"ansible_user": "deploy", "ansible_ssh_private_key_file": str(key.resolve()),
@@ -164,7 +168,9 @@ def testhosts_up(state: Path, count: int = 3, log=print, env: str = "test",
         "children": {
             "plugin_hosts": {"hosts": {h.name: h.inventory() for h in hosts}},
             "registry": {"hosts": {first: {}}},
-            "monitoring": {"hosts": {first: {}}}}}}
+            "monitoring": {"hosts": {first: {}}},
+            **({"load_balancer": {"hosts": {h.name: h.inventory() for h in balancers}}}
+               if balancers else {})}}}
     INVENTORIES.mkdir(parents=True, exist_ok=True)
     path = INVENTORIES / f"{env}.yml"
     path.write_text("# written by `invoke testhosts.up`: containers on this machine\n"

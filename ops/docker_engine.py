@@ -184,6 +184,11 @@ def exec_in(name: str, cmd: Sequence[str]) -> tuple[int, str]:
     return code, out.decode(errors="replace")
 
 
+def kill(name: str, signal: str = "SIGKILL") -> None:
+    """``docker kill``: the container's processes get ``signal`` (a crashed machine)."""
+    client().containers.get(name).kill(signal=signal)
+
+
 def container_running(name: str) -> bool:
     docker = _sdk()
     with contextlib.suppress(docker.errors.DockerException):

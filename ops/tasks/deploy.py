@@ -44,14 +44,15 @@ def deploy(c, env, wheelhouse=None, version=None, check=False, limit=None, prefl
         raise SystemExit(result.returncode)
 
 
-@task(name="up", help={"count": "how many hosts [3]", "env": "inventory name [test]",
-                       "systemd": "systemd as PID 1, as on real hosts (privileged containers)"})
-def testhosts_up(c, count=3, env="test", systemd=False):
+@task(name="up", help={"count": "how many plugin hosts [3]", "env": "inventory name [test]",
+                       "systemd": "systemd as PID 1, as on real hosts (privileged containers)",
+                       "balancer": "one more host running the load balancer [with >1 host]"})
+def testhosts_up(c, count=3, env="test", systemd=False, balancer=None):
     """Start Debian 12 containers with sshd (Docker; the base image is built once with
     debootstrap) and write playbooks/inventories/ENV.yml for `deploy --env ENV`."""
     from ..deploy import testhosts_up as up_
 
-    path = up_(state_dir(c), int(count), env=env, systemd=systemd)
+    path = up_(state_dir(c), int(count), env=env, systemd=systemd, balancer=balancer)
     print(f"test hosts are up; inventory {path.relative_to(ROOT)}")
 
 

@@ -159,7 +159,7 @@ class Fleet:
         """Store a declared set as the next generation (resolved over the signed index);
         hosts change only when they converge."""
         declared = parse_declared(body)
-        if self.registry.client is None:
+        if declared and self.registry.client is None:
             raise Conflict("a declared plugin set needs a registry: set registry_url and "
                            "registry_root on the hosts", code="registry_not_configured")
         plugins = await self._resolve(declared) if declared else []
@@ -186,11 +186,15 @@ class Fleet:
         return out
 
     def _store(self, plugins: list[dict]) -> FleetDesired:
+        """The next generation; the same set declared again keeps its generation (a
+        deploy that changes nothing changes nothing)."""
         with self.manager.sessions.begin() as s:
             row = s.get(FleetDesired, 1, with_for_update=True)
             if row is None:
                 row = FleetDesired(id=1, generation=0, plugins=[], previous=None)
                 s.add(row)
+            elif row.plugins == plugins:
+                return row
             row.previous = row.plugins if row.generation else None
             row.plugins = plugins
             row.generation += 1

@@ -91,6 +91,10 @@ def rollout(hosts: list[str], token: str, declared: dict[str, Any], settle: floa
         try:
             done = admin.call("POST", "/admin/fleet/converge")
             problems = list(done["errors"]) + list(done["drift"])
+            if done["generation"] != applied["generation"]:
+                problems.insert(0, f"it sees generation {done['generation']}, not "
+                                   f"{applied['generation']}: it does not share "
+                                   f"{admins[0].url}'s database (database_url)")
             if not problems:
                 time.sleep(settle)
                 problems = unhealthy(admin, applied["plugins"])
@@ -105,6 +109,9 @@ def rollout(hosts: list[str], token: str, declared: dict[str, Any], settle: floa
                              f"and {len(touched)} host(s) went back to it")
         result.changes[admin.url] = done["actions"]
         log(f"{role} {admin.url}: " + (", ".join(done["actions"]) or "no change"))
+    changes = sum(len(c) for c in result.changes.values())
+    log(f"fleet: {changes} change{'' if changes == 1 else 's'} on {len(admins)} "
+        f"host{'' if len(admins) == 1 else 's'}, generation {result.generation}")
     return result
 
 

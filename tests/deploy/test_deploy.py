@@ -1,10 +1,15 @@
-"""`invoke deploy --env test` against three real Debian 12 containers over SSH.
+"""`invoke deploy --env test` against real Debian 12 containers over SSH: three plugin
+hosts (the first also runs the registry and monitoring) behind a fourth running the
+load balancer.
 
 testinfra (through `docker exec`) checks what an operator would: the processes and
 their user, the listening ports, /readyz, file modes and owners, the rendered settings,
-and Prometheus scraping every host (services and node_exporter). A second deploy
-changes nothing. A release that cannot start is rolled back on the first host, which
-keeps serving the previous version, and the rollout stops before the other hosts.
+the balancer's view of its servers, and Prometheus scraping every host (services,
+node_exporter, HAProxy). A second deploy changes nothing. A settings change restarts
+every host one at a time, each drained at the balancer first: requests through the
+balancer all the while, none fails. A release that cannot start is rolled back on the
+first host, which keeps serving the previous version, and the rollout stops before the
+other hosts. A host killed under load is taken out by the balancer's health checks.
 """
 
 from __future__ import annotations
@@ -12,15 +17,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 
+import httpx
 import pytest
 import testinfra
+import yaml
 
+from ops.deploy import INVENTORIES
 from plugin_host import __version__
 
 from ..support.paths import ROOT
 
 HOSTS = ["koha-test-0", "koha-test-1", "koha-test-2"]
+BALANCER = "koha-test-3"
 
 
 def deploy(*args: str) -> subprocess.CompletedProcess:
@@ -37,6 +48,53 @@ def curl(h, url: str) -> tuple[int, str]:
     r = h.run(f"curl -s -o /tmp/body -w '%{{http_code}}' {url}; echo; cat /tmp/body")
     code, _, body = r.stdout.partition("\n")
     return int(code or 0), body
+
+
+def balancer_url() -> str:
+    from ops.docker_engine import address
+    return f"https://{address(BALANCER)}"
+
+
+def servers() -> dict[str, str]:
+    """The balancer's servers ("backend/host") and their status (UP, DOWN, DRAIN…)."""
+    r = host(BALANCER).run("echo 'show stat' | socat stdio unix-connect:/run/haproxy/admin.sock")
+    rows = [line.split(",") for line in r.stdout.splitlines() if line and line[0] != "#"]
+    return {f"{f[0]}/{f[1]}": f[17] for f in rows if f[1] not in ("FRONTEND", "BACKEND")}
+
+
+class Load:
+    """Clients calling the plugin hosts through the balancer without pause (HTTPS, its
+    self-signed certificate); every failure is recorded."""
+
+    def __init__(self, path: str = "/readyz", clients: int = 3):
+        self.url = balancer_url() + path
+        self.stop = threading.Event()
+        self.ok = 0
+        self.failures: list[str] = []
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(clients)]
+
+    def run(self) -> None:
+        with httpx.Client(verify=False, timeout=20) as c:
+            while not self.stop.is_set():
+                try:
+                    r = c.get(self.url)
+                    if r.status_code == 200:
+                        self.ok += 1
+                    else:
+                        self.failures.append(f"{time.monotonic():.1f} {r.status_code} {r.text[:100]}")
+                except httpx.HTTPError as e:
+                    self.failures.append(f"{time.monotonic():.1f} {e!r}")
+                time.sleep(0.01)
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(15)
 
 
 @pytest.fixture(scope="module")
@@ -106,14 +164,54 @@ def test_registry_and_monitoring_on_the_first_host(deployed):
     targets = up_targets()
     assert sum(t.startswith("plugin-host@") for t in targets) == 3, targets
     assert any(t.startswith("registry@") for t in targets), targets
-    assert sum(t.startswith("node@") for t in targets) == 3, targets  # every host's metrics
+    assert sum(t.startswith("node@") for t in targets) == 4, targets  # every host's metrics
+    assert sum(t.startswith("haproxy@") for t in targets) == 1, targets
+
+
+def test_the_balancer_sends_requests_to_every_healthy_host(deployed):
+    lb = host(BALANCER)
+    assert lb.socket("tcp://0.0.0.0:443").is_listening
+    assert lb.file("/etc/haproxy/koha.pem").mode == 0o640
+    assert servers() == {**{f"plugin_hosts/{h}": "UP" for h in HOSTS},
+                         "registry/koha-test-0": "UP"}
+    r = httpx.get(balancer_url() + "/readyz", verify=False, timeout=10)
+    assert r.status_code == 200 and r.json()["status"] == "ready"
+    r = httpx.get(balancer_url() + ":8443/api/v1/index", verify=False, timeout=10)
+    assert r.status_code == 200 and "roles" in r.json()
+    with pytest.raises(httpx.ConnectError):  # TLS only: the certificate is the balancer's
+        httpx.get(balancer_url() + "/readyz", timeout=10)
 
 
 def test_a_second_deploy_changes_nothing(deployed, wheelhouse):
     r = deploy("--wheelhouse", str(wheelhouse))
     assert r.returncode == 0, r.stdout[-4000:]
-    assert "deploy to test: ok" in r.stdout and ", 0 changes on 3 hosts" in r.stdout, \
+    assert "deploy to test: ok" in r.stdout and ", 0 changes on 4 hosts" in r.stdout, \
         r.stdout[-3000:]
+
+
+def test_a_rolling_restart_behind_the_balancer_fails_no_request(deployed, wheelhouse):
+    """A settings change (here the log level) restarts every plugin host, one at a time,
+    each drained at the balancer before and put back once ready."""
+    path = INVENTORIES / "test.yml"
+    saved = path.read_text()
+    inventory = yaml.safe_load(saved)
+    inventory["all"]["vars"]["plugin_host_log_level"] = "debug"
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    try:
+        with Load() as load:
+            time.sleep(1)
+            r = deploy("--wheelhouse", str(wheelhouse))
+            time.sleep(1)
+    finally:
+        path.write_text(saved)
+    assert r.returncode == 0, r.stdout[-4000:]
+    for name in HOSTS:
+        env = host(name).file("/etc/koha/plugin-host.env").content_string
+        assert "PLUGIN_HOST_LOG_LEVEL='debug'" in env
+    assert r.stdout.count("Balancer sets this host to the new state | plugin-host drain") == 3
+    assert load.ok > 100 and load.failures == [], (load.ok, load.failures[:10])
+    assert servers() == {**{f"plugin_hosts/{h}": "UP" for h in HOSTS},
+                         "registry/koha-test-0": "UP"}
 
 
 def test_a_release_that_cannot_start_is_rolled_back(deployed, wheelhouse, broken_build):
@@ -133,3 +231,26 @@ def test_a_release_that_cannot_start_is_rolled_back(deployed, wheelhouse, broken
     # and the next good deploy brings everything back in line
     r = deploy("--wheelhouse", str(wheelhouse))
     assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_a_host_killed_under_load_is_taken_out_by_the_balancer(deployed):
+    """Last: the killed host stays down. Only requests in flight on it may fail, and the
+    balancer marks it DOWN within its checks (2 s apart, 2 failures)."""
+    from ops.docker_engine import kill
+
+    victim = HOSTS[2]
+    with Load() as load:
+        time.sleep(2)
+        before = load.ok
+        kill(victim)
+        killed = time.monotonic()
+        deadline = killed + 15
+        while time.monotonic() < deadline and servers()[f"plugin_hosts/{victim}"] == "UP":
+            time.sleep(0.2)
+        taken_out = time.monotonic() - killed
+        time.sleep(3)
+    assert servers()[f"plugin_hosts/{victim}"].startswith("DOWN"), servers()
+    assert taken_out <= 8, f"the balancer took {taken_out:.1f} s to mark it down"
+    assert load.ok > before
+    assert len(load.failures) <= 3, load.failures  # at most one in flight per client
+

@@ -122,6 +122,7 @@ def test_the_load_balancer_config_passes_haproxy_check(tmp_path):
          "-c", "local", "-m", "ansible.builtin.template",
          "-a", f"src={template} dest={out}", "-e", f"@{defaults}",
          "-e", json.dumps({"lb_admin_socket": str(tmp_path / "admin.sock"),
+                           "lb_nofile": {"stdout": "1024"},
                            "ansible_python_interpreter": sys.executable})],
         capture_output=True, text=True, timeout=120,
         env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"})
@@ -141,3 +142,4 @@ def test_the_load_balancer_config_passes_haproxy_check(tmp_path):
     assert "option httpchk GET /readyz" in text
     assert "server h2 10.0.0.2:8080 check" in text and "server h1 10.0.0.1:8090 check" in text
     assert "use-service prometheus-exporter" in text
+    assert "maxconn 462\n" in text  # what 1024 descriptors allow, not the 20000 asked for

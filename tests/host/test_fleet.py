@@ -64,10 +64,11 @@ def fleet(registry, host_factory, postgres, keys, tmp_path, plugin_copy):
     shutil.copy(registry.storage / "metadata" / "root.json", root)
     database = postgres()
 
-    def start(name: str):
-        return host_factory(env={"PLUGIN_HOST_INSTANCE": name,
-                                 "PLUGIN_HOST_DATABASE_URL": database,
-                                 "PLUGIN_HOST_FLEET_INTERVAL": "0.5"},
+    def start(name: str, shared: bool = True):
+        env = {"PLUGIN_HOST_INSTANCE": name, "PLUGIN_HOST_FLEET_INTERVAL": "0.5"}
+        if shared:
+            env["PLUGIN_HOST_DATABASE_URL"] = database
+        return host_factory(env=env,
                             extra_args=["--registry-url", f"{registry.url}/index",
                                         "--registry-root", str(root)])
 
@@ -91,6 +92,9 @@ def test_a_declared_set_converges_drifts_upgrades_and_rolls_back(fleet):
     status = fleet_cli("status", "--url", hosts[1].url)
     assert status.returncode == 0, status.stdout + status.stderr
     assert status.stdout.count(": in sync, generation 1") == 3, status.stdout
+    r = apply(hosts, declared)  # the same set again: same generation, nothing touched
+    assert r.returncode == 0 and "fleet: 0 changes on 3 hosts, generation 1" in r.stdout, \
+        r.stdout + r.stderr
 
     # 2. drift: versioned removed by hand on one host, nothing else touched
     b = hosts[1]
@@ -158,4 +162,10 @@ def test_bad_declarations_are_refused_with_each_field_named(fleet):
     assert host.admin.get("/admin/fleet").json()["desired"]["generation"] == 0
     r = host.admin.post("/admin/fleet/rollback")
     assert r.status_code == 409
+    # a host on a database of its own is not part of the fleet: the rollout says so
+    alone = fleet("host-z", shared=False)
+    r = apply([host, alone], [{"name": "base-lib", "range": "^2"}])
+    assert r.returncode == 1
+    assert f"{alone.url}" in r.stderr and "does not share" in r.stderr, r.stderr
+    assert "base-lib" not in versions(alone)
     assert httpx.get(f"{host.url}/admin/fleet").status_code == 401
