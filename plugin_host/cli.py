@@ -78,6 +78,7 @@ def serve(**options: Any) -> None:
     except SecretError as e:
         raise PluginHostError(f"bad setting: {e}") from None
     configure(settings.log_level)
+    _own_database(settings.db_url, "host")
     app = create_app(settings)
     click.echo(f"plugin host on http://{settings.host}:{settings.port} "
                f"(admin token in {settings.data_dir / 'admin-token'} unless set)", err=True)
@@ -129,9 +130,21 @@ def registry_serve(**options: Any) -> None:
 
     settings = _registry_settings(options)
     configure("info")
+    _own_database(settings.db_url, "registry")
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
                 access_log=False)
+
+
+def _own_database(url: str, service: str) -> None:
+    """Refuse, before serving, a database that holds the other service's tables."""
+    from .service.db import make_engine, refuse_foreign_tables
+
+    engine = make_engine(url)
+    try:
+        refuse_foreign_tables(engine, service)
+    finally:
+        engine.dispose()
 
 
 def _registry_settings(options: dict[str, Any]):

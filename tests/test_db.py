@@ -6,6 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from plugin_host.errors import PluginHostError
 from plugin_host.host import db as host_db
 from plugin_host.registry import db as registry_db
 from plugin_host.service import db as service_db
@@ -19,3 +20,23 @@ def test_migrations_match_the_models(tmp_path, module):
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), module.Base.metadata)
     assert diff == []
+
+
+def test_one_database_cannot_serve_both_services(tmp_path):
+    """Both have a ``plugins`` table: a host pointed at the registry's database (or the
+    reverse) is refused before it serves, with the setting named."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    service_db.migrate(service_db.make_engine(url), registry_db.MIGRATIONS, "registry")
+    r = subprocess.run([sys.executable, "-m", "plugin_host.cli", "serve", "--data-dir",
+                        str(tmp_path / "h"), "--database-url", url, "--port", "1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "database_url: this database holds the registry's tables" in r.stderr
+    assert "Traceback" not in r.stderr
+    other = f"sqlite:///{tmp_path / 'host.db'}"
+    service_db.migrate(service_db.make_engine(other), host_db.MIGRATIONS, "host")
+    with pytest.raises(PluginHostError, match="holds the host's tables"):
+        service_db.migrate(service_db.make_engine(other), registry_db.MIGRATIONS, "registry")

@@ -37,8 +37,9 @@ MAPPING: dict[str, tuple[tuple[str, ...], str]] = {
                       "the host and registry roles check it is reachable before switching"),
     "database_port": (("koha_database_port",), "idem"),
     "database_url_secret": (("plugin_host_database_url", "registry_database_url"),
-                            "a reference to the secret holding the database URL, read at "
-                            "start (docs/operations/secrets.md)"),
+                            "references to the two URLs the secret holds (JSON keys `host` "
+                            "and `registry`: one database each), read at start "
+                            "(docs/operations/secrets.md)"),
     "signing_key_secret": (("registry_tuf_keys_secret",),
                            "the registry's online index keys (JSON of PEMs), read at start"),
     "packages_bucket": (("registry_storage_bucket",),
@@ -98,8 +99,9 @@ def to_inventory(outputs: dict[str, Any], ssh_user: str = "deploy",
                if env in PRODUCTION else {}),
             "koha_database_host": outputs["database_host"],
             "koha_database_port": int(outputs["database_port"]),
-            "plugin_host_database_url": database,
-            "registry_database_url": database,
+            # one database per service on the provisioned server (their tables clash)
+            "plugin_host_database_url": f"{database}#host",
+            "registry_database_url": f"{database}#registry",
             "registry_tuf_keys_secret": _secret_ref(cloud, outputs["signing_key_secret"]),
             "registry_storage": "s3" if cloud == "aws" else "gcs",
             "registry_storage_bucket": outputs["packages_bucket"],

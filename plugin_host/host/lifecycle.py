@@ -65,7 +65,7 @@ class PluginManager:
     # ---- start-up and shutdown -------------------------------------------------
 
     async def startup(self) -> None:
-        await asyncio.to_thread(migrate, self.engine, MIGRATIONS)
+        await asyncio.to_thread(migrate, self.engine, MIGRATIONS, "host")
         if await asyncio.to_thread(self.store.adopt_unowned):
             log.info("host.rows_adopted", instance=self.settings.instance)
         leftovers = await asyncio.to_thread(self.store.remove_leftovers,

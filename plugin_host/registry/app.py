@@ -47,7 +47,7 @@ def create_app(settings: RegistrySettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await asyncio.to_thread(migrate, engine, MIGRATIONS)
+        await asyncio.to_thread(migrate, engine, MIGRATIONS, "registry")
         await asyncio.to_thread(registry.accounts.bootstrap_admin, admin_token)
         await asyncio.to_thread(registry.index.start)
         refresher = asyncio.create_task(keep_index_fresh())

@@ -61,8 +61,34 @@ def database_status(engine: Engine) -> str | None:
     return None
 
 
-def migrate(engine: Engine, script_location: Path) -> None:
-    """Bring the schema to the newest Alembic revision of ``script_location``."""
+#: a table only each service has: a database holding the other's is refused
+MARKERS = {"host": "fleet_desired", "registry": "releases"}
+
+
+def refuse_foreign_tables(engine: Engine, service: str) -> None:
+    """A ``bad_setting`` error if the database holds the other service's tables (an
+    unreachable database is left to the start-up that follows)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        tables = set(inspect(engine).get_table_names())
+    except OperationalError:
+        return
+    others = [s for s, marker in MARKERS.items() if s != service and marker in tables]
+    if others:
+        raise PluginHostError(
+            f"database_url: this database holds the {others[0]}'s tables; give the "
+            f"{service} a database of its own (one server may hold both)", code="bad_setting")
+
+
+def migrate(engine: Engine, script_location: Path, service: str | None = None) -> None:
+    """Bring the schema to the newest Alembic revision of ``script_location``. With
+    ``service`` (host or registry), a database that holds the other service's tables is
+    refused: both have a ``plugins`` table and their own revisions, so one database
+    cannot serve both."""
+    if service is not None:
+        refuse_foreign_tables(engine, service)
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location))
     with engine.begin() as conn:

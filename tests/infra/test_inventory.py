@@ -33,8 +33,8 @@ def test_inventory_from_the_programs_outputs(stack, cloud):
     assert v["plugin_host_registry_url"] == v["registry_index_url"]
     assert v["ansible_ssh_common_args"] == "-o ProxyJump=ops@bastion.example.org"
     scheme = "aws-sm://" if cloud == "aws" else "gcp-sm://"
-    assert v["plugin_host_database_url"] == scheme + outputs["database_url_secret"]
-    assert v["registry_database_url"] == v["plugin_host_database_url"]
+    assert v["plugin_host_database_url"] == scheme + outputs["database_url_secret"] + "#host"
+    assert v["registry_database_url"] == scheme + outputs["database_url_secret"] + "#registry"
     assert v["registry_tuf_keys_secret"] == scheme + outputs["signing_key_secret"]
     assert v["registry_storage"] == ("s3" if cloud == "aws" else "gcs")
     assert (v["registry_storage_bucket"], v["registry_index_bucket"]) == \
