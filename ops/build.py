@@ -1,7 +1,9 @@
 """`invoke build`: the release artifacts, reproducibly (same inputs, same bytes).
 
 Into ``dist/``: the sdist and wheel of this project; ``wheelhouse/`` with every runtime
-dependency as a wheel, pinned by ``constraints.txt`` (what hosts without internet install
+dependency as a wheel (with the cloud extras installed here, listed in ``extras.txt``:
+boto3 for AWS; the GCP one needs a venv without Pulumi's older protobuf), pinned by
+``constraints.txt`` (what hosts without internet install
 from); the example plugins as ``.kplugin`` packages (signed if a key is given); a
 CycloneDX SBOM of the runtime dependencies; and ``SHA256SUMS`` over all of it.
 
@@ -72,14 +74,38 @@ def _normalise_sdist(path: Path, epoch: int) -> None:
         gz.write(raw.getvalue())
 
 
-def runtime_requirements() -> dict[str, str]:
-    """name → installed version for every runtime dependency of this project: the closure
-    of its requirements without extras, following the extras each requirement asks for
-    (``psycopg[binary]`` brings ``psycopg-binary``), as installed in this environment."""
+#: the project's extras a cloud host installs (secret stores, buckets): in the wheelhouse
+#: when every package they need is installed here
+CLOUD_EXTRAS = ("aws", "gcp")
+
+
+def installed_extras(extras: tuple[str, ...] = CLOUD_EXTRAS) -> list[str]:
+    """Those of ``extras`` whose every requirement is installed in this environment."""
+    from packaging.requirements import Requirement
+
+    out = []
+    for extra in extras:
+        reqs = [Requirement(t) for t in metadata.distribution(PROJECT).requires or []]
+        wanted = [r for r in reqs if r.marker is not None
+                  and r.marker.evaluate({"extra": extra})]
+        try:
+            for r in wanted:
+                metadata.version(r.name)
+        except metadata.PackageNotFoundError:
+            continue
+        out.append(extra)
+    return out
+
+
+def runtime_requirements(extras: tuple[str, ...] = ()) -> dict[str, str]:
+    """name → installed version for every runtime dependency of this project (and of its
+    ``extras``): the closure of its requirements, following the extras each requirement
+    asks for (``psycopg[binary]`` brings ``psycopg-binary``), as installed in this
+    environment."""
     from packaging.requirements import Requirement
 
     seen: dict[str, str] = {}
-    todo: list[tuple[str, frozenset[str]]] = [(PROJECT, frozenset())]
+    todo: list[tuple[str, frozenset[str]]] = [(PROJECT, frozenset(extras))]
     while todo:
         name, extras = todo.pop()
         for text in metadata.distribution(name).requires or []:
@@ -133,7 +159,10 @@ def build(out: Path, key: Path | None = None, deps: bool = True,
     for sdist in out.glob("*.tar.gz"):
         _normalise_sdist(sdist, epoch)
     constraints = out / "constraints.txt"
-    constraints.write_text("".join(f"{n}=={v}\n" for n, v in runtime_requirements().items()))
+    extras = installed_extras()
+    constraints.write_text("".join(f"{n}=={v}\n"
+                                   for n, v in runtime_requirements(tuple(extras)).items()))
+    (out / "extras.txt").write_text("".join(f"{e}\n" for e in extras))
     if deps:
         wheelhouse = out / "wheelhouse"
         subprocess.run([sys.executable, "-m", "pip", "download", "--only-binary=:all:",

@@ -81,7 +81,8 @@ class Load:
                     if r.status_code == 200:
                         self.ok += 1
                     else:
-                        self.failures.append(f"{time.monotonic():.1f} {r.status_code} {r.text[:100]}")
+                        self.failures.append(
+                            f"{time.monotonic():.1f} {r.status_code} {r.text[:100]}")
                 except httpx.HTTPError as e:
                     self.failures.append(f"{time.monotonic():.1f} {e!r}")
                 time.sleep(0.01)
