@@ -127,6 +127,13 @@ def ensure_network(name: str, labels: Mapping[str, str] | None = None) -> None:
         c.networks.create(name, driver="bridge", labels=dict(labels or {}))
 
 
+def network_gateway(name: str) -> tuple[str, str]:
+    """The network's gateway address (this machine, as its containers reach it) and
+    subnet."""
+    config = client().networks.get(name).attrs["IPAM"]["Config"][0]
+    return config["Gateway"], config["Subnet"]
+
+
 def remove_network(name: str) -> None:
     docker = _sdk()
     with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):

@@ -128,11 +128,12 @@ class Server:
 
 def start_server(cmd: Sequence[str], log: Path, *, port: int, ready_path: str = "/readyz",
                  env: Mapping[str, str] | None = None, timeout: float = 30.0,
-                 append: bool = True) -> Server:
-    """Spawn ``cmd`` (which listens on ``port``) and return once ``ready_path`` answers
-    200. A server that does not get ready is stopped: nothing half-started is left."""
+                 append: bool = True, address: str = "127.0.0.1") -> Server:
+    """Spawn ``cmd`` (which listens on ``address``:``port``) and return once
+    ``ready_path`` answers 200. A server that does not get ready is stopped: nothing
+    half-started is left."""
     proc = spawn(cmd, log, env, append)
-    server = Server(f"http://127.0.0.1:{port}", proc, log)
+    server = Server(f"http://{address}:{port}", proc, log)
     try:
         wait_ready(server.url, timeout, proc=proc, path=ready_path)
     except BaseException:

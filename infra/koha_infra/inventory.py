@@ -83,7 +83,10 @@ def to_inventory(outputs: dict[str, Any], ssh_user: str = "deploy",
     cloud, env = outputs["cloud"], outputs["environment"]
     if cloud not in ("aws", "gcp"):
         raise InventoryError(f"cloud: expected aws or gcp, got {cloud!r}")
-    hosts = {f"koha-{env}-host-{i}": {"ansible_host": ip} for i, ip in enumerate(ips)}
+    # koha_address: how the services, the balancer and Prometheus reach each other (the
+    # host names are the inventory's own and resolve nowhere)
+    hosts = {f"koha-{env}-host-{i}": {"ansible_host": ip, "koha_address": ip}
+             for i, ip in enumerate(ips)}
     common: dict[str, Any] = {"ansible_user": ssh_user}
     if bastion:
         common["ansible_ssh_common_args"] = f"-o ProxyJump={bastion}"

@@ -385,6 +385,8 @@ class Fleet:
                                 drift=result["drift"])
         except Exception as e:  # the database may be away: serve what is installed
             log.warning("fleet.converge_failed", error=str(e)[:200])
+        with contextlib.suppress(Exception):
+            await self.report()  # known to the fleet from its first second
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def _loop(self) -> None:

@@ -24,6 +24,7 @@ def test_inventory_from_the_programs_outputs(stack, cloud):
     hosts = inv["children"]["plugin_hosts"]["hosts"]
     assert len(hosts) == raw["host_count"]
     assert list(hosts) == [f"koha-dev-host-{i}" for i in range(raw["host_count"])]
+    assert all(h["koha_address"] == h["ansible_host"] for h in hosts.values())
     assert list(inv["children"]["registry"]["hosts"]) == ["koha-dev-host-0"]
     assert list(inv["children"]["monitoring"]["hosts"]) == ["koha-dev-host-0"]
     v = inv["vars"]

@@ -269,7 +269,7 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 @contextmanager
-def throwaway_postgres(prefix: str = "koha-pg-") -> Iterator[Callable[[], str]]:
+def throwaway_postgres(prefix: str = "koha-pg-", **options) -> Iterator[Callable[[], str]]:
     """:func:`postgres_server` in a temporary folder of its own (pytest's are private
     to root, and PostgreSQL runs as postgres), removed afterwards."""
     from .system import require
@@ -278,16 +278,19 @@ def throwaway_postgres(prefix: str = "koha-pg-") -> Iterator[Callable[[], str]]:
             "PostgreSQL 15 is not installed (apt-get install postgresql)")
     base = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        with postgres_server(base) as new_database:
+        with postgres_server(base, **options) as new_database:
             yield new_database
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
 @contextmanager
-def postgres_server(base: Path) -> Iterator[Callable[[], str]]:
+def postgres_server(base: Path, listen: str = "127.0.0.1", network: str | None = None
+                    ) -> Iterator[Callable[[], str]]:
     """A throwaway PostgreSQL 15 server in ``base`` (which it owns: PostgreSQL runs as
-    the postgres user); yields a function making a fresh database URL."""
+    the postgres user); yields a function making a fresh database URL. ``listen``: the
+    addresses it listens on; ``network``: a CIDR whose clients may log in with a
+    password (the server's own address is trusted)."""
     data = base / "data"
     data.mkdir()
     shutil.chown(base, "postgres")
@@ -300,13 +303,16 @@ def postgres_server(base: Path) -> Iterator[Callable[[], str]]:
 
     def start() -> None:
         as_postgres(f"{PG_BIN}/pg_ctl -D {data} -l {base}/log -w start -o "
-                    f"'-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off'")
+                    f"'-p {port} -k {base} -c listen_addresses={listen} -c fsync=off'")
 
     def stop() -> None:
         as_postgres(f"{PG_BIN}/pg_ctl -D {data} -w -m fast stop")
 
     as_postgres(f"{PG_BIN}/initdb -D {data} -U postgres -A trust --no-sync -E UTF8 "
                 "--locale=C.UTF-8")
+    if network:
+        with (data / "pg_hba.conf").open("a") as hba:
+            hba.write(f"host all all {network} scram-sha-256\n")
     start()
     counter = iter(range(1000))
 
@@ -320,6 +326,7 @@ def postgres_server(base: Path) -> Iterator[Callable[[], str]]:
         return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{name}"
 
     new_database.stop, new_database.start = stop, start  # type: ignore[attr-defined]
+    new_database.port = port  # type: ignore[attr-defined]
     try:
         yield new_database
     finally:

@@ -1,0 +1,258 @@
+"""The production chain on this machine: stack outputs → `invoke infra.inventory` →
+`invoke deploy`, then the fleet's plugin set, under load through the load balancer.
+
+Real parts: four Debian containers (three plugin hosts, the first also running the
+registry and Prometheus, and a load balancer), a real PostgreSQL server with one
+database per service, a moto server standing in for S3 and Secrets Manager (the one
+emulated part: AWS itself; the services reach it with dummy credentials through
+`koha_service_environment`, where an instance profile would serve on AWS), and a second
+Prometheus started with its remote-write receiver standing in for the managed one. The
+peers listen on the containers' network gateway, this machine's address as they see it.
+
+The stack-outputs file points at these peers; the test only adds what an operator adds
+to the generated inventory (the SSH key, the root.json kept from the offline key
+ceremony, the balancer host, tokens). It then checks what an operator would: packages in
+the bucket, both services on PostgreSQL, secrets read from Secrets Manager and written
+to no file, metrics arriving at the remote-write receiver; the declared plugin set
+converged on every host; a fleet upgrade and a rollback with requests through the
+balancer all the while, none failing; PostgreSQL stopped for 30 s under load, the hosts
+serving and saying so (`/readyz` degraded), and catching up when it returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import testinfra
+import yaml
+
+from ops.deploy import INVENTORIES
+from ops.processes import free_port, start_server
+
+from ..support.paths import ROOT, TEST_PLUGINS
+from ..support.plugins import signed
+from ..support.servers import S3_ENV, RegistryProc, publish_and_approve, throwaway_postgres
+from ..support.system import require
+from ..host.test_hot_swap import version_of
+
+ENV = "chain"
+HOSTS = [f"koha-{ENV}-host-{i}" for i in range(3)]
+TOKEN = "chain-hosts-admin-token-0123456789"
+REGISTRY_TOKEN = "chain-registry-admin-token-0123456789"
+PACKAGES, INDEX = "koha-chain-packages", "koha-chain-index"
+
+
+@dataclass
+class Peers:
+    gateway: str
+    moto: str
+    receiver: str
+    database_password: str
+    tuf_pems: dict[str, str]
+    root_json: Path
+    db_secret_arn: str
+    keys_secret_arn: str
+    pg: object
+
+
+def invoke(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def container(name: str):
+    return testinfra.get_host(f"docker://{name}")
+
+
+def _aws(service: str, moto: str):
+    import boto3
+
+    return boto3.client(service, endpoint_url=moto, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def _offline_index(moto: str, work: Path) -> tuple[dict[str, str], bytes]:
+    """The key ceremony on the "offline machine": a registry started once with an empty
+    data folder writes root v1 into the index bucket; its online keys go to the secret,
+    root.pem stays here. Returns the PEMs and root.json."""
+    data = work / "offline-registry"
+    port = free_port()
+    env = {**os.environ, **S3_ENV, "PLUGIN_REGISTRY_STORAGE": "s3",
+           "PLUGIN_REGISTRY_STORAGE_BUCKET": PACKAGES, "PLUGIN_REGISTRY_INDEX_BUCKET": INDEX,
+           "PLUGIN_REGISTRY_STORAGE_ENDPOINT": moto}
+    server = start_server([sys.executable, "-m", "plugin_host.cli", "registry", "serve",
+                           "--port", str(port), "--data-dir", str(data)],
+                          work / "offline-registry.log", port=port, env=env)
+    server.stop()
+    pems = {role: (data / "tuf-keys" / f"{role}.pem").read_text()
+            for role in ("targets", "snapshot", "timestamp")}
+    root = _aws("s3", moto).get_object(Bucket=INDEX, Key="metadata/root.json")["Body"].read()
+    return pems, root
+
+
+@pytest.fixture(scope="module")
+def peers(tmp_path_factory):
+    from ops.containers import NETWORK
+    from ops.docker_engine import ensure_dockerd, ensure_network, network_gateway
+
+    require(os.geteuid() == 0, "the chain test starts dockerd and PostgreSQL: run as root")
+    ensure_dockerd()
+    ensure_network(NETWORK)
+    gateway, subnet = network_gateway(NETWORK)
+    work = tmp_path_factory.mktemp("chain")
+    password = secrets.token_urlsafe(18)
+    with throwaway_postgres("koha-chain-pg-", listen=f"127.0.0.1,{gateway}",
+                            network=subnet) as pg, contextlib.ExitStack() as stack:
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{pg.port}/postgres",
+                             autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE koha LOGIN PASSWORD '{password}'")
+            for db in ("koha_host", "koha_registry"):
+                conn.execute(f"CREATE DATABASE {db} OWNER koha")
+        port = free_port()
+        moto = start_server([str(Path(sys.executable).parent / "moto_server"), "-H", gateway,
+                             "-p", str(port)], work / "moto.log", port=port,
+                            ready_path="/moto-api/", env={**os.environ, **S3_ENV},
+                            address=gateway)
+        stack.callback(moto.stop)
+        s3 = _aws("s3", moto.url)
+        for bucket in (PACKAGES, INDEX):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_policy(Bucket=INDEX, Policy=json.dumps({  # the CDN's read access
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{INDEX}/*"}]}))
+        pems, root = _offline_index(moto.url, work)
+        (work / "root.json").write_bytes(root)
+        db = f"postgresql+psycopg://koha:{password}@{gateway}:{pg.port}"
+        sm = _aws("secretsmanager", moto.url)
+        db_arn = sm.create_secret(Name="koha/chain/database-url", SecretString=json.dumps(
+            {"host": f"{db}/koha_host", "registry": f"{db}/koha_registry"}))["ARN"]
+        keys_arn = sm.create_secret(Name="koha/chain/registry-signing-key",
+                                    SecretString=json.dumps(pems))["ARN"]
+        rport = free_port()
+        receiver = start_server(
+            ["prometheus", f"--web.listen-address={gateway}:{rport}",
+             "--web.enable-remote-write-receiver", f"--storage.tsdb.path={work / 'tsdb'}",
+             f"--config.file={_empty_config(work)}"], work / "receiver.log", port=rport,
+            ready_path="/-/ready", address=gateway)
+        stack.callback(receiver.stop)
+        yield Peers(gateway, moto.url, receiver.url, password, pems, work / "root.json",
+                    db_arn, keys_arn, pg)
+
+
+def _empty_config(work: Path) -> Path:
+    path = work / "receiver.yml"
+    path.write_text("global: {scrape_interval: 1h}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def fleet(peers, tmp_path_factory, wheelhouse):
+    """The four containers, the inventory made from stack outputs, the first deploy."""
+    from ops.containers import start_hosts, stop_hosts
+
+    state = tmp_path_factory.mktemp("chain-state")
+    key = state / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    started = start_hosts(f"koha-{ENV}", 4, key.with_suffix(".pub").read_text(),
+                          log=lambda m: None)
+    try:
+        outputs = {"cloud": "aws", "environment": ENV,
+                   "host_ips": [h.address for h in started[:3]],
+                   "database_host": peers.gateway, "database_port": peers.pg.port,
+                   "packages_bucket": PACKAGES, "index_bucket": INDEX,
+                   "index_url": f"{peers.moto}/{INDEX}",
+                   "issuer_url": "https://issuer.chain.koha.invalid",
+                   "database_url_secret": peers.db_secret_arn,
+                   "signing_key_secret": peers.keys_secret_arn,
+                   "prometheus_endpoint": f"{peers.receiver}/api/v1/write"}
+        (state / "outputs.json").write_text(json.dumps(outputs))
+        r = invoke("infra.inventory", "--stack", ENV, "--file", str(state / "outputs.json"))
+        assert r.returncode == 0, r.stdout + r.stderr
+        path = INVENTORIES / f"{ENV}.yml"
+        inventory = yaml.safe_load(path.read_text())
+        # what the operator adds to the generated inventory (docs/operations/production.md)
+        inventory["all"]["vars"].update({
+            "ansible_ssh_private_key_file": str(key),
+            "plugin_host_registry_root_src": str(peers.root_json),
+            "plugin_host_admin_token": TOKEN, "registry_admin_token": REGISTRY_TOKEN,
+            "registry_storage_endpoint": peers.moto, "koha_grafana_enabled": False,
+            "koha_service_environment": {**S3_ENV,
+                                        "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.moto}})
+        balancer = started[3]
+        inventory["all"]["children"]["load_balancer"] = {"hosts": {balancer.name: {
+            "ansible_host": balancer.address, "koha_address": balancer.address}}}
+        path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+        r = invoke("deploy", "--env", ENV, "--wheelhouse", str(wheelhouse))
+        assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
+        yield {"outputs": outputs, "balancer": balancer, "hosts": started[:3],
+               "deploy": r, "wheelhouse": wheelhouse, "state": state}
+    finally:
+        stop_hosts(f"koha-{ENV}")
+        (INVENTORIES / f"{ENV}.yml").unlink(missing_ok=True)
+
+
+def test_every_output_reaches_the_service_that_uses_it(fleet, peers):
+    h0 = container(started_name(fleet, 0))
+    env = h0.file("/etc/koha/registry.env").content_string
+    assert f"PLUGIN_REGISTRY_STORAGE_BUCKET='{PACKAGES}'" in env
+    assert f"PLUGIN_REGISTRY_INDEX_BUCKET='{INDEX}'" in env
+    assert f"PLUGIN_REGISTRY_DATABASE_URL='aws-sm://{peers.db_secret_arn}#registry'" in env
+    assert f"PLUGIN_REGISTRY_TUF_KEYS_SECRET='aws-sm://{peers.keys_secret_arn}'" in env
+    for i in range(3):
+        host_env = container(started_name(fleet, i)).file(
+            "/etc/koha/plugin-host.env").content_string
+        assert f"PLUGIN_HOST_DATABASE_URL='aws-sm://{peers.db_secret_arn}#host'" in host_env
+        assert f"PLUGIN_HOST_REGISTRY_URL='{peers.moto}/{INDEX}'" in host_env
+    # both services keep their state in PostgreSQL, each in its own database
+    import psycopg
+
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{peers.pg.port}/koha_registry") as c:
+        tables = {r[0] for r in c.execute("SELECT tablename FROM pg_tables "
+                                          "WHERE schemaname = 'public'")}
+    assert {"releases", "accounts"} <= tables
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{peers.pg.port}/koha_host") as c:
+        hosts = {r[0] for r in c.execute("SELECT instance FROM fleet_hosts")}
+    assert hosts == {h for h in HOSTS}, hosts
+    # Prometheus ships its series to the remote-write receiver
+    def remote_series() -> int:
+        r = httpx.get(f"{peers.receiver}/api/v1/query",
+                      params={"query": f'count(up{{environment="{ENV}",cloud="aws"}})'})
+        result = r.json()["data"]["result"]
+        return int(result[0]["value"][1]) if result else 0
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and remote_series() < 8:
+        time.sleep(3)
+    assert remote_series() >= 8  # 3 hosts, registry, 4 node exporters, the balancer
+
+
+def started_name(fleet, i: int) -> str:
+    return fleet["hosts"][i].name
+
+
+def test_no_secret_value_is_in_any_file(fleet, peers):
+    values = [peers.database_password, *(p.splitlines()[1] for p in peers.tuf_pems.values())]
+    inventory = (INVENTORIES / f"{ENV}.yml").read_text()
+    assert not any(v in inventory for v in values)
+    for v in values:
+        r = subprocess.run(["git", "grep", "-q", "-F", v], cwd=ROOT)
+        assert r.returncode == 1, "a secret value is in the repository"
+    for h in [*fleet["hosts"], fleet["balancer"]]:
+        for v in values:
+            r = container(h.name).run(f"grep -rqF -- '{v}' /etc /opt/koha /var/lib/koha "
+                                      "/var/log/koha /home")
+            assert r.rc == 1, f"{h.name}: a secret value is written in a file"
