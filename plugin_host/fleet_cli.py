@@ -90,3 +90,21 @@ def fleet_converge(hosts: tuple[str, ...], token: str) -> None:
             failed = True
     if failed:
         sys.exit(1)
+
+
+@fleet.command("rollback")
+@click.option("--host", "hosts", multiple=True, required=True,
+              help="A plugin host's URL; repeatable, in rollout order")
+@_token_option
+@friendly
+def fleet_rollback(hosts: tuple[str, ...], token: str) -> None:
+    """Declare the plugin set before the current one again and bring each host back to
+    it, one at a time (each switch without dropping a request)."""
+    from .host.fleet_rollout import FleetError, roll_back
+
+    try:
+        roll_back(list(hosts), token, log=click.echo)
+    except FleetError as e:
+        click.secho(f"error: {e.message}", fg="red", err=True)
+        sys.exit(1)
+

@@ -115,19 +115,34 @@ def rollout(hosts: list[str], token: str, declared: dict[str, Any], settle: floa
     return result
 
 
-def _roll_back(first: Admin, touched: list[Admin], log: Callable[[str], None]) -> None:
+def roll_back(hosts: list[str], token: str, log: Callable[[str], None] = print) -> None:
+    """Declare the set before the current one again and converge ``hosts`` in order."""
+    if not hosts:
+        raise FleetError("hosts: name at least one plugin host (--host URL)")
+    admins = [Admin(h, token) for h in hosts]
+    if not _roll_back(admins[0], admins, log):
+        raise FleetError("there is no previous plugin set to roll back to")
+    for admin in admins:
+        problems = unhealthy(admin, admins[0].call("GET", "/admin/fleet")["desired"]["plugins"])
+        if problems:
+            raise FleetError(f"{admin.url} after the rollback: {'; '.join(problems)}")
+
+
+def _roll_back(first: Admin, touched: list[Admin], log: Callable[[str], None]) -> bool:
+    """Declare the previous set and converge ``touched``; False if there is none."""
     try:
         back = first.call("POST", "/admin/fleet/rollback")
     except FleetError as e:
         if "no previous" not in e.message:
             raise
         log("no previous set to go back to: the hosts keep what they converged to")
-        return
+        return False
     log(f"declared the previous set again (generation {back['generation']})")
     for admin in touched:
         done = admin.call("POST", "/admin/fleet/converge")
         log(f"rolled back {admin.url}: " + (", ".join(done["actions"]) or "no change")
             + ("" if done["converged"] else f" (still differs: {'; '.join(done['drift'])})"))
+    return True
 
 
 def status_lines(status: dict[str, Any]) -> list[str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
@@ -29,6 +28,7 @@ from ops.deploy import INVENTORIES
 from plugin_host import __version__
 
 from ..support.paths import ROOT
+from ..support.waiting import Load
 
 HOSTS = ["koha-test-0", "koha-test-1", "koha-test-2"]
 BALANCER = "koha-test-3"
@@ -60,42 +60,6 @@ def servers() -> dict[str, str]:
     r = host(BALANCER).run("echo 'show stat' | socat stdio unix-connect:/run/haproxy/admin.sock")
     rows = [line.split(",") for line in r.stdout.splitlines() if line and line[0] != "#"]
     return {f"{f[0]}/{f[1]}": f[17] for f in rows if f[1] not in ("FRONTEND", "BACKEND")}
-
-
-class Load:
-    """Clients calling the plugin hosts through the balancer without pause (HTTPS, its
-    self-signed certificate); every failure is recorded."""
-
-    def __init__(self, path: str = "/readyz", clients: int = 3):
-        self.url = balancer_url() + path
-        self.stop = threading.Event()
-        self.ok = 0
-        self.failures: list[str] = []
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(clients)]
-
-    def run(self) -> None:
-        with httpx.Client(verify=False, timeout=20) as c:
-            while not self.stop.is_set():
-                try:
-                    r = c.get(self.url)
-                    if r.status_code == 200:
-                        self.ok += 1
-                    else:
-                        self.failures.append(
-                            f"{time.monotonic():.1f} {r.status_code} {r.text[:100]}")
-                except httpx.HTTPError as e:
-                    self.failures.append(f"{time.monotonic():.1f} {e!r}")
-                time.sleep(0.01)
-
-    def __enter__(self) -> Load:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(15)
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +163,7 @@ def test_a_rolling_restart_behind_the_balancer_fails_no_request(deployed, wheelh
     inventory["all"]["vars"]["plugin_host_log_level"] = "debug"
     path.write_text(yaml.safe_dump(inventory, sort_keys=False))
     try:
-        with Load() as load:
+        with Load(balancer_url() + "/readyz") as load:
             time.sleep(1)
             r = deploy("--wheelhouse", str(wheelhouse))
             time.sleep(1)
@@ -240,7 +204,7 @@ def test_a_host_killed_under_load_is_taken_out_by_the_balancer(deployed):
     from ops.docker_engine import kill
 
     victim = HOSTS[2]
-    with Load() as load:
+    with Load(balancer_url() + "/readyz") as load:
         time.sleep(2)
         before = load.ok
         kill(victim)

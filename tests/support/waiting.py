@@ -44,3 +44,46 @@ class Prober(threading.Thread):
     def finish(self) -> None:
         self.stop_event.set()
         self.join(10)
+
+
+class Load:
+    """A few clients calling ``url`` without pause (through a load balancer, say); every
+    answer other than 200 and every transport error is recorded with its time, and the
+    JSON ``field`` of each 200 answer is kept in ``seen``."""
+
+    def __init__(self, url: str, clients: int = 3, field: str | None = None,
+                 verify: bool = False, timeout: float = 20):
+        self.url = url
+        self.field = field
+        self.verify, self.timeout = verify, timeout
+        self.stop = threading.Event()
+        self.ok = 0
+        self.seen: list = []
+        self.failures: list[str] = []
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(clients)]
+
+    def run(self) -> None:
+        with httpx.Client(verify=self.verify, timeout=self.timeout) as c:
+            while not self.stop.is_set():
+                try:
+                    r = c.get(self.url)
+                    if r.status_code == 200:
+                        self.ok += 1
+                        if self.field:
+                            self.seen.append(r.json()[self.field])
+                    else:
+                        self.failures.append(
+                            f"{time.monotonic():.1f} {r.status_code} {r.text[:100]}")
+                except httpx.HTTPError as e:
+                    self.failures.append(f"{time.monotonic():.1f} {e!r}")
+                time.sleep(0.01)
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(self.timeout + 5)
