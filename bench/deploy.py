@@ -1,11 +1,15 @@
-"""`invoke deploy` rolling to three fresh hosts, timed.
+"""`invoke deploy` rolling to fresh hosts, timed.
 
-Three new Debian 12 containers with sshd (Docker; base image from debootstrap, cached),
+Four new Debian 12 containers with sshd (Docker; base image from debootstrap, cached):
+three plugin hosts (the first also the registry and monitoring) and a load balancer;
 the wheelhouse of `invoke build`, then `invoke deploy --env test` twice: the first
-installs everything (registry, three plugin hosts one at a time with readiness checks,
-Prometheus, Alertmanager), the second finds nothing to change.
+installs everything (balancer, registry, three plugin hosts one at a time with
+readiness checks and drains, Prometheus, Alertmanager), the second finds nothing to
+change. The fleet plugin upgrade is bench/fleet.py.
 
-Target (issue 5): first deploy <= 120 s (the project plan asks for under 5 min).
+Targets (issue 13): first deploy of 3 hosts + balancer + registry <= 150 s; no-op
+<= 20 s. All containers share this machine's CPUs with Ansible: every module call on
+every host costs CPU here that separate machines would spend in parallel.
 Usage: python bench/deploy.py [--json]   (as root: it may start dockerd)
 """
 
@@ -46,12 +50,13 @@ def main() -> None:
             testhosts_down()
     figures = {
         "build_s": round(build_s, 1),
-        "three_fresh_hosts_s": round(hosts_s, 1),
+        "four_fresh_hosts_s": round(hosts_s, 1),
         "first_deploy_s": first.seconds,
         "first_deploy_changes": first.changed,
         "second_deploy_s": second.seconds,
         "second_deploy_changes": second.changed,
-        "meets_targets": first.seconds <= 120 and second.changed == 0,
+        "meets_targets": first.seconds <= 150 and second.seconds <= 20
+                         and second.changed == 0,
     }
     report(figures, args.json)
 
