@@ -124,7 +124,7 @@ def test_registry_and_monitoring_on_the_first_host(deployed):
 
     import time
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(up_targets()) < 7:
+    while time.monotonic() < deadline and len(up_targets()) < 9:  # 3 + 1 + 4 nodes + 1
         time.sleep(2)
     targets = up_targets()
     assert sum(t.startswith("plugin-host@") for t in targets) == 3, targets
