@@ -3,8 +3,10 @@ hosts (host/fleet.py on each host, host/fleet_rollout.py from the operator's mac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -16,6 +18,18 @@ from .errors import PluginHostError
 @click.group()
 def fleet() -> None:
     """The environment's declared plugin set, rolled out over its hosts."""
+
+
+@contextlib.contextmanager
+def _failure_exits_1() -> Iterator[None]:
+    """A rollout that failed (and went back) exits 1; bad input still exits 2."""
+    from .host.fleet_rollout import FleetError
+
+    try:
+        yield
+    except FleetError as e:
+        click.secho(f"error: {e.message}", fg="red", err=True)
+        sys.exit(1)
 
 
 def _token_option(fn: Any) -> Any:
@@ -36,7 +50,7 @@ def fleet_apply(file: Any, hosts: tuple[str, ...], settle: float, token: str) ->
     """Declare the plugin set in FILE (JSON: {"plugins": [{"name", "range", "config",
     "secrets", "enabled"}]}, or - for stdin) and roll it out host by host; on a failure
     the previous set comes back on every host touched, and the exit status is 1."""
-    from .host.fleet_rollout import FleetError, rollout
+    from .host.fleet_rollout import rollout
 
     try:
         declared = json.load(file)
@@ -44,11 +58,8 @@ def fleet_apply(file: Any, hosts: tuple[str, ...], settle: float, token: str) ->
         raise PluginHostError(f"{file.name}: not JSON: {e}") from None
     if isinstance(declared, list):
         declared = {"plugins": declared}
-    try:
+    with _failure_exits_1():
         rollout(list(hosts), token, declared, settle=settle, log=click.echo)
-    except FleetError as e:
-        click.secho(f"error: {e.message}", fg="red", err=True)
-        sys.exit(1)
 
 
 @fleet.command("status")
@@ -100,11 +111,8 @@ def fleet_converge(hosts: tuple[str, ...], token: str) -> None:
 def fleet_rollback(hosts: tuple[str, ...], token: str) -> None:
     """Declare the plugin set before the current one again and bring each host back to
     it, one at a time (each switch without dropping a request)."""
-    from .host.fleet_rollout import FleetError, roll_back
+    from .host.fleet_rollout import roll_back
 
-    try:
+    with _failure_exits_1():
         roll_back(list(hosts), token, log=click.echo)
-    except FleetError as e:
-        click.secho(f"error: {e.message}", fg="red", err=True)
-        sys.exit(1)
 

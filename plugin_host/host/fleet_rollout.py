@@ -122,8 +122,9 @@ def roll_back(hosts: list[str], token: str, log: Callable[[str], None] = print) 
     admins = [Admin(h, token) for h in hosts]
     if not _roll_back(admins[0], admins, log):
         raise FleetError("there is no previous plugin set to roll back to")
+    desired = admins[0].call("GET", "/admin/fleet")["desired"]["plugins"]
     for admin in admins:
-        problems = unhealthy(admin, admins[0].call("GET", "/admin/fleet")["desired"]["plugins"])
+        problems = unhealthy(admin, desired)
         if problems:
             raise FleetError(f"{admin.url} after the rollback: {'; '.join(problems)}")
 

@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ..support.paths import TEST_PLUGINS
 from ..support.plugins import signed
+from ..support.waiting import Load as SharedLoad
 from ..support.waiting import wait_until
 
 
-class Load:
-    """Several clients calling /version without pause; every answer is recorded."""
+class Load(SharedLoad):
+    """Several clients calling versioned's /version without pause; each answer's
+    version is in ``versions``."""
 
     def __init__(self, url: str, clients: int = 4):
-        self.url = f"{url}/plugins/versioned/api/version"
-        self.stop = threading.Event()
-        self.versions: list[str] = []
-        self.failures: list[str] = []
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(clients)]
-
-    def run(self) -> None:
-        with httpx.Client(timeout=10) as c:
-            while not self.stop.is_set():
-                try:
-                    r = c.get(self.url)
-                    if r.status_code == 200:
-                        self.versions.append(r.json()["version"])
-                    else:
-                        self.failures.append(f"{r.status_code} {r.text}")
-                except httpx.HTTPError as e:
-                    self.failures.append(repr(e))
-
-    def __enter__(self) -> Load:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(10)
+        super().__init__(f"{url}/plugins/versioned/api/version", clients, field="version",
+                         timeout=10, pause=0)
+        self.versions = self.seen
 
 
 def version_of(src: Path, version: str, *, healthy: bool = True, hook: bool = False,

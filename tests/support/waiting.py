@@ -52,8 +52,9 @@ class Load:
     JSON ``field`` of each 200 answer is kept in ``seen``."""
 
     def __init__(self, url: str, clients: int = 3, field: str | None = None,
-                 verify: bool = False, timeout: float = 20):
+                 verify: bool = False, timeout: float = 20, pause: float = 0.01):
         self.url = url
+        self.pause = pause
         self.field = field
         self.verify, self.timeout = verify, timeout
         self.stop = threading.Event()
@@ -76,7 +77,8 @@ class Load:
                             f"{time.monotonic():.1f} {r.status_code} {r.text[:100]}")
                 except httpx.HTTPError as e:
                     self.failures.append(f"{time.monotonic():.1f} {e!r}")
-                time.sleep(0.01)
+                if self.pause:
+                    time.sleep(self.pause)
 
     def __enter__(self) -> Load:
         for t in self.threads:
