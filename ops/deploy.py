@@ -69,6 +69,27 @@ def built_version(wheelhouse: Path) -> str:
     return versions.pop()
 
 
+def ansible_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment ansible-playbook runs in: this repository's ansible.cfg, and
+    Mitogen's strategy when it is installed (one persistent Python interpreter per host
+    instead of a fresh one per module: a no-op deploy in less than half the time).
+    ``KOHA_DEPLOY_STRATEGY=linear`` (or any built-in strategy) turns it off."""
+    env = {**(os.environ if base is None else base),
+           "ANSIBLE_CONFIG": str(PLAYBOOKS / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    strategy = env.get("KOHA_DEPLOY_STRATEGY", "mitogen_linear")
+    if strategy.startswith("mitogen"):
+        try:
+            import ansible_mitogen
+        except ImportError:
+            strategy = "linear"
+        else:
+            env["ANSIBLE_STRATEGY_PLUGINS"] = str(Path(ansible_mitogen.__file__).parent
+                                                  / "plugins" / "strategy")
+    env["ANSIBLE_STRATEGY"] = strategy
+    return env
+
+
 def preflight_command(env: str) -> list[str]:
     """Only site.yml's first play: the production settings check, no host contacted."""
     return [str(Path(sys.executable).parent / "ansible-playbook"), "-i",
@@ -104,9 +125,7 @@ def run(cmd: list[str], echo: bool = True, log: Path | None = None) -> DeployRes
 
     console = Console(highlight=False)
     live = echo and console.is_terminal
-    env = {**os.environ, "ANSIBLE_CONFIG": str(PLAYBOOKS / "ansible.cfg"),
-           "ANSIBLE_FORCE_COLOR": "0", "PATH": f"{Path(sys.executable).parent}:"
-                                             f"{os.environ.get('PATH', '')}"}
+    env = ansible_env()
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, cwd=PLAYBOOKS)
