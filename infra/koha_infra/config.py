@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import regions
+
 NAMESPACE = "koha"
 KEYS = [
     "cloud", "environment", "region", "backup_region", "project", "name_prefix", "owner",
@@ -88,7 +90,24 @@ class StackConfig(BaseModel):
         if self.region == self.backup_region:
             raise ValueError("backup_region: must differ from region (backups survive a "
                              "regional outage)")
+        for key in ("region", "backup_region"):
+            if not regions.known_region(self.cloud, getattr(self, key)):
+                known = sorted(regions.GCP_ZONES if self.cloud == "gcp" else regions.AWS_ZONES)
+                raise ValueError(f"{key}: {getattr(self, key)!r} is not a {self.cloud} region "
+                                 f"this platform knows the zones of ({', '.join(known)}; "
+                                 "koha_infra/regions.py)")
+        problem = regions.machine_problem(self.cloud, self.host_machine_type)
+        if problem:
+            raise ValueError(f"host_machine_type: {problem}")
+        problem = regions.db_class_problem(self.cloud, self.db_instance_class)
+        if problem:
+            raise ValueError(f"db_instance_class: {problem}")
         return self
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        """The region's zones, full names (koha_infra/regions.py)."""
+        return regions.zones(self.cloud, self.region)
 
     @property
     def tags(self) -> dict[str, str]:

@@ -3,6 +3,12 @@
 Every rule is mandatory; the logic lives in rules.py, where the tests call it directly.
 """
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # koha_infra (regions)
+
+from graph import STACK_RULES, Graph
 from pulumi_policy import (
     EnforcementLevel,
     PolicyPack,
@@ -24,6 +30,16 @@ def _resource_policy(name, description, fn):
                                     enforcement_level=EnforcementLevel.MANDATORY)
 
 
+def _stack_policy(name, description, fn):
+    def validate(args: StackValidationArgs, report_violation: ReportViolation):
+        # a stack policy sees each resource's outputs: what the clouds resolve references to
+        for message in fn(Graph((r.resource_type, r.name, r.props) for r in args.resources)):
+            report_violation(message)
+
+    return StackValidationPolicy(name=name, description=description, validate=validate,
+                                 enforcement_level=EnforcementLevel.MANDATORY)
+
+
 def _s3_complete(args: StackValidationArgs, report_violation: ReportViolation):
     for message in s3_buckets_complete(
             (r.resource_type, r.name, r.props) for r in args.resources):
@@ -38,5 +54,6 @@ PolicyPack(
                                     description="Every S3 bucket is versioned, encrypted, "
                                                 "public-access-blocked and TLS-only.",
                                     validate=_s3_complete,
-                                    enforcement_level=EnforcementLevel.MANDATORY)],
+                                    enforcement_level=EnforcementLevel.MANDATORY),
+              *(_stack_policy(n, d, fn) for n, (d, fn) in STACK_RULES.items())],
 )

@@ -32,6 +32,10 @@ TAGGED = {
 
 Props = dict[str, Any]
 
+#: the label of the one GCS bucket everyone may read: the index a CDN serves (the stack
+#: rule public-only-cdn-origins checks that a CDN does serve it)
+PUBLIC_READ = "public-read"
+
 
 def _doc(policy: Any) -> dict:
     if isinstance(policy, str):
@@ -92,15 +96,20 @@ def no_public_buckets(t: str, p: Props) -> list[str]:
             if s.get("Effect") == "Allow" and s.get("Principal") in ("*", {"AWS": "*"}):
                 return ["bucket policy allows everyone (Principal *)"]
     if t == "gcp:storage/bucket:Bucket":
-        if p.get("publicAccessPrevention") != "enforced":
-            return ["publicAccessPrevention must be 'enforced'"]
+        public_read = (p.get("labels") or {}).get("access") == PUBLIC_READ
+        if p.get("publicAccessPrevention") != "enforced" and not public_read:
+            return ["publicAccessPrevention must be 'enforced' (or the bucket labelled "
+                    f"access: {PUBLIC_READ}, for the one a CDN serves)"]
         if p.get("uniformBucketLevelAccess") is not True:
             return ["uniformBucketLevelAccess must be on (no per-object ACLs)"]
     if t in ("gcp:storage/bucketIAMMember:BucketIAMMember",
              "gcp:storage/bucketIAMBinding:BucketIAMBinding"):
-        members = _as_list(p.get("member") or p.get("members") or [])
-        if {"allUsers", "allAuthenticatedUsers"} & set(members):
-            return ["buckets must not be granted to allUsers or allAuthenticatedUsers"]
+        members = set(_as_list(p.get("member") or p.get("members") or []))
+        if "allAuthenticatedUsers" in members:
+            return ["buckets must not be granted to allAuthenticatedUsers"]
+        if "allUsers" in members and p.get("role") != "roles/storage.objectViewer":
+            return [f"allUsers may at most read objects (roles/storage.objectViewer), not "
+                    f"{p.get('role')}"]
     return []
 
 
@@ -175,6 +184,18 @@ def database_not_public(t: str, p: Props) -> list[str]:
     return []
 
 
+def admins_mfa(t: str, p: Props) -> list[str]:
+    """The user pools hold admins, reviewers and publishers; neither cloud can require
+    a second factor of one group only, so it is required of all."""
+    if t == "aws:cognito/userPool:UserPool" and p.get("mfaConfiguration") != "ON":
+        return ["MFA must be required (mfaConfiguration ON): admins, reviewers and "
+                "publishers all sign in here"]
+    if t == "gcp:identityplatform/config:Config" and (p.get("mfa") or {}).get(
+            "state") != "MANDATORY":
+        return ["MFA must be MANDATORY: admins, reviewers and publishers all sign in here"]
+    return []
+
+
 RESOURCE_RULES: dict[str, tuple[str, Callable[[str, Props], list[str]]]] = {
     "encryption-at-rest": ("Data stores and volumes are encrypted, with our keys.",
                            encryption_at_rest),
@@ -187,6 +208,8 @@ RESOURCE_RULES: dict[str, tuple[str, Callable[[str, Props], list[str]]]] = {
                       required_tags),
     "database-not-public": ("The database is reachable only from private networks.",
                             database_not_public),
+    "admins-mfa": ("Everyone who can publish, review or administer signs in with MFA.",
+                   admins_mfa),
 }
 
 S3_COMPANIONS = {

@@ -189,9 +189,12 @@ def test_a_release_that_cannot_start_is_rolled_back(deployed, wheelhouse, broken
     assert first.file("/opt/koha/plugin-host").linked_to == f"/opt/koha/releases/{__version__}"
     code, _ = curl(first, "http://127.0.0.1:8080/readyz")
     assert code == 200
-    for name in HOSTS[1:]:  # the rollout stopped: the others never saw it
+    for name in HOSTS[1:]:  # the rollout stopped: the others were never switched
         h = host(name)
-        assert not h.file(f"/opt/koha/releases/{version}").exists, name
+        # staged side by side before the rollout, never pointed at
+        assert h.file(f"/opt/koha/releases/{version}").exists, name
+        assert h.file("/opt/koha/plugin-host").linked_to == \
+            f"/opt/koha/releases/{__version__}", name
         assert curl(h, "http://127.0.0.1:8080/readyz")[0] == 200
     # and the next good deploy brings everything back in line
     r = deploy("--wheelhouse", str(wheelhouse))

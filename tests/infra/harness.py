@@ -7,7 +7,7 @@ for the engine and the providers. Each record has the resource's type, name, inp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ class Record:
     name: str
     inputs: dict[str, Any]
     parent_type: str | None
+    #: inputs and computed properties, as a stack policy sees them
+    outputs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -36,13 +38,20 @@ class Record:
 class Recorder(pulumi.runtime.Mocks):
     """Answers like a provider would, with plausible computed outputs."""
 
+    #: the Google-managed service agent each API creates (projects.ServiceIdentity)
+    AGENTS = {"sqladmin.googleapis.com": "gcp-sa-cloud-sql",
+              "secretmanager.googleapis.com": "gcp-sa-secretmanager",
+              "storage.googleapis.com": "gs-project-accounts"}
+
     def __init__(self) -> None:
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.inputs[(args.typ, args.name)] = dict(args.inputs)
         rid = args.name  # like S3, where a bucket's id is its name
-        state = {**args.inputs, "arn": f"arn:mock:{args.name}", "bucket": args.name,
+        # computed properties the way a provider fills them; what the program set wins
+        state = {"arn": f"arn:mock:{args.name}", "bucket": args.name,
                  "name": args.inputs.get("name", args.name), "id": rid,
                  "address": f"{args.name}.db.internal", "port": 5432,
                  "endpoint": f"{args.name}.auth.example", "domainName": f"{args.name}.cdn",
@@ -54,10 +63,17 @@ class Recorder(pulumi.runtime.Mocks):
                  "keyName": args.name, "number": "123456",
                  "networkInterfaces": [{**ni, "networkIp": "10.0.2.7"}
                                        for ni in args.inputs.get("networkInterfaces", [])]}
+        state = {**state, **{k: v for k, v in args.inputs.items() if k != "networkInterfaces"}}
+        if args.typ == "gcp:projects/serviceIdentity:ServiceIdentity":
+            agent = self.AGENTS.get(args.inputs.get("service"), "gcp-sa-unknown")
+            state["email"] = f"service-123456@{agent}.iam.gserviceaccount.com"
+        self.outputs[(args.typ, args.name)] = state
         return [rid, state]
 
     def call(self, args: pulumi.runtime.MockCallArgs):
-        return {"number": "123456", "projectId": args.args.get("projectId", "p")}
+        return {"number": "123456", "projectId": args.args.get("projectId", "p"),
+                "accountId": "111122223333", "id": "c0ffee-canonical-user",
+                "arn": "arn:aws:iam::111122223333:user/deploy"}
 
 
 def example_config(cloud: str = "aws", environment: str = "dev", **overrides: Any) -> dict:
@@ -103,7 +119,8 @@ def run_stack(raw: dict[str, Any], rules_dir: Path) -> tuple[list[Record], dict[
         if typ.startswith("pulumi:providers:") or typ == "pulumi:pulumi:Stack":
             continue
         records.append(Record(typ, name, recorder.inputs.get((typ, name), {}),
-                              qualified[-2] if len(qualified) > 1 else None))
+                              qualified[-2] if len(qualified) > 1 else None,
+                              recorder.outputs.get((typ, name), {})))
     return records, outputs
 
 

@@ -110,7 +110,9 @@ def test_gcp_artifact_store(stack):
                                                "artifacts-logs", "artifacts-packages"]
     for b in buckets:
         i = b.inputs
-        assert i["publicAccessPrevention"] == "enforced"
+        # only the index, which the CDN serves to everyone (objects only, read only)
+        assert i["publicAccessPrevention"] == (
+            "inherited" if b.name == "artifacts-index" else "enforced"), b.name
         assert i["uniformBucketLevelAccess"] is True
         assert i["versioning"] == {"enabled": True}
         assert i["encryption"]["defaultKmsKeyName"]
@@ -175,7 +177,8 @@ def test_gcp_identity(stack):
         "koha-dev-admin", "koha-dev-publisher", "koha-dev-reviewer"]
     grants = {r.name: r.inputs["role"]
               for r in of_type(records, "gcp:storage/bucketIAMMember:BucketIAMMember")}
-    assert grants == {"identity-host-packages": "roles/storage.objectViewer",
+    assert grants == {"artifacts-index-public": "roles/storage.objectViewer",
+                      "identity-host-packages": "roles/storage.objectViewer",
                       "identity-host-index": "roles/storage.objectViewer",
                       "identity-registry-packages": "roles/storage.objectAdmin",
                       "identity-registry-index": "roles/storage.objectAdmin"}
@@ -239,7 +242,11 @@ def test_aws_hosts(stack):
         assert i.inputs["associatePublicIpAddress"] is False
         assert i.inputs["metadataOptions"]["httpTokens"] == "required"
         assert i.inputs["rootBlockDevice"]["encrypted"] is True
-        assert i.inputs["iamInstanceProfile"] == "identity-host"
+    # the first runs the registry and Prometheus too (infra.inventory): it writes
+    profiles = [(i.inputs["iamInstanceProfile"], i.inputs["tags"]["services"])
+                for i in sorted(instances, key=lambda i: i.name)]
+    assert profiles == [("identity-registry", "plugin-host_registry_monitoring"),
+                        ("identity-host", "plugin-host"), ("identity-host", "plugin-host")]
     assert {i.inputs["subnetId"] for i in instances} == set(raw["subnets"])
 
 
@@ -254,8 +261,15 @@ def test_gcp_hosts(stack):
     for i in instances:
         assert all("accessConfigs" not in n for n in i.inputs["networkInterfaces"])
         assert i.inputs["shieldedInstanceConfig"]["enableSecureBoot"] is True
-        assert i.inputs["metadata"]["enable-oslogin"] == "TRUE"
-        assert i.inputs["serviceAccount"]["email"] == "identity-host@sa.example"
+        # OS Login would make GCE ignore the deploy key in ssh-keys
+        assert i.inputs["metadata"]["enable-oslogin"] == "FALSE"
+        assert i.inputs["metadata"]["block-project-ssh-keys"] == "TRUE"
+    by_name = {i.name: i.inputs for i in instances}
+    assert [by_name[f"hosts-{n}"]["serviceAccount"]["email"] for n in range(3)] == [
+        "identity-registry@sa.example", "identity-host@sa.example", "identity-host@sa.example"]
+    # europe-west1 has no zone a
+    assert [by_name[f"hosts-{n}"]["zone"] for n in range(3)] == [
+        "europe-west1-b", "europe-west1-c", "europe-west1-d"]
 
 
 # ---- Database -----------------------------------------------------------------------

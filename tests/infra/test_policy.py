@@ -83,6 +83,12 @@ CASES = {
         (SQL, GOOD_SQL, {**GOOD_SQL, "settings": {"userLabels": TAGS, "ipConfiguration": {
             "ipv4Enabled": True, "sslMode": "ENCRYPTED_ONLY"}}}, "public IP"),
     ],
+    "admins-mfa": [
+        ("aws:cognito/userPool:UserPool", {"mfaConfiguration": "ON"},
+         {"mfaConfiguration": "OPTIONAL"}, "mfaConfiguration ON"),
+        ("gcp:identityplatform/config:Config", {"mfa": {"state": "MANDATORY"}},
+         {"mfa": {"state": "ENABLED"}}, "MANDATORY"),
+    ],
 }
 
 

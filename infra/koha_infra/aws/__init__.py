@@ -34,7 +34,8 @@ def build(cfg: StackConfig, rules_dir: Path) -> StackOutputs:
     """The whole platform on AWS; returns the stack outputs a deploy needs."""
     store = ArtifactStore("artifacts", ArtifactStoreArgs(cfg))
     identity = Identity("identity", IdentityArgs(cfg, store))
-    monitoring = Monitoring("monitoring", MonitoringArgs(cfg, store, rules_dir))
+    monitoring = Monitoring("monitoring", MonitoringArgs(cfg, store, identity, rules_dir))
+    store.key_policy(monitoring.key_statement)
     hosts = Hosts("hosts", HostsArgs(cfg, identity))
     db = Database("database", DatabaseArgs(cfg, hosts))
     return StackOutputs(

@@ -8,6 +8,7 @@ import pulumi_aws as aws
 from pulumi import ComponentResource, Output, ResourceOptions
 
 from ..components import child_opts as _opts
+from ..components import services
 from ..config import StackConfig
 from .identity import Identity
 
@@ -25,8 +26,11 @@ class Hosts(ComponentResource):
 
     Creates: a security group allowing the app port only from the load balancer ranges
     and SSH only from the bastion range; ``host_count`` instances in the private
-    subnets with encrypted root volumes, IMDSv2 required, no public IP, the host
-    instance profile, and the deploy user's SSH key.
+    subnets with encrypted root volumes, IMDSv2 required, no public IP, and the deploy
+    user's SSH key. The first runs the plugin host, the registry and Prometheus (as
+    ``infra.inventory`` assigns them) with the registry's profile (it writes the
+    buckets and remote-writes metrics); the others the host's read-only profile. The
+    ``services`` tag says which.
     """
 
     APP_PORT = 8080
@@ -51,12 +55,15 @@ class Hosts(ComponentResource):
                 f"{name}-{i}", ami=cfg.host_image, instance_type=cfg.host_machine_type,
                 subnet_id=cfg.subnets[i % len(cfg.subnets)],
                 vpc_security_group_ids=[self.security_group.id],
-                iam_instance_profile=identity.host_profile.name, key_name=key.key_name,
+                iam_instance_profile=(identity.registry_profile if i == 0
+                                      else identity.host_profile).name,
+                key_name=key.key_name,
                 associate_public_ip_address=False,
                 metadata_options={"http_tokens": "required", "http_endpoint": "enabled"},
                 root_block_device={"encrypted": True, "volume_type": "gp3",
                                    "volume_size": 20},
-                tags={**cfg.tags, "Name": cfg.name(f"host-{i}"), "role": "plugin-host"},
+                tags={**cfg.tags, "Name": cfg.name(f"host-{i}"),
+                      "services": services(i)},
                 opts=_opts(self))
             for i in range(cfg.host_count)]
         self.private_ips = Output.all(*(i.private_ip for i in self.instances))

@@ -39,7 +39,9 @@ class IdentityArgs:
 class Identity(ComponentResource):
     """Who may do what: users, app clients, machine roles and secrets.
 
-    Creates: a Cognito user pool (strong password policy, MFA optional, deletion
+    Creates: a Cognito user pool (strong password policy, MFA required of everyone:
+    Cognito cannot require it of one group only, and every account here can publish,
+    review or administer; deletion
     protection in prod) with groups admin, reviewer and publisher; app clients for the
     marketplace (authorization code + PKCE, callback URLs from config) and the CLI
     (public, PKCE); IAM roles and instance profiles for hosts (read-only on the artifact
@@ -55,7 +57,7 @@ class Identity(ComponentResource):
         cfg, store = args.config, args.store
         tags = cfg.tags
         self.pool = aws.cognito.UserPool(
-            f"{name}-users", name=cfg.name("users"), tags=tags, mfa_configuration="OPTIONAL",
+            f"{name}-users", name=cfg.name("users"), tags=tags, mfa_configuration="ON",
             software_token_mfa_configuration={"enabled": True},
             deletion_protection="ACTIVE" if cfg.is_prod else "INACTIVE",
             password_policy={"minimum_length": 12, "require_lowercase": True,
@@ -79,10 +81,12 @@ class Identity(ComponentResource):
             callback_urls=["http://localhost:8765/callback"], opts=_opts(self), **common)
         self.signing_key = aws.secretsmanager.Secret(
             f"{name}-signing-key", name=cfg.name("registry-signing-key"),
-            kms_key_id=store.key.arn, tags=tags, opts=_opts(self))
+            kms_key_id=store.key.arn, tags={**tags, "purpose": "signing-key"},
+            opts=_opts(self))
         self.database_url = aws.secretsmanager.Secret(
             f"{name}-database-url", name=cfg.name("database-url"),
-            kms_key_id=store.key.arn, tags=tags, opts=_opts(self))
+            kms_key_id=store.key.arn, tags={**tags, "purpose": "database-url"},
+            opts=_opts(self))
         self.host_role, self.host_profile = self._role(
             f"{name}-host", cfg, store, write=False, secrets=[self.database_url])
         self.registry_role, self.registry_profile = self._role(

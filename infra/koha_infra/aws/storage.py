@@ -12,13 +12,28 @@ from pulumi import ComponentResource, Output, ResourceOptions
 from ..components import child_opts as _opts
 from ..config import StackConfig
 
+#: the canonical user of CloudFront's log delivery account (awslogsdelivery), which
+#: standard logging writes as: https://docs.aws.amazon.com/AmazonCloudFront/latest/
+#: DeveloperGuide/standard-logging-legacy-s3.html
+CLOUDFRONT_LOG_DELIVERY = "c4c1ede66af53448b93c283ce9448c4ba468c9432aa01d700d3878632f77d2d0"
 
-def tls_only_policy(bucket_arn: Output[str]) -> Output[str]:
-    return bucket_arn.apply(lambda arn: json.dumps({
+
+def tls_only_policy(bucket_arn: Output[str], *extra: Output[dict] | dict) -> Output[str]:
+    """The bucket's policy: TLS only, plus ``extra`` statements (service principals)."""
+    return Output.all(bucket_arn, *extra).apply(lambda a: json.dumps({
         "Version": "2012-10-17",
         "Statement": [{"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*",
-                       "Action": "s3:*", "Resource": [arn, f"{arn}/*"],
-                       "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+                       "Action": "s3:*", "Resource": [a[0], f"{a[0]}/*"],
+                       "Condition": {"Bool": {"aws:SecureTransport": "false"}}}, *a[1:]]}))
+
+
+def service_statement(sid: str, service: str, actions: list[str], resource: object,
+                      condition: dict | None = None) -> dict:
+    out = {"Sid": sid, "Effect": "Allow", "Principal": {"Service": service},
+           "Action": actions, "Resource": resource}
+    if condition:
+        out["Condition"] = condition
+    return out
 
 
 def _replication_policy(args: list[str]) -> str:
@@ -47,9 +62,12 @@ class ArtifactStore(ComponentResource):
 
     Creates: a KMS key; buckets ``packages``, ``index``, ``logs`` and ``backup`` (in
     ``backup_region``), each with versioning, KMS encryption, all public access blocked,
-    a TLS-only policy and noncurrent-version expiry; access logging to ``logs``;
-    replication of packages and index to ``backup``; a CloudFront distribution with an
-    origin access control in front of the index.
+    a TLS-only policy and noncurrent-version expiry; access logging to ``logs`` (whose
+    policy and key let S3's log delivery write, and whose ACLs stay enabled for
+    CloudFront's standard logging, which writes through them); replication of packages
+    and index to ``backup``; a CloudFront distribution with an origin access control in
+    front of the index (the index's policy and key let only that distribution read).
+    :meth:`key_policy` seals the key's policy once every service using it is known.
     """
 
     def __init__(self, name: str, args: ArtifactStoreArgs,
@@ -65,11 +83,38 @@ class ArtifactStore(ComponentResource):
         self.backup_key = aws.kms.Key(f"{name}-backup-key", enable_key_rotation=True,
                                       description="Koha artifact store backups", tags=tags,
                                       opts=_opts(self, provider=backup_provider))
-        self.logs = self._bucket(f"{name}-logs", cfg, self.key, logs_to=None)
+        self.name_ = name
+        self.account = aws.get_caller_identity_output().account_id
+        self.logs = self._bucket(f"{name}-logs", cfg, self.key, logs_to=None, purpose="logs",
+                                 policy=False)
         self.backup = self._bucket(f"{name}-backup", cfg, self.backup_key, logs_to=None,
-                                   provider=backup_provider)
-        self.packages = self._bucket(f"{name}-packages", cfg, self.key, logs_to=self.logs)
-        self.index = self._bucket(f"{name}-index", cfg, self.key, logs_to=self.logs)
+                                   provider=backup_provider, purpose="backup")
+        self.packages = self._bucket(f"{name}-packages", cfg, self.key, logs_to=self.logs,
+                                     purpose="packages")
+        self.index = self._bucket(f"{name}-index", cfg, self.key, logs_to=self.logs,
+                                  purpose="index", policy=False)
+        # S3 access logs and CloudFront logs land in `logs`: S3's log delivery writes
+        # under the bucket policy; CloudFront's (legacy standard logging) writes through
+        # the bucket's ACL, which BucketOwnerEnforced (the default) would disable
+        ownership = aws.s3.BucketOwnershipControls(
+            f"{name}-logs", bucket=self.logs.id,
+            rule={"object_ownership": "BucketOwnerPreferred"}, opts=_opts(self))
+        owner = aws.s3.get_canonical_user_id_output().id
+        aws.s3.BucketAcl(
+            f"{name}-logs", bucket=self.logs.id, opts=_opts(self, depends_on=[ownership]),
+            access_control_policy={
+                "owner": {"id": owner},
+                "grants": [{"grantee": {"type": "CanonicalUser", "id": owner},
+                            "permission": "FULL_CONTROL"},
+                           {"grantee": {"type": "CanonicalUser",
+                                        "id": CLOUDFRONT_LOG_DELIVERY},
+                            "permission": "FULL_CONTROL"}]})
+        aws.s3.BucketPolicy(f"{name}-logs", bucket=self.logs.id, opts=_opts(self),
+                            policy=tls_only_policy(self.logs.arn, Output.all(
+                                self.logs.arn, self.account).apply(lambda a: service_statement(
+                                    "S3AccessLogs", "logging.s3.amazonaws.com",
+                                    ["s3:PutObject"], f"{a[0]}/*",
+                                    {"StringEquals": {"aws:SourceAccount": a[1]}}))))
         role = aws.iam.Role(f"{name}-replication", tags=tags, opts=_opts(self),
                             assume_role_policy=json.dumps({
                                 "Version": "2012-10-17", "Statement": [{
@@ -109,17 +154,48 @@ class ArtifactStore(ComponentResource):
                                 "minimum_protocol_version": "TLSv1.2_2021"},
             logging_config={"bucket": self.logs.bucket_domain_name, "prefix": "cdn/"},
             opts=_opts(self))
+        # only this distribution reads the index (origin access control)
+        aws.s3.BucketPolicy(f"{name}-index", bucket=self.index.id, opts=_opts(self),
+                            policy=tls_only_policy(self.index.arn, Output.all(
+                                self.index.arn, self.cdn.arn).apply(lambda a: service_statement(
+                                    "CloudFrontReadsIndex", "cloudfront.amazonaws.com",
+                                    ["s3:GetObject"], f"{a[0]}/*",
+                                    {"StringEquals": {"AWS:SourceArn": a[1]}}))))
         self.index_url = self.cdn.domain_name.apply(lambda d: f"https://{d}")
         self.register_outputs({"packages_bucket": self.packages.bucket,
                                "index_bucket": self.index.bucket,
                                "backup_bucket": self.backup.bucket,
                                "index_url": self.index_url})
 
+    def key_policy(self, *service_statements: Output[dict] | dict) -> aws.kms.KeyPolicy:
+        """The key's policy: the account administers it (IAM policies then grant roles),
+        and each AWS service that uses data under it on our behalf may: CloudFront
+        reading the index (this distribution only), log delivery for CloudFront and S3
+        access logs, and ``service_statements`` from other components (the managed
+        Prometheus publishing to the encrypted alert topic)."""
+        statements = Output.all(self.account, self.cdn.arn, *service_statements).apply(
+            lambda a: json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Sid": "AccountAdministers", "Effect": "Allow",
+                 "Principal": {"AWS": f"arn:aws:iam::{a[0]}:root"}, "Action": "kms:*",
+                 "Resource": "*"},
+                service_statement("CloudFrontReadsIndex", "cloudfront.amazonaws.com",
+                                  ["kms:Decrypt"], "*",
+                                  {"StringEquals": {"AWS:SourceArn": a[1]}}),
+                service_statement("CloudFrontLogs", "delivery.logs.amazonaws.com",
+                                  ["kms:GenerateDataKey*"], "*"),
+                service_statement("S3AccessLogs", "logging.s3.amazonaws.com",
+                                  ["kms:GenerateDataKey*"], "*",
+                                  {"StringEquals": {"aws:SourceAccount": a[0]}}),
+                *a[2:]]}))
+        return aws.kms.KeyPolicy(f"{self.name_}-key", key_id=self.key.id, policy=statements,
+                                 opts=_opts(self))
+
     def _bucket(self, name: str, cfg: StackConfig, key: aws.kms.Key,
-                logs_to: aws.s3.Bucket | None,
-                provider: aws.Provider | None = None) -> aws.s3.Bucket:
+                logs_to: aws.s3.Bucket | None, purpose: str,
+                provider: aws.Provider | None = None, policy: bool = True) -> aws.s3.Bucket:
         o = _opts(self, provider=provider) if provider else _opts(self)
-        bucket = aws.s3.Bucket(name, force_destroy=not cfg.is_prod, tags=cfg.tags, opts=o)
+        bucket = aws.s3.Bucket(name, force_destroy=not cfg.is_prod,
+                               tags={**cfg.tags, "purpose": purpose}, opts=o)
         aws.s3.BucketVersioning(name, bucket=bucket.id,
                                 versioning_configuration={"status": "Enabled"}, opts=o)
         aws.s3.BucketServerSideEncryptionConfiguration(
@@ -130,8 +206,9 @@ class ArtifactStore(ComponentResource):
         aws.s3.BucketPublicAccessBlock(name, bucket=bucket.id, block_public_acls=True,
                                        block_public_policy=True, ignore_public_acls=True,
                                        restrict_public_buckets=True, opts=o)
-        aws.s3.BucketPolicy(name, bucket=bucket.id, policy=tls_only_policy(bucket.arn),
-                            opts=o)
+        if policy:  # else written by the caller, with its service statements
+            aws.s3.BucketPolicy(name, bucket=bucket.id, policy=tls_only_policy(bucket.arn),
+                                opts=o)
         aws.s3.BucketLifecycleConfiguration(
             name, bucket=bucket.id, opts=o,
             rules=[{"id": "expire-noncurrent", "status": "Enabled", "filter": {},

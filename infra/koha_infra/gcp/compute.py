@@ -8,6 +8,7 @@ import pulumi_gcp as gcp
 from pulumi import ComponentResource, Output, ResourceOptions
 
 from ..components import child_opts as _opts
+from ..components import services
 from ..config import StackConfig
 from .identity import Identity
 
@@ -28,8 +29,13 @@ class Hosts(ComponentResource):
 
     Creates: firewall rules admitting the app port only from Google's load balancer
     ranges and SSH only from the bastion range, for instances tagged ``koha-host``;
-    ``host_count`` instances with no external IP, Shielded VM, OS Login, the host
-    service account and the deploy user's SSH key.
+    ``host_count`` instances spread over the region's zones (koha_infra/regions.py),
+    with no external IP, Shielded VM, and the deploy user's SSH key in the instance's
+    metadata (project-wide keys blocked; OS Login off, since with it on GCE ignores
+    metadata keys and the deploy could not log in). The first runs the plugin host,
+    the registry and Prometheus (as ``infra.inventory`` assigns them) with the
+    registry's service account; the others the host's. The ``services`` label says
+    which.
     """
 
     APP_PORT = 8080
@@ -50,17 +56,19 @@ class Hosts(ComponentResource):
                              allows=[{"protocol": "tcp", "ports": ["22"]}], opts=_opts(self))
         self.instances = [
             gcp.compute.Instance(
-                f"{name}-{i}", project=cfg.project, zone=f"{cfg.region}-{'abc'[i % 3]}",
-                machine_type=cfg.host_machine_type, tags=[tag], labels=cfg.tags,
+                f"{name}-{i}", project=cfg.project, zone=cfg.zones[i % len(cfg.zones)],
+                machine_type=cfg.host_machine_type, tags=[tag],
+                labels={**cfg.tags, "services": services(i)},
                 boot_disk={"initialize_params": {"image": cfg.host_image, "size": 20}},
                 network_interfaces=[{"network": cfg.network,
                                      "subnetwork": cfg.subnets[i % len(cfg.subnets)]}],
                 shielded_instance_config={"enable_secure_boot": True,
                                           "enable_vtpm": True,
                                           "enable_integrity_monitoring": True},
-                metadata={"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE",
+                metadata={"enable-oslogin": "FALSE", "block-project-ssh-keys": "TRUE",
                           "ssh-keys": f"deploy:{cfg.ssh_public_key}"},
-                service_account={"email": identity.host_account.email,
+                service_account={"email": (identity.registry_account if i == 0
+                                           else identity.host_account).email,
                                  "scopes": ["cloud-platform"]},
                 opts=_opts(self))
             for i in range(cfg.host_count)]

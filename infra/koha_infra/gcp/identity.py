@@ -25,7 +25,8 @@ class IdentityArgs:
 class Identity(ComponentResource):
     """Who may do what: users, app clients, service accounts and secrets.
 
-    Creates: Identity Platform configuration (e-mail sign-in, MFA available); Cloud
+    Creates: Identity Platform configuration (e-mail sign-in, MFA required of everyone,
+    TOTP: every account here can publish, review or administer); Cloud
     Identity groups admin, reviewer and publisher; OAuth clients for the marketplace
     and the CLI (Identity Platform OAuth IdP configs); service accounts for hosts
     (objectViewer on packages and index) and the registry (objectAdmin), each granted
@@ -42,7 +43,7 @@ class Identity(ComponentResource):
         self.config = gcp.identityplatform.Config(
             f"{name}-users", project=cfg.project, opts=_opts(self),
             sign_in={"email": {"enabled": True, "password_required": True}},
-            mfa={"state": "ENABLED", "provider_configs": [
+            mfa={"state": "MANDATORY", "provider_configs": [
                 {"state": "ENABLED", "totp_provider_config": {"adjacent_intervals": 1}}]},
             authorized_domains=sorted({re.sub(r"^https?://([^/:]+).*$", r"\1", u)
                                        for u in cfg.marketplace_callback_urls}))
@@ -66,6 +67,12 @@ class Identity(ComponentResource):
                     f"{name}-{who}-{label}", bucket=bucket.name, role=role,
                     member=account.email.apply(lambda e: f"serviceAccount:{e}"),
                     opts=_opts(self))
+        # the registry's machine also runs Prometheus, which writes to Managed Service
+        # for Prometheus
+        gcp.projects.IAMMember(f"{name}-registry-metrics", project=cfg.project,
+                               role="roles/monitoring.metricWriter",
+                               member=self.registry_account.email.apply(
+                                   lambda e: f"serviceAccount:{e}"), opts=_opts(self))
         self.signing_key = self._secret(f"{name}-signing-key", cfg, store,
                                         "registry-signing-key",
                                         {"registry": self.registry_account})
@@ -81,7 +88,8 @@ class Identity(ComponentResource):
     def _secret(self, name: str, cfg: StackConfig, store: ArtifactStore, secret_id: str,
                 readers: dict[str, gcp.serviceaccount.Account]) -> gcp.secretmanager.Secret:
         secret = gcp.secretmanager.Secret(
-            name, project=cfg.project, secret_id=cfg.name(secret_id), labels=cfg.tags,
+            name, project=cfg.project, secret_id=cfg.name(secret_id),
+            labels={**cfg.tags, "purpose": secret_id.removeprefix("registry-")},
             replication={"user_managed": {"replicas": [{
                 "location": cfg.region,
                 "customer_managed_encryption": {"kms_key_name": store.key.id}}]}},

@@ -12,7 +12,7 @@ from pulumi import ComponentResource, Output, ResourceOptions
 
 from ..components import child_opts as _opts
 from ..config import StackConfig
-from ..rules import alerting_rules
+from ..rules import alerting_rules, inline, recording_rules
 
 
 def _duration(text: str | None) -> str:
@@ -37,7 +37,9 @@ class Monitoring(ComponentResource):
     Service for Prometheus evaluates them), an uptime check per host, e-mail notification.
 
     Creates: an e-mail notification channel; one alert policy per alerting rule, with
-    its severity as a user label and its runbook as documentation; an uptime check.
+    its severity as a user label and its runbook as documentation, and the recording
+    rules it queries written out in its query (Cloud Monitoring evaluates each policy's
+    query alone: no recording rule is deployed there); an uptime check.
     """
 
     def __init__(self, name: str, args: MonitoringArgs,
@@ -49,6 +51,7 @@ class Monitoring(ComponentResource):
             labels={"email_address": cfg.alert_email}, user_labels=cfg.tags,
             opts=_opts(self))
         self.policies = []
+        recorded = recording_rules(rules_dir)
         for rule in alerting_rules(rules_dir):
             ann = rule.get("annotations", {})
             self.policies.append(gcp.monitoring.AlertPolicy(
@@ -61,7 +64,8 @@ class Monitoring(ComponentResource):
                                "mime_type": "text/markdown"},
                 conditions=[{"display_name": rule["alert"],
                              "condition_prometheus_query_language": {
-                                 "query": rule["expr"], "duration": _duration(rule.get("for")),
+                                 "query": inline(rule["expr"], recorded),
+                                 "duration": _duration(rule.get("for")),
                                  "evaluation_interval": "60s",
                                  "labels": {k: str(v) for k, v in
                                             rule.get("labels", {}).items()},

@@ -22,13 +22,22 @@ class ArtifactStoreArgs:
 class ArtifactStore(ComponentResource):
     """Package and index buckets, a backup bucket in another region, a CDN for the index.
 
-    Creates: a KMS key ring and key (CMEK, 90-day rotation) in each region; buckets
-    ``packages``, ``index``, ``logs`` and ``backup``, each with uniform bucket-level
-    access, public access prevention enforced, versioning, CMEK, noncurrent-version
-    expiry (GCS serves HTTPS only, so TLS-only needs no policy); access logging to
-    ``logs``; a Storage Transfer job copying packages and index to ``backup`` daily; a
-    backend bucket with Cloud CDN, a URL map, an HTTPS proxy with a managed certificate
-    and a global forwarding rule in front of the index.
+    Creates: a KMS key ring and key (CMEK, 90-day rotation) in each region, granted to
+    the Google service agents that encrypt with it (Cloud Storage everywhere; Cloud SQL
+    and Secret Manager in the main region); buckets ``packages``, ``index``, ``logs``
+    and ``backup``, each with uniform bucket-level access, versioning, CMEK,
+    noncurrent-version expiry (GCS serves HTTPS only, so TLS-only needs no policy) and
+    public access prevention enforced, except ``index``; access logging to ``logs``; a
+    Storage Transfer job copying packages and index to ``backup`` daily; a backend
+    bucket with Cloud CDN, a URL map, an HTTPS proxy with a managed certificate and a
+    global forwarding rule in front of the index.
+
+    The index bucket is readable by everyone (``allUsers``, objectViewer, labelled
+    ``access: public-read``): a Cloud CDN backend bucket reads only public objects
+    (unless every request is signed, which plugin hosts cannot do). What it holds is
+    public by design (the signed TUF metadata and approved packages every library
+    downloads; their integrity comes from the signatures, not secrecy). Uploads and
+    packages in review stay in ``packages``, which nobody outside may read.
     """
 
     def __init__(self, name: str, args: ArtifactStoreArgs,
@@ -38,13 +47,25 @@ class ArtifactStore(ComponentResource):
         project = gcp.organizations.get_project_output(project_id=cfg.project)
         gcs_agent = project.number.apply(
             lambda n: f"serviceAccount:service-{n}@gs-project-accounts.iam.gserviceaccount.com")
-        self.key = self._key(f"{name}-key", cfg, cfg.region, gcs_agent)
-        self.backup_key = self._key(f"{name}-backup-key", cfg, cfg.backup_region, gcs_agent)
-        self.logs = self._bucket(f"{name}-logs", cfg, cfg.region, self.key, None)
+        agents = {"storage": gcs_agent}
+        for label, api in (("sql", "sqladmin.googleapis.com"),
+                           ("secretmanager", "secretmanager.googleapis.com")):
+            agent = gcp.projects.ServiceIdentity(f"{name}-{label}-agent", project=cfg.project,
+                                                 service=api, opts=_opts(self))
+            agents[label] = agent.email.apply(lambda e: f"serviceAccount:{e}")
+        self.key = self._key(f"{name}-key", cfg, cfg.region, agents)
+        self.backup_key = self._key(f"{name}-backup-key", cfg, cfg.backup_region,
+                                    {"storage": gcs_agent})
+        self.logs = self._bucket(f"{name}-logs", cfg, cfg.region, self.key, None, "logs")
         self.backup = self._bucket(f"{name}-backup", cfg, cfg.backup_region, self.backup_key,
-                                   None)
-        self.packages = self._bucket(f"{name}-packages", cfg, cfg.region, self.key, self.logs)
-        self.index = self._bucket(f"{name}-index", cfg, cfg.region, self.key, self.logs)
+                                   None, "backup")
+        self.packages = self._bucket(f"{name}-packages", cfg, cfg.region, self.key, self.logs,
+                                     "packages")
+        self.index = self._bucket(f"{name}-index", cfg, cfg.region, self.key, self.logs,
+                                  "index", public_read=True)
+        gcp.storage.BucketIAMMember(f"{name}-index-public", bucket=self.index.name,
+                                    role="roles/storage.objectViewer", member="allUsers",
+                                    opts=_opts(self))
         for label, bucket in (("packages", self.packages), ("index", self.index)):
             gcp.storage.TransferJob(
                 f"{name}-{label}-backup", project=cfg.project,
@@ -84,21 +105,28 @@ class ArtifactStore(ComponentResource):
                                "backup_bucket": self.backup.name,
                                "index_url": self.index_url})
 
-    def _key(self, name: str, cfg: StackConfig, location: str, agent: Output[str]):
+    def _key(self, name: str, cfg: StackConfig, location: str,
+             agents: dict[str, Output[str]]):
         ring = gcp.kms.KeyRing(name, project=cfg.project, location=location,
                                opts=_opts(self))
         key = gcp.kms.CryptoKey(name, key_ring=ring.id, rotation_period="7776000s",
                                 labels=cfg.tags, opts=_opts(self))
-        gcp.kms.CryptoKeyIAMMember(name, crypto_key_id=key.id, member=agent,
-                                   role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-                                   opts=_opts(self))
+        for label, agent in agents.items():
+            gcp.kms.CryptoKeyIAMMember(
+                name if label == "storage" else f"{name}-{label}", crypto_key_id=key.id,
+                member=agent, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+                opts=_opts(self))
         return key
 
     def _bucket(self, name: str, cfg: StackConfig, location: str, key: gcp.kms.CryptoKey,
-                logs_to: gcp.storage.Bucket | None) -> gcp.storage.Bucket:
+                logs_to: gcp.storage.Bucket | None, purpose: str,
+                public_read: bool = False) -> gcp.storage.Bucket:
+        labels = {**cfg.tags, "purpose": purpose,
+                  **({"access": "public-read"} if public_read else {})}
         return gcp.storage.Bucket(
-            name, project=cfg.project, location=location, labels=cfg.tags,
-            uniform_bucket_level_access=True, public_access_prevention="enforced",
+            name, project=cfg.project, location=location, labels=labels,
+            uniform_bucket_level_access=True,
+            public_access_prevention="inherited" if public_read else "enforced",
             versioning={"enabled": True}, encryption={"default_kms_key_name": key.id},
             force_destroy=not cfg.is_prod,
             lifecycle_rules=[{"action": {"type": "Delete"},
