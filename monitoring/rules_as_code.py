@@ -15,17 +15,31 @@ from typing import Any
 import yaml
 
 RUNBOOK_BASE = "https://koha-platform.example.org/runbooks"
-HTTP = 'plugin_host_http_requests_total{route!="/metrics"}'
-HTTP5 = 'plugin_host_http_requests_total{route!="/metrics",status=~"5.."}'
+#: what the availability SLIs leave out: probes and scrapes are not users
+NOT_USERS = 'route!~"/metrics|/healthz|/readyz"'
+HTTP = f'plugin_host_http_requests_total{{{NOT_USERS}}}'
+# a plugin's own failures (fault="plugin") spend that plugin's budget, not the platform's
+HTTP5 = f'plugin_host_http_requests_total{{{NOT_USERS},status=~"5..",fault!="plugin"}}'
+REG = f'registry_http_requests_total{{{NOT_USERS}}}'
+REG5 = f'registry_http_requests_total{{{NOT_USERS},status=~"5.."}}'
+CALLS = "plugin_host_plugin_calls_total"
+CALL_ERRORS = 'plugin_host_plugin_calls_total{outcome!="ok"}'
 PLUGIN_ROUTE = 'route="/plugins/{name}/api/{path:path}"'
 WINDOWS = ["5m", "30m", "1h", "6h", "3d"]
+
+def ratio(by: str, bad: str, total: str, window: str) -> str:
+    """sum(rate(bad)) / sum(rate(total)) by ``by``, 0 (not absent) while nothing is bad:
+    an SLI with no errors is a ratio of 0, and a dashboard shows it."""
+    return (f"(\n  sum by ({by}) (rate({bad}[{window}]))\n  or\n  0 * sum by ({by}) (rate({total}[{window}]))\n)\n"
+            f"/\nsum by ({by}) (rate({total}[{window}]))")
+
 
 rec = []
 rec.append({"record": "job:plugin_host_http_requests:rate5m",
             "expr": f"sum by (job) (rate({HTTP}[5m]))"})
 for w in WINDOWS:
     rec.append({"record": f"job:plugin_host_http_request_errors:ratio_rate{w}",
-                "expr": f"sum by (job) (rate({HTTP5}[{w}]))\n/\nsum by (job) (rate({HTTP}[{w}]))"})
+                "expr": ratio("job", HTTP5, HTTP, w)})
 for w in WINDOWS:
     rec.append({"record": f"job:plugin_host_plugin_route_slow_requests:ratio_rate{w}",
                 "expr": ("1 - (\n  sum by (job) (rate(plugin_host_http_request_duration_seconds_bucket{"
@@ -38,8 +52,6 @@ rec += [
      "expr": "sum by (plugin) (rate(plugin_host_plugin_calls_total[5m]))"},
     {"record": "plugin_outcome:plugin_host_plugin_calls:rate5m",
      "expr": "sum by (plugin, outcome) (rate(plugin_host_plugin_calls_total[5m]))"},
-    {"record": "plugin:plugin_host_plugin_call_errors:ratio_rate5m",
-     "expr": 'sum by (plugin) (rate(plugin_host_plugin_calls_total{outcome!="ok"}[5m]))\n/\nsum by (plugin) (rate(plugin_host_plugin_calls_total[5m]))'},
     {"record": "plugin:plugin_host_plugin_call_timeouts:ratio_rate5m",
      "expr": 'sum by (plugin) (rate(plugin_host_plugin_calls_total{outcome="timeout"}[5m]))\n/\nsum by (plugin) (rate(plugin_host_plugin_calls_total[5m]))'},
     {"record": "plugin:plugin_host_plugin_call_duration_seconds:p99_5m",
@@ -53,6 +65,9 @@ rec += [
     {"record": "job:plugin_host_installs:increase1h",
      "expr": "sum by (job, outcome) (increase(plugin_host_installs_total[1h]))"},
 ]
+for w in WINDOWS:  # each plugin's availability: calls that did not fail
+    rec.append({"record": f"plugin:plugin_host_plugin_call_errors:ratio_rate{w}",
+                "expr": ratio("plugin", CALL_ERRORS, CALLS, w)})
 reg_rec = [
     {"record": "job:registry_publishes:increase1h",
      "expr": "sum by (job, outcome) (increase(registry_publishes_total[1h]))"},
@@ -60,7 +75,15 @@ reg_rec = [
      "expr": "sum by (job) (rate(registry_downloads_total[5m]))"},
     {"record": "job:registry_index_metadata_expiry:seconds",
      "expr": "min by (job, role) (registry_index_metadata_expiry_timestamp_seconds) - time()"},
+    {"record": "job:registry_http_requests:rate5m",
+     "expr": f"sum by (job) (rate({REG}[5m]))"},
+    {"record": "job:registry_http_request_duration_seconds:p99_5m",
+     "expr": "histogram_quantile(0.99, sum by (job, le) (rate(registry_http_request_duration_seconds_bucket"
+             f"{{{NOT_USERS}}}[5m])))"},
 ]
+for w in WINDOWS:
+    reg_rec.append({"record": f"job:registry_http_request_errors:ratio_rate{w}",
+                    "expr": ratio("job", REG5, REG, w)})
 
 def alert(name: str, expr: str, severity: str, summary: str, description: str,
           for_: str | None = None, **labels: str) -> dict[str, Any]:
@@ -72,19 +95,20 @@ def alert(name: str, expr: str, severity: str, summary: str, description: str,
                         "runbook_url": f"{RUNBOOK_BASE}/{name}.md"}
     return a
 
-def burn(sli: str, budget: str, name: str, what: str, slo: str) -> list[dict[str, Any]]:
+def burn(sli: str, budget: str, name: str, what: str, slo: str, who: str = "{{ $labels.job }}",
+         fast_severity: str = "critical") -> list[dict[str, Any]]:
     fast = (f"(\n  {sli}:ratio_rate1h > (14.4 * {budget})\n  and\n  {sli}:ratio_rate5m > (14.4 * {budget})\n)\nor\n"
             f"(\n  {sli}:ratio_rate6h > (6 * {budget})\n  and\n  {sli}:ratio_rate30m > (6 * {budget})\n)")
     slow = f"{sli}:ratio_rate3d > (1 * {budget})\nand\n{sli}:ratio_rate6h > (1 * {budget})"
     return [
-        alert(f"{name}BudgetBurnFast", fast, "critical",
+        alert(f"{name}BudgetBurnFast", fast, fast_severity,
               f"{what}: the error budget of the {slo} SLO is burning fast",
-              f"{{{{ $labels.job }}}} is spending the monthly error budget of the {slo} SLO at 6x or more "
+              f"{who} is spending the monthly error budget of the {slo} SLO at 6x or more "
               "(2% of it in an hour, or 5% in six hours). Left alone, it is gone in days.",
               "2m", slo=slo),
         alert(f"{name}BudgetBurnSlow", slow, "warning",
               f"{what}: the error budget of the {slo} SLO is burning",
-              f"{{{{ $labels.job }}}} has spent the error budget of the {slo} SLO faster than it "
+              f"{who} has spent the error budget of the {slo} SLO faster than it "
               "accrues over the last three days (10% of the budget).", "1h", slo=slo),
     ]
 
@@ -93,39 +117,66 @@ alerts_host += burn("job:plugin_host_http_request_errors", "0.001", "KohaHostAva
                     "Plugin host availability", "host-availability-99.9")
 alerts_host += burn("job:plugin_host_plugin_route_slow_requests", "0.01", "KohaPluginLatency",
                     "Plugin route latency", "plugin-latency-99-under-100ms")
+# each plugin's own budget: 99% of its calls succeed (third-party code; its failures are
+# its own, not the platform's). A fast burn pages: a feature of the library is failing.
+alerts_host += burn("plugin:plugin_host_plugin_call_errors", "0.01", "KohaPluginAvailability",
+                    "Plugin availability", "plugin-availability-99",
+                    who="Plugin {{ $labels.plugin }}")
+# Plugin causes: tickets, never pages (the symptoms page: the plugin's availability SLO).
+# Every alert keeps job and instance (which host), and the plugin: Alertmanager's
+# inhibitions compare them, and a label missing on both sides would compare equal.
+BY_PLUGIN = "job, instance, plugin"
 alerts_plugins = [
-    alert("KohaPluginCrashLooping", "max by (plugin) (plugin_host_plugin_crash_looping) == 1", "critical",
-          "Plugin {{ $labels.plugin }} is crash-looping",
+    alert("KohaPluginCrashLooping", f"max by ({BY_PLUGIN}) (plugin_host_plugin_crash_looping) == 1",
+          "warning", "Plugin {{ $labels.plugin }} is crash-looping on {{ $labels.instance }}",
           "The workers of {{ $labels.plugin }} keep dying; restarts are backed off and its routes answer 503.",
-          "30s"),
+          "5m"),
     alert("KohaPluginTimeoutRate",
-          "plugin:plugin_host_plugin_call_timeouts:ratio_rate5m > 0.05\nand\nplugin:plugin_host_plugin_calls:rate5m > 0.1",
+          f'sum by ({BY_PLUGIN}) (rate({CALLS}{{outcome="timeout"}}[5m]))\n/\n'
+          f"sum by ({BY_PLUGIN}) (rate({CALLS}[5m])) > 0.05\n"
+          f"and\nsum by ({BY_PLUGIN}) (rate({CALLS}[5m])) > 0.1",
           "warning", "Plugin {{ $labels.plugin }} times out on {{ $value | humanizePercentage }} of calls",
-          "More than 5% of calls into {{ $labels.plugin }} hit their timeout_ms; each kills a worker.", "10m"),
+          "More than 5% of calls into {{ $labels.plugin }} on {{ $labels.instance }} hit their "
+          "timeout_ms; each kills a worker.", "10m"),
     alert("KohaPluginSandboxViolations",
-          "sum by (plugin, capability) (increase(plugin_host_capability_denials_total[15m])) > 0",
+          f"sum by ({BY_PLUGIN}, capability) (increase(plugin_host_capability_denials_total[15m])) > 0",
           "warning", "Plugin {{ $labels.plugin }} tried a capability it was not granted",
           "{{ $labels.plugin }} asked for {{ $labels.capability }} outside its permissions "
-          "{{ $value }} times in 15 minutes: a bug, or a plugin probing its sandbox."),
+          "{{ $value }} times in 15 minutes on {{ $labels.instance }}: a bug, or a plugin probing its sandbox."),
     alert("KohaPluginSandboxRefused",
-          "sum by (plugin, layer) (increase(plugin_host_sandbox_refusals_total[15m])) > 0",
-          "critical", "Plugin {{ $labels.plugin }} was refused: sandbox layer {{ $labels.layer }} is missing",
-          "The host requires the {{ $labels.layer }} layer and this machine cannot provide it, "
-          "so the plugin does not run."),
-    alert("KohaPluginKvQuotaNearlyFull", "plugin:plugin_host_plugin_kv_usage:ratio > 0.9", "warning",
-          "Plugin {{ $labels.plugin }} has used {{ $value | humanizePercentage }} of its kv quota",
+          f"sum by ({BY_PLUGIN}, layer) (increase(plugin_host_sandbox_refusals_total[15m])) > 0",
+          "warning", "Plugin {{ $labels.plugin }} was refused: sandbox layer {{ $labels.layer }} is missing",
+          "{{ $labels.instance }} requires the {{ $labels.layer }} layer and cannot provide it, "
+          "so the plugin does not run there."),
+    alert("KohaPluginKvQuotaNearlyFull",
+          "max by (job, plugin) (plugin_host_plugin_kv_bytes / plugin_host_plugin_kv_quota_bytes) > 0.9",
+          "warning", "Plugin {{ $labels.plugin }} has used {{ $value | humanizePercentage }} of its kv quota",
           "Writes beyond permissions.kv_quota will be refused.", "15m"),
 ]
-alerts_registry = [
-    # The registry re-signs each role at half its lifetime (timestamp: 1 day, so 12-24 h
-    # left is normal); less than 6 h (timestamp) or 24 h (the others) means re-signing stalled.
+EXPIRY = "registry_index_metadata_expiry_timestamp_seconds"
+alerts_registry = burn("job:registry_http_request_errors", "0.005", "KohaRegistryAvailability",
+                       "Registry availability", "registry-availability-99.5")
+alerts_registry += [
+    # The registry re-signs each online role at half its lifetime (timestamp: 1 day, so
+    # 12-24 h left is normal); less than 6 h (timestamp) or 24 h (snapshot, targets)
+    # means re-signing stalled.
     alert("KohaRegistryIndexExpiringSoon",
-          '(min by (job, role) (registry_index_metadata_expiry_timestamp_seconds{role="timestamp"}) - time() < 21600)'
-          ' or (min by (job, role) (registry_index_metadata_expiry_timestamp_seconds{role!="timestamp"}) - time() < 86400)',
+          f'(min by (job, role) ({EXPIRY}{{role="timestamp"}}) - time() < 21600)'
+          f' or (min by (job, role) ({EXPIRY}{{role=~"snapshot|targets"}}) - time() < 86400)',
           "critical",
           "The registry's {{ $labels.role }} metadata expires in {{ $value | humanizeDuration }}",
           "Hosts refuse an expired index (freeze protection): installs stop when it expires. "
           "The registry must re-sign it."),
+    # root is signed with the offline key: renewing it is a ceremony, so a month's notice
+    alert("KohaRegistryRootExpiring",
+          f'min by (job, role) ({EXPIRY}{{role="root"}}) - time() < 30 * 86400', "warning",
+          "The registry's root metadata expires in {{ $value | humanizeDuration }}",
+          "root.json is signed with the offline root key, which the registry does not hold: "
+          "schedule the key ceremony that re-signs it before hosts refuse the index.", "1h"),
+    alert("KohaRegistryLatencyHigh", "job:registry_http_request_duration_seconds:p99_5m > 1",
+          "warning", "The registry answers slowly: p99 {{ $value | humanizeDuration }}",
+          "The slowest 1% of registry API requests take more than a second (publishing, "
+          "review, the catalogue).", "15m"),
     alert("KohaRegistryReviewQueueStale", "max by (job) (registry_review_queue_oldest_age_seconds) > 172800",
           "warning", "A plugin has waited over two days for review",
           "The oldest submission in the review queue is {{ $value | humanizeDuration }} old.", "1h"),
@@ -136,10 +187,27 @@ alerts_registry = [
           "warning", "Most publishes to the registry fail",
           "More than half of the publishes in the last hour failed (rejected by checks or errors)."),
 ]
+#: scrape jobs every deployment has: absent() when none of their targets is up
+ALWAYS_SCRAPED = {"plugin-host": "critical", "registry": "critical", "node": "warning"}
 alerts_deploy = [
-    alert("KohaInstanceDown", 'up{job=~"plugin-host|registry"} == 0', "critical",
-          "{{ $labels.job }} instance {{ $labels.instance }} is down",
-          "Prometheus cannot scrape {{ $labels.instance }}.", "2m"),
+    # one instance down: the balancer sends its requests to the others (a ticket); all
+    # of a service's instances down, or gone from the configuration: KohaScrapeJobDown
+    alert("KohaInstanceDown", 'up{job=~"plugin-host|registry|node|haproxy"} == 0', "warning",
+          "{{ $labels.job }} on {{ $labels.instance }} is down",
+          "Prometheus cannot scrape {{ $labels.job }} on {{ $labels.instance }}.", "2m"),
+    *(alert("KohaScrapeJobDown", f'absent(up{{job="{job}"}} == 1)', severity,
+            f"No {job} target is up", f"Prometheus has no {job} target answering: every "
+            f"instance is down or the job left the configuration.", "5m", job=job)
+      for job, severity in ALWAYS_SCRAPED.items()),
+    # a balancer is optional (single-host deploys have none): only when it is configured
+    alert("KohaScrapeJobDown", 'count by (job) (up{job="haproxy"}) unless count by (job) (up{job="haproxy"} == 1)',
+          "critical", "No haproxy target is up",
+          "The load balancer is configured and none of its instances answers: nothing "
+          "reaches the plugin hosts or the registry.", "2m"),
+    # the dead man's switch: always firing; its receiver pages when it stops arriving
+    alert("Watchdog", "vector(1)", "none", "The alerting pipeline works",
+          "Always firing. Its receiver (a dead man's switch) raises the alarm when it stops "
+          "arriving: Prometheus, its rules or Alertmanager have stopped."),
     alert("KohaVersionSkew",
           'count by (job) (count by (job, version) ({__name__=~"plugin_host_build_info|registry_build_info"})) > 1',
           "warning", "{{ $labels.job }} replicas run {{ $value }} different versions",

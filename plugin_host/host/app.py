@@ -11,10 +11,11 @@ from fastapi import FastAPI
 from .. import HOST_API_VERSION, __version__
 from ..service.db import database_status
 from ..service.http import install_error_handlers
+from ..service.http_metrics import MetricsMiddleware
 from ..service.probes import probes_router
 from . import metrics
 from .api import admin, plugins, ui
-from .metrics import MetricsMiddleware
+from .metrics import HTTP_LATENCY, HTTP_REQUESTS
 from .services import HostServices
 from .settings import HostSettings
 from .views import update_gauges
@@ -37,7 +38,7 @@ def create_app(settings: HostSettings) -> FastAPI:
                               f"components. Host API {HOST_API_VERSION}.")
     app.state.services = services
     app.state.admin_token = settings.resolve_admin_token()
-    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(MetricsMiddleware, requests=HTTP_REQUESTS, latency=HTTP_LATENCY)
     install_error_handlers(app, "host")
     app.include_router(probes_router(
         ready=lambda: manager.ready,

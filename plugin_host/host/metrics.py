@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import os
-import time
-from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from .. import HOST_API_VERSION, __version__
+from ..service.http_metrics import LATENCY_BUCKETS, request_metrics
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                   2.5, 5.0, 10.0)
-
-HTTP_REQUESTS = Counter("plugin_host_http_requests_total", "HTTP requests served",
-                        ["method", "route", "status"])
-HTTP_LATENCY = Histogram("plugin_host_http_request_duration_seconds",
-                         "HTTP request latency", ["method", "route"], buckets=LATENCY_BUCKETS)
+HTTP_REQUESTS, HTTP_LATENCY = request_metrics("plugin_host")
 PLUGIN_CALLS = Counter("plugin_host_plugin_calls_total", "Calls into plugins",
                        ["plugin", "route", "outcome"])
 PLUGIN_LATENCY = Histogram("plugin_host_plugin_call_duration_seconds",
@@ -64,35 +57,6 @@ FLEET_GENERATION = Gauge("plugin_host_fleet_generation",
                          "Generation of the declared plugin set this host last converged to")
 BUILD_INFO = Gauge("plugin_host_build_info", "Version of this host", ["version", "host_api"])
 BUILD_INFO.labels(__version__, HOST_API_VERSION).set(1)
-
-
-class MetricsMiddleware:
-    """Pure ASGI middleware: requests by route template and status, with latency."""
-
-    def __init__(self, app: Any):
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "GET")
-            HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - start)
 
 
 def process_group_rss(pgids: set[int]) -> dict[int, int]:

@@ -14,10 +14,11 @@ from .. import __version__
 from ..runtime.sandbox import release_cgroups
 from ..service.db import database_status, make_engine, make_sessionmaker, migrate
 from ..service.http import install_error_handlers
+from ..service.http_metrics import MetricsMiddleware
 from ..service.probes import probes_router
 from .api import accounts, catalogue, marketplace, publishing
 from .db import MIGRATIONS
-from .metrics import DATABASE_UP
+from .metrics import DATABASE_UP, HTTP_LATENCY, HTTP_REQUESTS
 from .services import RegistryServices
 from .settings import RegistrySettings
 from .storage import LocalStorage
@@ -61,6 +62,7 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     app = FastAPI(title="Koha plugin registry", version=__version__, lifespan=lifespan,
                   description="Publish, review and find Koha plugins.")
     app.state.services = registry
+    app.add_middleware(MetricsMiddleware, requests=HTTP_REQUESTS, latency=HTTP_LATENCY)
     install_error_handlers(app, "registry")
     app.include_router(probes_router(ready=lambda: state["ready"],
                                      refresh_gauges=registry.publishing.update_gauges,

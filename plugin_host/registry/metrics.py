@@ -5,7 +5,9 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 from .. import __version__
+from ..service.http_metrics import request_metrics
 
+HTTP_REQUESTS, HTTP_LATENCY = request_metrics("registry")
 PUBLISHES = Counter("registry_publishes_total", "Publish attempts", ["outcome"])
 REVIEWS = Counter("registry_reviews_total", "Review decisions", ["decision"])
 DOWNLOADS = Counter("registry_downloads_total", "Package downloads", ["plugin"])

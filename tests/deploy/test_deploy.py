@@ -103,6 +103,21 @@ def test_rolling_deploy_serves_everywhere(deployed):
         assert code == 200 and "node_filesystem_avail_bytes" in body
 
 
+def test_the_on_call_helper_reaches_the_admin_api(deployed):
+    """The runbooks' commands: `koha-admin METHOD PATH` as root on a host, no token to
+    copy; the helper itself is readable by root only."""
+    h = host(HOSTS[1])
+    helper = h.file("/usr/local/sbin/koha-admin")
+    assert (helper.user, helper.mode) == ("root", 0o700)
+    r = h.run("koha-admin GET /admin/plugins")
+    assert r.rc == 0, r.stderr
+    assert "plugins" in json.loads(r.stdout)
+    r = h.run("koha-admin GET /admin/plugins/no-such-plugin")
+    assert r.rc != 0 and "not_found" in r.stdout, (r.rc, r.stdout)
+    r = h.run("koha-admin GET")
+    assert r.rc == 2 and "koha-admin METHOD PATH" in r.stderr
+
+
 def test_registry_and_monitoring_on_the_first_host(deployed):
     h = host("koha-test-0")
     assert h.socket("tcp://0.0.0.0:8090").is_listening
@@ -203,7 +218,9 @@ def test_a_release_that_cannot_start_is_rolled_back(deployed, wheelhouse, broken
 
 def test_a_host_killed_under_load_is_taken_out_by_the_balancer(deployed):
     """Last: the killed host stays down. Only requests in flight on it may fail, and the
-    balancer marks it DOWN within its checks (2 s apart, 2 failures)."""
+    balancer marks it DOWN within its checks: 2 failures 2 s apart, each failing after
+    its 2 s timeout (a killed container drops packets, nothing refuses them), so about
+    8 s; 10 s allows for this 2-core machine's scheduling."""
     from ops.docker_engine import kill
 
     victim = HOSTS[2]
@@ -212,13 +229,14 @@ def test_a_host_killed_under_load_is_taken_out_by_the_balancer(deployed):
         before = load.ok
         kill(victim)
         killed = time.monotonic()
-        deadline = killed + 15
-        while time.monotonic() < deadline and servers()[f"plugin_hosts/{victim}"] == "UP":
+        deadline = killed + 20
+        while time.monotonic() < deadline and not servers()[
+                f"plugin_hosts/{victim}"].startswith("DOWN"):
             time.sleep(0.2)
         taken_out = time.monotonic() - killed
-        time.sleep(3)
+        time.sleep(2)
     assert servers()[f"plugin_hosts/{victim}"].startswith("DOWN"), servers()
-    assert taken_out <= 8, f"the balancer took {taken_out:.1f} s to mark it down"
+    assert taken_out <= 10, f"the balancer took {taken_out:.1f} s to mark it down"
     assert load.ok > before
     assert len(load.failures) <= 3, load.failures  # at most one in flight per client
 

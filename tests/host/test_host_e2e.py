@@ -163,7 +163,7 @@ def test_probes_and_metrics(host, packages):
     assert ('plugin_host_plugin_calls_total{outcome="ok",plugin="hello-world",'
             'route="/greet/{name}"} 1.0') in text
     assert 'plugin_host_installs_total{outcome="success"} 1.0' in text
-    assert ('plugin_host_http_requests_total{method="GET",'
+    assert ('plugin_host_http_requests_total{fault="",method="GET",'
             'route="/plugins/{name}/api/{path:path}",status="200"} 1.0') in text
     assert "plugin_host_plugin_call_duration_seconds_bucket" in text
     assert 'plugin_host_build_info{host_api="1.0.0",version="0.1.0"} 1.0' in text

@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ...errors import PluginCallError
 from ...service.http import correlation_id, error_responses, parse_json, read_body
+from ...service.http_metrics import blame_plugin
 from . import services
 
 router = APIRouter(tags=["plugins"])
@@ -20,9 +22,15 @@ async def plugin_route(name: str, path: str, request: Request) -> Response:
     host = services(request)  # the hot path: no dependency to resolve per call
     cid = correlation_id(request)
     body = await read_body(request, host.settings.max_request_bytes)
-    status, headers, content = await host.calls.call_route(
-        name, request.method, "/" + path, dict(request.query_params),
-        {k.lower(): v for k, v in request.headers.items()}, body, cid)
+    try:
+        status, headers, content = await host.calls.call_route(
+            name, request.method, "/" + path, dict(request.query_params),
+            {k.lower(): v for k, v in request.headers.items()}, body, cid)
+    except PluginCallError:
+        blame_plugin(request.scope)  # raised, crashed, timed out, busy, crash-looping
+        raise
+    if status >= 500:
+        blame_plugin(request.scope)  # the plugin's own answer
     headers["X-Correlation-ID"] = cid
     return Response(content, status_code=status, headers=headers)
 
