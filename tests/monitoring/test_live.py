@@ -9,12 +9,10 @@ the webhook as KohaPluginCrashLooping.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +21,7 @@ import yaml
 from monitoring import dashboards, scrape_config
 from ops.processes import free_port, start_server
 
+from ..support.alerting import short_for
 from ..support.paths import EXAMPLES, MONITORING
 from ..support.plugins import signed
 from ..support.system import require_tool
@@ -92,18 +91,6 @@ def stack(tmp_path, host_factory, keys, packages, plugin_copy, openlibrary, regi
         for started in servers:
             started.stop()
         server.shutdown()
-
-
-def short_for(rules_dir: Path) -> list[str]:
-    """The shipped rule files with every ``for:`` cut to 5 s: these tests follow real
-    series through the real pipeline; the durations are promtool's tests' business."""
-    rules_dir.mkdir()
-    out = []
-    for path in sorted((MONITORING / "rules").glob("*.rules.yml")):
-        target = rules_dir / path.name
-        target.write_text(re.sub(r"(?m)^(\s+for: )\S+$", r"\g<1>5s", path.read_text()))
-        out.append(str(target))
-    return out
 
 
 def query(prom_url: str, expr: str) -> list:
