@@ -62,6 +62,16 @@ NODE: list[Metric] = [
     Metric("node_timex_sync_status", "gauge", (), "", "node-exporter"),
     Metric("node_timex_maxerror_seconds", "gauge", (), "", "node-exporter"),
     Metric("node_timex_offset_seconds", "gauge", (), "", "node-exporter"),
+    # the Hosts dashboard (USE: utilisation, saturation, errors)
+    Metric("node_cpu_seconds", "counter", ("cpu", "mode"), "", "node-exporter"),
+    Metric("node_load1", "gauge", (), "", "node-exporter"),
+    Metric("node_vmstat_pgmajfault", "gauge", (), "", "node-exporter"),
+    Metric("node_disk_io_time_seconds", "counter", ("device",), "", "node-exporter"),
+    Metric("node_disk_io_time_weighted_seconds", "counter", ("device",), "", "node-exporter"),
+    Metric("node_network_receive_bytes", "counter", ("device",), "", "node-exporter"),
+    Metric("node_network_transmit_bytes", "counter", ("device",), "", "node-exporter"),
+    Metric("node_network_receive_errs", "counter", ("device",), "", "node-exporter"),
+    Metric("node_network_transmit_errs", "counter", ("device",), "", "node-exporter"),
 ]
 #: every stored series name → its metric
 SERIES: dict[str, Metric] = {s: m for m in [*METRICS, *NODE] for s in m.series}
@@ -84,9 +94,9 @@ def series_in(expr: str) -> list[tuple[str, set[str]]]:
     Heuristic but strict enough for our own rules: durations in ``[...]`` and strings
     are removed first; a ``{__name__=~"a|b"}`` selector yields each name."""
     out = []
-    for m in re.finditer(r'\{__name__=~"([^"]+)"\}', expr):
-        out += [(n, set()) for n in m.group(1).split("|")]
-    text = re.sub(r'\{__name__=~"[^"]+"\}', "", expr)
+    for m in re.finditer(r'\{__name__=~"([^"]+)"([^}]*)\}', expr):
+        out += [(n, set(_LABEL.findall(m.group(2)))) for n in m.group(1).split("|")]
+    text = re.sub(r'\{__name__=~"[^"]+"[^}]*\}', "", expr)
     text = re.sub(r'"[^"]*"', '""', text)  # label values may hold braces
     text = re.sub(r"\[[^\]]*\]", "", text)
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)

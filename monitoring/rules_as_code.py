@@ -34,56 +34,58 @@ def ratio(by: str, bad: str, total: str, window: str) -> str:
             f"/\nsum by ({by}) (rate({total}[{window}]))")
 
 
+# Recording rules keep `environment` (a target label): dashboards over several
+# environments' data (a managed Prometheus) filter on it.
 rec = []
 rec.append({"record": "job:plugin_host_http_requests:rate5m",
-            "expr": f"sum by (job) (rate({HTTP}[5m]))"})
+            "expr": f"sum by (environment, job) (rate({HTTP}[5m]))"})
 for w in WINDOWS:
     rec.append({"record": f"job:plugin_host_http_request_errors:ratio_rate{w}",
-                "expr": ratio("job", HTTP5, HTTP, w)})
+                "expr": ratio("environment, job", HTTP5, HTTP, w)})
 for w in WINDOWS:
     rec.append({"record": f"job:plugin_host_plugin_route_slow_requests:ratio_rate{w}",
-                "expr": ("1 - (\n  sum by (job) (rate(plugin_host_http_request_duration_seconds_bucket{"
-                         f'{PLUGIN_ROUTE},le="0.1"}}[{w}]))\n  /\n  sum by (job) (rate('
+                "expr": ("1 - (\n  sum by (environment, job) (rate(plugin_host_http_request_duration_seconds_bucket{"
+                         f'{PLUGIN_ROUTE},le="0.1"}}[{w}]))\n  /\n  sum by (environment, job) (rate('
                          f"plugin_host_http_request_duration_seconds_count{{{PLUGIN_ROUTE}}}[{w}]))\n)")})
 rec += [
     {"record": "job:plugin_host_http_request_duration_seconds:p99_5m",
-     "expr": "histogram_quantile(0.99, sum by (job, le) (rate(plugin_host_http_request_duration_seconds_bucket[5m])))"},
+     "expr": "histogram_quantile(0.99, sum by (environment, job, le) (rate(plugin_host_http_request_duration_seconds_bucket[5m])))"},
     {"record": "plugin:plugin_host_plugin_calls:rate5m",
-     "expr": "sum by (plugin) (rate(plugin_host_plugin_calls_total[5m]))"},
+     "expr": "sum by (environment, plugin) (rate(plugin_host_plugin_calls_total[5m]))"},
     {"record": "plugin_outcome:plugin_host_plugin_calls:rate5m",
-     "expr": "sum by (plugin, outcome) (rate(plugin_host_plugin_calls_total[5m]))"},
+     "expr": "sum by (environment, plugin, outcome) (rate(plugin_host_plugin_calls_total[5m]))"},
     {"record": "plugin:plugin_host_plugin_call_timeouts:ratio_rate5m",
-     "expr": 'sum by (plugin) (rate(plugin_host_plugin_calls_total{outcome="timeout"}[5m]))\n/\nsum by (plugin) (rate(plugin_host_plugin_calls_total[5m]))'},
+     "expr": 'sum by (environment, plugin) (rate(plugin_host_plugin_calls_total{outcome="timeout"}[5m]))\n/\nsum by (environment, plugin) (rate(plugin_host_plugin_calls_total[5m]))'},
     {"record": "plugin:plugin_host_plugin_call_duration_seconds:p99_5m",
-     "expr": "histogram_quantile(0.99, sum by (plugin, le) (rate(plugin_host_plugin_call_duration_seconds_bucket[5m])))"},
+     "expr": "histogram_quantile(0.99, sum by (environment, plugin, le) (rate(plugin_host_plugin_call_duration_seconds_bucket[5m])))"},
     {"record": "plugin:plugin_host_worker_restarts:increase1h",
-     "expr": "sum by (plugin) (increase(plugin_host_worker_restarts_total[1h]))"},
+     "expr": "sum by (environment, plugin) (increase(plugin_host_worker_restarts_total[1h]))"},
     {"record": "plugin:plugin_host_plugin_kv_usage:ratio",
-     "expr": "max by (plugin) (plugin_host_plugin_kv_bytes / plugin_host_plugin_kv_quota_bytes)"},
+     "expr": "max by (environment, plugin) (plugin_host_plugin_kv_bytes / plugin_host_plugin_kv_quota_bytes)"},
     {"record": "plugin_host:plugin_host_egress_requests:rate5m",
-     "expr": "sum by (plugin, host, outcome) (rate(plugin_host_egress_requests_total[5m]))"},
+     "expr": "sum by (environment, plugin, host, outcome) (rate(plugin_host_egress_requests_total[5m]))"},
     {"record": "job:plugin_host_installs:increase1h",
-     "expr": "sum by (job, outcome) (increase(plugin_host_installs_total[1h]))"},
+     "expr": "sum by (environment, job, outcome) (increase(plugin_host_installs_total[1h]))"},
 ]
 for w in WINDOWS:  # each plugin's availability: calls that did not fail
     rec.append({"record": f"plugin:plugin_host_plugin_call_errors:ratio_rate{w}",
-                "expr": ratio("plugin", CALL_ERRORS, CALLS, w)})
+                "expr": ratio("environment, plugin", CALL_ERRORS, CALLS, w)})
 reg_rec = [
     {"record": "job:registry_publishes:increase1h",
-     "expr": "sum by (job, outcome) (increase(registry_publishes_total[1h]))"},
+     "expr": "sum by (environment, job, outcome) (increase(registry_publishes_total[1h]))"},
     {"record": "job:registry_downloads:rate5m",
-     "expr": "sum by (job) (rate(registry_downloads_total[5m]))"},
+     "expr": "sum by (environment, job) (rate(registry_downloads_total[5m]))"},
     {"record": "job:registry_index_metadata_expiry:seconds",
-     "expr": "min by (job, role) (registry_index_metadata_expiry_timestamp_seconds) - time()"},
+     "expr": "min by (environment, job, role) (registry_index_metadata_expiry_timestamp_seconds) - time()"},
     {"record": "job:registry_http_requests:rate5m",
-     "expr": f"sum by (job) (rate({REG}[5m]))"},
+     "expr": f"sum by (environment, job) (rate({REG}[5m]))"},
     {"record": "job:registry_http_request_duration_seconds:p99_5m",
-     "expr": "histogram_quantile(0.99, sum by (job, le) (rate(registry_http_request_duration_seconds_bucket"
+     "expr": "histogram_quantile(0.99, sum by (environment, job, le) (rate(registry_http_request_duration_seconds_bucket"
              f"{{{NOT_USERS}}}[5m])))"},
 ]
 for w in WINDOWS:
     reg_rec.append({"record": f"job:registry_http_request_errors:ratio_rate{w}",
-                    "expr": ratio("job", REG5, REG, w)})
+                    "expr": ratio("environment, job", REG5, REG, w)})
 
 def alert(name: str, expr: str, severity: str, summary: str, description: str,
           for_: str | None = None, **labels: str) -> dict[str, Any]:

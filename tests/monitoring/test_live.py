@@ -27,7 +27,7 @@ from ..support.plugins import signed
 from ..support.system import require_tool
 from ..support.waiting import wait_until
 
-TOOLS_HINT = "apt-get install prometheus prometheus-alertmanager"
+TOOLS_HINT = "apt-get install prometheus prometheus-alertmanager prometheus-node-exporter"
 
 
 class Webhook(BaseHTTPRequestHandler):
@@ -67,14 +67,20 @@ def stack(tmp_path, host_factory, keys, packages, plugin_copy, openlibrary, regi
     am_config = (MONITORING / "alertmanager.yml").read_text().replace(
         "127.0.0.1:9095", f"127.0.0.1:{server.server_address[1]}")
     (tmp_path / "alertmanager.yml").write_text(am_config)
+    node_port = free_port()
     prom = scrape_config.render(
         "test", {"plugin_host": [host.url.removeprefix("http://")],
-                 "registry": [registry.url.removeprefix("http://")]},
+                 "registry": [registry.url.removeprefix("http://")],
+                 "node": [f"127.0.0.1:{node_port}"]},
         [f"127.0.0.1:{am_port}"],
         short_for(tmp_path / "rules"), "1s", "1s")
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prom))
     servers: list = []
     try:
+        servers.append(start_server(  # the Hosts dashboard reads this machine's
+            [require_tool("prometheus-node-exporter", TOOLS_HINT),
+             f"--web.listen-address=127.0.0.1:{node_port}"], tmp_path / "node.log",
+            port=node_port, ready_path="/metrics"))
         servers.append(start_server(
             [alertmanager_bin, f"--config.file={tmp_path / 'alertmanager.yml'}",
              f"--storage.path={tmp_path / 'am'}", f"--web.listen-address=127.0.0.1:{am_port}",
@@ -86,7 +92,7 @@ def stack(tmp_path, host_factory, keys, packages, plugin_copy, openlibrary, regi
              f"--web.listen-address=127.0.0.1:{prom_port}"], tmp_path / "prometheus.log",
             port=prom_port, ready_path="/-/ready"))
         publish_and_review(registry, packages)
-        yield host, servers[1].url
+        yield host, servers[-1].url  # Prometheus, started last
     finally:
         for started in servers:
             started.stop()

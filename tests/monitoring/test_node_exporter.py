@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring import rules_as_code
+from monitoring import dashboards, rules_as_code
 from monitoring.catalogue import NODE, series_in
 from ops.processes import free_port, start_server
 
@@ -30,7 +30,10 @@ def test_a_real_node_exporter_exports_what_the_host_alerts_read(tmp_path):
         for sample in family.samples:
             exported.setdefault(sample.name, set()).update(sample.labels)
     for metric in NODE:
-        assert metric.name in exported, f"node_exporter does not export {metric.name}"
-        assert set(metric.labels) <= exported[metric.name], metric
+        for series in metric.series:
+            assert series in exported, f"node_exporter does not export {series}"
+            assert set(metric.labels) <= exported[series], metric
     used = {name for rule in rules_as_code.alerts_node for name, _ in series_in(rule["expr"])}
-    assert used == {m.name for m in NODE}
+    used |= {name for d in dashboards.DASHBOARDS for _, q in dashboards.queries(d)
+             for name, _ in series_in(q) if name.startswith("node_")}
+    assert used == {s for m in NODE for s in m.series}
