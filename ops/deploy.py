@@ -107,8 +107,8 @@ def command(env: str, wheelhouse: Path, version: str | None = None, check: bool 
            "-e", f"koha_version={version}", "-e", f"koha_wheelhouse={wheelhouse}"]
     for k, v in (extra_vars or {}).items():
         cmd += ["-e", f"{k}={v}"]
-    if check:
-        cmd.append("--check")
+    if check:  # what would change, with diffs (files holding secrets say `diff: false`)
+        cmd += ["--check", "--diff"]
     if limit:
         cmd += ["--limit", limit]
     return cmd

@@ -24,11 +24,11 @@ import pytest
 import testinfra
 import yaml
 
-from ops.deploy import INVENTORIES
+from ops.deploy import INVENTORIES, command, run
 from plugin_host import __version__
 
-from ..support.paths import ROOT
-from ..support.waiting import Load
+from ..support.paths import MONITORING, ROOT
+from ..support.waiting import Load, wait_until
 
 HOSTS = ["koha-test-0", "koha-test-1", "koha-test-2"]
 BALANCER = "koha-test-3"
@@ -169,6 +169,36 @@ def test_a_second_deploy_changes_nothing(deployed, wheelhouse):
         r.stdout[-3000:]
 
 
+def test_new_rules_reload_prometheus_without_a_restart(deployed, wheelhouse, tmp_path):
+    """A rule change is a SIGHUP, not a restart: no gap in scraping or alerting. A rule
+    file no longer shipped is removed from the host (and reloaded away)."""
+    first = host(HOSTS[0])
+    pid = first.run("cat /run/koha-koha-prometheus.pid").stdout.strip()
+    assert pid
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for path in (MONITORING / "rules").glob("*.rules.yml"):
+        (rules / path.name).write_text(path.read_text())
+    (rules / "extra.rules.yml").write_text(
+        "groups:\n- name: extra\n  rules:\n  - record: koha:test_reload:one\n"
+        "    expr: vector(1)\n")
+
+    def loaded() -> set[str]:
+        _, body = curl(first, "http://127.0.0.1:9090/api/v1/rules")
+        return {r["name"] for g in json.loads(body)["data"]["groups"] for r in g["rules"]}
+
+    r = run(command("test", wheelhouse, extra_vars={"prometheus_rules_src": str(rules)}),
+            echo=False)
+    assert r.returncode == 0, r.output[-3000:]
+    assert wait_until(lambda: "koha:test_reload:one" in loaded(), timeout=20)
+    assert first.run("cat /run/koha-koha-prometheus.pid").stdout.strip() == pid
+    r = deploy("--wheelhouse", str(wheelhouse))  # the shipped rules again
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert not first.file("/etc/prometheus/rules/extra.rules.yml").exists
+    assert wait_until(lambda: "koha:test_reload:one" not in loaded(), timeout=20)
+    assert first.run("cat /run/koha-koha-prometheus.pid").stdout.strip() == pid
+
+
 def test_a_rolling_restart_behind_the_balancer_fails_no_request(deployed, wheelhouse):
     """A settings change (here the log level) restarts every plugin host, one at a time,
     each drained at the balancer before and put back once ready."""
@@ -192,6 +222,31 @@ def test_a_rolling_restart_behind_the_balancer_fails_no_request(deployed, wheelh
     assert load.ok > 100 and load.failures == [], (load.ok, load.failures[:10])
     assert servers() == {**{f"plugin_hosts/{h}": "UP" for h in HOSTS},
                          "registry/koha-test-0": "UP"}
+
+
+def test_a_check_run_of_a_new_release_says_what_would_change_and_changes_nothing(
+        deployed, broken_build):
+    """`invoke deploy --check` (check mode, with diffs) on a release the hosts do not
+    have yet, with a settings change: it succeeds, says each switch it would make, shows
+    no secret, and every host is as it was."""
+    broken, version = broken_build
+    before = {name: host(name).file("/etc/koha/plugin-host.env").content_string
+              for name in HOSTS}
+    r = run(command("test", broken, version=version, check=True,
+                    extra_vars={"plugin_host_log_level": "warning"}), echo=False)
+    assert r.returncode == 0, r.output[-4000:]
+    text = " ".join(r.output.split())
+    for name in HOSTS:
+        assert f"changed: [{name}] => msg: would switch plugin-host from {__version__} to " \
+               f"{version}, drained at the balancer meanwhile" in text, name
+    assert "would install koha-plugin-host" in text
+    assert "test-hosts-admin-token" not in r.output  # the settings' diff is not shown
+    for name in HOSTS:
+        h = host(name)
+        assert h.file("/opt/koha/plugin-host").linked_to == f"/opt/koha/releases/{__version__}"
+        assert not h.file(f"/opt/koha/releases/{version}").exists
+        assert h.file("/etc/koha/plugin-host.env").content_string == before[name]
+    assert all(s.startswith("UP") for s in servers().values()), servers()
 
 
 def test_a_release_that_cannot_start_is_rolled_back(deployed, wheelhouse, broken_build):

@@ -25,7 +25,9 @@ def preflight(inventory: dict, tmp: Path, alone: bool = True) -> subprocess.Comp
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(path),
            str(ROLES / ("preflight.yml" if alone else "site.yml"))]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROLES,
-                          env={**os.environ, "ANSIBLE_CONFIG": str(ROLES / "ansible.cfg"),
+                          env={**{k: v for k, v in os.environ.items()
+                                  if k != "KOHA_GRAFANA_ADMIN_PASSWORD"},
+                               "ANSIBLE_CONFIG": str(ROLES / "ansible.cfg"),
                                "ANSIBLE_FORCE_COLOR": "0",
                                "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"})
 
@@ -70,6 +72,11 @@ def test_a_stack_inventory_passes_once_the_operator_adds_the_root(tmp_path):
     root = tmp_path / "root.json"
     root.write_text(json.dumps({"signed": {}}))
     inventory["all"]["vars"]["plugin_host_registry_root_src"] = str(root)
+    # Grafana (deployed by default) without an admin password would keep admin/admin
+    r = preflight(inventory, tmp_path)
+    assert r.returncode != 0
+    assert "grafana_admin_password is missing or shorter than 12 characters" in r.stdout
+    inventory["all"]["vars"]["grafana_admin_password"] = "correct horse battery"
     r = preflight(inventory, tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     # index keys from files (the vault) instead of a secret will do too

@@ -6,6 +6,7 @@ README with its default."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,7 @@ def test_grafana_provisioning_renders_to_what_grafana_reads(tmp_path):
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards/koha"
     # what the role copies there: every generated dashboard, valid JSON with a uid
     boards = sorted((ROOT / "monitoring/grafana/dashboards").glob("*.json"))
-    assert len(boards) == 4
+    assert len(boards) == 5  # overview, plugins, registry, hosts, deployments
     for b in boards:
         assert json.loads(b.read_text())["uid"]
 
@@ -143,3 +144,54 @@ def test_the_load_balancer_config_passes_haproxy_check(tmp_path):
     assert "server h2 10.0.0.2:8080 check" in text and "server h1 10.0.0.1:8090 check" in text
     assert "use-service prometheus-exporter" in text
     assert "maxconn 462\n" in text  # what 1024 descriptors allow, not the 20000 asked for
+
+
+#: variables that hold secrets (or, like database URLs, may embed one)
+SECRET_VARS = re.compile(r"\{\{[^}]*(token|password|database_url|_pem|secret)[^}]*\}\}")
+
+
+def _tasks(node):
+    """Every task in a tasks file, blocks included."""
+    for task in node or []:
+        yield task
+        for key in ("block", "rescue", "always"):
+            yield from _tasks(task.get(key))
+
+
+def test_files_holding_secrets_are_never_shown_in_a_diff():
+    """`--diff` (and a check run with it) prints what a template or copy would change:
+    every task writing a secret says `diff: false`, and one passing a secret as a
+    module argument also `no_log: true`."""
+    checked = 0
+    for tasks_file in ROLES.glob("*/tasks/*.yml"):
+        for task in _tasks(yaml.safe_load(tasks_file.read_text())):
+            for module in ("ansible.builtin.template", "ansible.builtin.copy",
+                           "ansible.builtin.lineinfile"):
+                args = task.get(module)
+                if not isinstance(args, dict):
+                    continue
+                where = f"{tasks_file.relative_to(ROOT)}: {task['name']}"
+                text = " ".join(str(v) for v in args.values())
+                if module == "ansible.builtin.template":
+                    text += (tasks_file.parents[1] / "templates" / args["src"]).read_text()
+                if "tuf-keys" in str(args.get("dest", "")):
+                    text += "{{ registry_tuf_keys_secret }}"  # private keys, copied as files
+                if SECRET_VARS.search(text):
+                    checked += 1
+                    assert task.get("diff") is False, f"{where}: no `diff: false`"
+                    if SECRET_VARS.search(" ".join(str(v) for v in args.values())):
+                        assert task.get("no_log") is True, f"{where}: no `no_log: true`"
+    assert checked >= 5  # the host's and registry's settings, keys, TLS, Grafana
+
+
+def test_read_only_commands_run_in_check_mode():
+    """A command or shell task that only reads (changed_when: false) and feeds a later
+    task must run in a check run too (`check_mode: false`), or the check reports
+    changes that would not happen (e.g. maxconn computed from a skipped `ulimit`)."""
+    for tasks_file in ROLES.glob("*/tasks/*.yml"):
+        for task in _tasks(yaml.safe_load(tasks_file.read_text())):
+            if ({"ansible.builtin.command", "ansible.builtin.shell"} & set(task)
+                    and task.get("changed_when") is False and task.get("register")
+                    and "until" not in task):  # a wait loop: the switch it guards is skipped
+                assert task.get("check_mode") is False, \
+                    f"{tasks_file.relative_to(ROOT)}: {task['name']}"
