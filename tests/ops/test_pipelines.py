@@ -15,9 +15,8 @@ import sys
 import pytest
 import yaml
 
-from ..support.system import require_tool
-
 from ..support.paths import ROOT
+from ..support.system import require_tool
 
 WORKFLOWS = sorted((ROOT / "pipelines").glob("*.yml"))
 
