@@ -5,5 +5,6 @@ from invoke import Collection
 
 from ops.tasks import deploy, dev, env, infra, monitoring, release
 
-ns = Collection(*dev.tasks, *release.tasks, deploy.deploy, deploy.testhosts, env.ns, infra.ns,
+ns = Collection(*dev.tasks, *release.tasks, deploy.deploy, deploy.known_hosts, deploy.testhosts,
+                env.ns, infra.ns,
                 monitoring.ns)

@@ -8,6 +8,7 @@ wheelhouse `invoke build` made (``dist/wheelhouse``) and the version in it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -57,6 +58,12 @@ def inventory_path(env: str) -> Path:
     return path
 
 
+def known_hosts_path(env: str) -> Path:
+    """The host keys of ``env``'s machines: SSH refuses any other (no trust on first use
+    during a deploy)."""
+    return INVENTORIES / f"{env}.known_hosts"
+
+
 def built_version(wheelhouse: Path) -> str:
     wheels = sorted(Path(wheelhouse).glob("koha_plugin_host-*.whl"))
     if not wheels:
@@ -102,9 +109,16 @@ def command(env: str, wheelhouse: Path, version: str | None = None, check: bool 
     version = version or built_version(wheelhouse)
     if not (wheelhouse / f"koha_plugin_host-{version}-py3-none-any.whl").exists():
         raise DeployError(f"version: no koha_plugin_host {version} wheel in {wheelhouse}")
+    inventory = inventory_path(env)
+    known = known_hosts_path(env)
+    if not known.exists():
+        raise DeployError(f"env: no known host keys {known.relative_to(ROOT)}: run "
+                          f"`invoke known-hosts --env {env}` and compare the fingerprints it "
+                          "prints with the machines' own (cloud console, serial output)")
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i",
-           str(inventory_path(env)), str(PLAYBOOKS / "site.yml"),
-           "-e", f"koha_version={version}", "-e", f"koha_wheelhouse={wheelhouse}"]
+           str(inventory), str(PLAYBOOKS / "site.yml"),
+           "-e", f"koha_version={version}", "-e", f"koha_wheelhouse={wheelhouse}",
+           "-e", json.dumps({"ansible_ssh_extra_args": f"-o UserKnownHostsFile={known}"})]
     for k, v in (extra_vars or {}).items():
         cmd += ["-e", f"{k}={v}"]
     if check:  # what would change, with diffs (files holding secrets say `diff: false`)
@@ -194,6 +208,17 @@ def testhosts_up(state: Path, count: int = 3, log=print, env: str = "test",
     path = INVENTORIES / f"{env}.yml"
     path.write_text("# written by `invoke testhosts.up`: containers on this machine\n"
                     + yaml.safe_dump(inventory, sort_keys=False))
+    # the containers' own host keys, read from inside them: nothing trusted on first use
+    from .docker_engine import exec_in
+
+    lines = []
+    for h in started:
+        code, out = exec_in(h.name, ["sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub"])
+        if code:
+            raise DeployError(f"testhosts: cannot read the host keys of {h.name}: {out}")
+        lines += [f"[127.0.0.1]:{h.ssh_port} {' '.join(k.split()[:2])}"
+                  for k in out.splitlines() if k.strip()]
+    known_hosts_path(env).write_text("\n".join(lines) + "\n")
     return path
 
 
@@ -201,4 +226,46 @@ def testhosts_down(env: str = "test") -> list[str]:
     from .containers import stop_hosts
 
     (INVENTORIES / f"{env}.yml").unlink(missing_ok=True)
+    known_hosts_path(env).unlink(missing_ok=True)
     return stop_hosts(f"koha-{env}")
+
+
+def record_known_hosts(env: str, log=print) -> Path:
+    """`invoke known-hosts --env ENV`: connect once to every host of the inventory (through
+    its bastion, as the deploy does), accept and record its keys in ENV.known_hosts, and
+    print their fingerprints to compare with the machines' own. Run it once per new
+    machine; a key that changes later makes every deploy refuse the host."""
+    import shlex
+
+    import yaml
+
+    inventory = yaml.safe_load(inventory_path(env).read_text()) or {}
+    known = known_hosts_path(env)
+    known.touch(mode=0o644)
+
+    def hosts(group: dict, inherited: dict):
+        scope = {**inherited, **(group.get("vars") or {})}
+        for name, hvars in (group.get("hosts") or {}).items():
+            yield name, {**scope, **(hvars or {})}
+        for child in (group.get("children") or {}).values():
+            yield from hosts(child or {}, scope)
+
+    seen = {}
+    for name, hvars in hosts(inventory.get("all") or {}, {}):
+        seen[name] = hvars
+    for name, hvars in seen.items():
+        target = f"{hvars.get('ansible_user', 'deploy')}@{hvars.get('ansible_host', name)}"
+        cmd = ["ssh", "-o", "StrictHostKeyChecking=accept-new", "-o",
+               f"UserKnownHostsFile={known}", "-o", "BatchMode=yes", "-p",
+               str(hvars.get("ansible_port", 22)),
+               *shlex.split(hvars.get("ansible_ssh_common_args", "")),
+               *(["-i", hvars["ansible_ssh_private_key_file"]]
+                 if hvars.get("ansible_ssh_private_key_file") else []), target, "true"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if r.returncode:
+            raise DeployError(f"{name}: ssh {target} failed: {r.stderr.strip()[-300:]}")
+        log(f"{name}: recorded")
+    fingerprints = subprocess.run(["ssh-keygen", "-l", "-f", str(known)],
+                                  capture_output=True, text=True).stdout
+    log(fingerprints.rstrip())
+    return known

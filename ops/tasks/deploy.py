@@ -64,4 +64,18 @@ def testhosts_down(c, env="test"):
     print(f"removed {len(down_(env))} test hosts")
 
 
+@task(name="known-hosts", help={"env": "environment: its inventory is "
+                                       "playbooks/inventories/ENV.yml"})
+def known_hosts(c, env):
+    """Record the host keys of ENV's machines (playbooks/inventories/ENV.known_hosts) and
+    print their fingerprints: compare them with the machines' own before the first
+    deploy. Deploys then refuse any host whose key differs."""
+    from ..deploy import record_known_hosts
+
+    try:
+        record_known_hosts(env)
+    except PluginHostError as e:
+        raise SystemExit(f"error: {e.message}") from None
+
+
 testhosts = Collection("testhosts", testhosts_up, testhosts_down)

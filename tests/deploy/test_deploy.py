@@ -162,6 +162,34 @@ def test_the_balancer_sends_requests_to_every_healthy_host(deployed):
         httpx.get(balancer_url() + "/readyz", timeout=10)
 
 
+def test_a_host_whose_key_changed_is_refused(deployed, wheelhouse, tmp_path):
+    """Host keys are checked against the environment's known_hosts (recorded from inside
+    the containers by testhosts.up): another key, as a machine in the middle would
+    present, stops the deploy before anything is sent to that host."""
+    from ops.deploy import known_hosts_path
+
+    known = known_hosts_path("test")
+    saved = known.read_text()
+    hosts = yaml.safe_load((INVENTORIES / "test.yml").read_text())["all"]["children"][
+        "plugin_hosts"]["hosts"]
+    name, port = next((h, hv["ansible_port"]) for h, hv in hosts.items())
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                    str(tmp_path / "other")], check=True)
+    other = " ".join((tmp_path / "other.pub").read_text().split()[:2])
+    known.write_text("".join(f"[127.0.0.1]:{port} {other}\n"
+                             if line.startswith(f"[127.0.0.1]:{port} ") else line + "\n"
+                             for line in saved.splitlines()))
+    try:
+        r = deploy("--wheelhouse", str(wheelhouse), "--limit", name)
+    finally:
+        known.write_text(saved)
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "UNREACHABLE" in out or "unreachable=1" in out, out[-3000:]
+    assert ("Host key verification failed" in out or "HOST IDENTIFICATION HAS CHANGED" in out
+            or "host key" in out.lower()), out[-3000:]
+
+
 def test_a_second_deploy_changes_nothing(deployed, wheelhouse):
     r = deploy("--wheelhouse", str(wheelhouse))
     assert r.returncode == 0, r.stdout[-4000:]

@@ -198,6 +198,12 @@ def fleet(peers, tmp_path_factory, wheelhouse):
         inventory["all"]["children"]["load_balancer"] = {"hosts": {balancer.name: {
             "ansible_host": balancer.address, "koha_address": balancer.address}}}
         path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+        # no deploy before the machines' host keys are recorded (no trust on first use)
+        r = invoke("deploy", "--env", ENV, "--wheelhouse", str(wheelhouse))
+        assert r.returncode != 0 and f"invoke known-hosts --env {ENV}" in r.stdout + r.stderr
+        r = invoke("known-hosts", "--env", ENV)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.count("ED25519") >= 4, r.stdout  # a fingerprint per machine
         r = invoke("deploy", "--env", ENV, "--wheelhouse", str(wheelhouse))
         assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
         yield {"outputs": outputs, "balancer": balancer, "hosts": started[:3],
@@ -206,6 +212,7 @@ def fleet(peers, tmp_path_factory, wheelhouse):
         if not os.environ.get("KOHA_KEEP_CHAIN"):  # to look at them after a failure
             stop_hosts(f"koha-{ENV}")
             (INVENTORIES / f"{ENV}.yml").unlink(missing_ok=True)
+            (INVENTORIES / f"{ENV}.known_hosts").unlink(missing_ok=True)
 
 
 def test_every_output_reaches_the_service_that_uses_it(fleet, peers):
