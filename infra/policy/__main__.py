@@ -1,12 +1,9 @@
 """The Koha platform policy pack: `pulumi preview --policy-pack infra/policy`.
 
-Every rule is mandatory; the logic lives in rules.py, where the tests call it directly.
+Every rule is mandatory; the logic lives in rules.py (one resource) and graph.py (the
+whole stack), where the tests call it directly. graph.py reads koha_infra/regions.py:
+`invoke infra.preview` and `infra.up` run the pack with infra/ on PYTHONPATH.
 """
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # koha_infra (regions)
 
 from graph import STACK_RULES, Graph
 from pulumi_policy import (

@@ -21,6 +21,10 @@ rules follow the references between resources, as the clouds resolve them at run
 - ``recording-rules-deployed``: every recording rule a cloud alert queries is evaluated
   there.
 
+Long on purpose: the pack loads the modules of its folder as top-level modules and the
+tests as the ``policy`` package, so rules split over sibling modules would import each
+other under two names; the AWS and GCP halves are marked below.
+
 Each takes ``(type, name, props)`` triples with the resources' *output* properties
 (camelCase), as a Pulumi stack policy receives them. A value still unknown (a preview
 of resources not yet created) is never a violation: the rule judges it at ``up``.

@@ -4,6 +4,7 @@ inventory work without it)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -27,7 +28,10 @@ def _pulumi(c, stack: str, *args: str, dry: bool = False) -> None:
         return
     if shutil.which("pulumi") is None:
         raise SystemExit(PULUMI_MISSING)
-    c.run(cmd, pty=True)
+    # the policy pack's stack rules read koha_infra/regions.py (the zones and machine
+    # types the stack config is checked against): the pack runs with infra/ importable
+    path = os.pathsep.join(filter(None, [str(INFRA), os.environ.get("PYTHONPATH", "")]))
+    c.run(cmd, pty=True, env={"PYTHONPATH": path})
 
 
 @task(help={"stack": "e.g. aws-dev, gcp-prod", "dry": "show the command only"})
