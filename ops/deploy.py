@@ -246,13 +246,18 @@ def record_known_hosts(env: str, log=print) -> Path:
     def hosts(group: dict, inherited: dict):
         scope = {**inherited, **(group.get("vars") or {})}
         for name, hvars in (group.get("hosts") or {}).items():
-            yield name, {**scope, **(hvars or {})}
+            yield name, scope, hvars or {}
         for child in (group.get("children") or {}).values():
             yield from hosts(child or {}, scope)
 
-    seen = {}
-    for name, hvars in hosts(inventory.get("all") or {}, {}):
-        seen[name] = hvars
+    # a host listed in several groups (plugin_hosts, registry, monitoring): its own
+    # variables from every listing, over the groups' variables
+    scoped: dict[str, dict] = {}
+    own: dict[str, dict] = {}
+    for name, hvars, mine in hosts(inventory.get("all") or {}, {}):
+        scoped.setdefault(name, {}).update(hvars)
+        own.setdefault(name, {}).update(mine)
+    seen = {name: {**scoped[name], **own[name]} for name in scoped}
     for name, hvars in seen.items():
         target = f"{hvars.get('ansible_user', 'deploy')}@{hvars.get('ansible_host', name)}"
         cmd = ["ssh", "-o", "StrictHostKeyChecking=accept-new", "-o",
