@@ -210,6 +210,13 @@ alerts_deploy = [
     alert("Watchdog", "vector(1)", "none", "The alerting pipeline works",
           "Always firing. Its receiver (a dead man's switch) raises the alarm when it stops "
           "arriving: Prometheus, its rules or Alertmanager have stopped."),
+    # the database answering is a cause: installed plugins keep serving and the index is
+    # served from storage; what needs the database (admin, fleet, publishing) answers 503
+    alert("KohaDatabaseUnreachable",
+          'max by (job, instance) ({__name__=~"plugin_host_database_up|registry_database_up"}) == 0',
+          "warning", "{{ $labels.job }} on {{ $labels.instance }} cannot reach its database",
+          "Its readiness says degraded: running plugins keep serving, but installs, upgrades, "
+          "the fleet, publishing and review answer 503 until the database answers.", "2m"),
     alert("KohaVersionSkew",
           'count by (job) (count by (job, version) ({__name__=~"plugin_host_build_info|registry_build_info"})) > 1',
           "warning", "{{ $labels.job }} replicas run {{ $value }} different versions",
