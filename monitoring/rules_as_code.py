@@ -244,6 +244,25 @@ alerts_node = [
           "critical", "{{ $labels.instance }}: {{ $labels.mountpoint }} is almost full",
           "Less than 5% of {{ $labels.mountpoint }} is free: installs, the database and logs "
           "fail when it is full.", "15m"),
+    alert("KohaHostInodesAlmostOut",
+          f"(\n  node_filesystem_files_free{{{FS}}}\n  /\n  node_filesystem_files{{{FS}}}\n"
+          f"  < 0.05\n)\nand\nnode_filesystem_readonly{{{FS}}} == 0",
+          "warning", "{{ $labels.instance }}: {{ $labels.mountpoint }} is almost out of inodes",
+          "Less than 5% of the inodes of {{ $labels.mountpoint }} are free: new files (plugin "
+          "packages, releases, logs) fail with space left.", "1h"),
+    alert("KohaHostNetworkErrors",
+          'rate(node_network_receive_errs_total{device!="lo"}[5m])\n'
+          '/ rate(node_network_receive_packets_total{device!="lo"}[5m]) > 0.01\n'
+          'or\nrate(node_network_transmit_errs_total{device!="lo"}[5m])\n'
+          '/ rate(node_network_transmit_packets_total{device!="lo"}[5m]) > 0.01',
+          "warning", "{{ $labels.instance }}: {{ $labels.device }} drops packets with errors",
+          "More than 1% of the packets on {{ $labels.device }} fail to send or receive: a bad "
+          "interface, driver or link.", "1h"),
+    alert("KohaHostFileDescriptorsLow",
+          "node_filefd_allocated / node_filefd_maximum > 0.7", "warning",
+          "{{ $labels.instance }} has used {{ $value | humanizePercentage }} of its file descriptors",
+          "Each plugin worker, connection and log file holds descriptors: new ones are refused "
+          "when the system runs out.", "15m"),
     alert("KohaHostMemoryLow",
           "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.10", "warning",
           "{{ $labels.instance }} has {{ $value | humanizePercentage }} of its memory available",
