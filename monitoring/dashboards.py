@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .rules_as_code import NOT_USERS
+
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 PLUGIN_ROUTE = 'route="/plugins/{name}/api/{path:path}"'
 
@@ -100,7 +102,6 @@ P = 'plugin=~"$plugin"'
 EI = 'environment=~"$environment",instance=~"$instance"'
 #: the environment variable, on recorded series (aggregated over instances)
 E = 'environment=~"$environment"'
-NOT_USERS = 'route!~"/metrics|/healthz|/readyz"'
 HOST_5XX = f'plugin_host_http_requests_total{{{NOT_USERS},status=~"5..",fault="host",{EI}}}'
 HOST_ALL = f'plugin_host_http_requests_total{{{NOT_USERS},{EI}}}'
 REG_5XX = f'registry_http_requests_total{{{NOT_USERS},status=~"5..",{EI}}}'

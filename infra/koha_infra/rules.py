@@ -18,6 +18,11 @@ class RuleError(ValueError):
     pass
 
 
+def recorded_names(expr: str) -> set[str]:
+    """The recording-rule names an expression queries (label values left out)."""
+    return set(_NAME.findall(_STRING.sub('""', expr)))
+
+
 def rule_files(rules_dir: Path) -> list[Path]:
     return sorted(p for p in Path(rules_dir).glob("*.y*ml") if not p.name.endswith(
         ".test.yml"))

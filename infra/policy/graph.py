@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from koha_infra import regions
+from koha_infra.rules import recorded_names
 
 Res = tuple[str, str, dict[str, Any]]
 
@@ -48,16 +49,6 @@ ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 GCP_AGENTS = {"storage": "gs-project-accounts.iam.gserviceaccount.com",
               "sql": "gcp-sa-cloud-sql.iam.gserviceaccount.com",
               "secretmanager": "gcp-sa-secretmanager.iam.gserviceaccount.com"}
-#: Prometheus convention: only recording rules put colons in metric names
-RECORDED_NAME = re.compile(r"\b([a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]*[a-zA-Z0-9_])\b")
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
-
-
-def recorded_names(expr: str) -> set[str]:
-    """The recording-rule names an expression queries (label values left out)."""
-    return set(RECORDED_NAME.findall(_STRING.sub('""', expr)))
-
-
 class Graph:
     """The resources of a stack, looked up by type and by the identifiers clouds use
     to refer to each other (id, name, ARN, self link)."""
@@ -67,15 +58,6 @@ class Graph:
 
     def of(self, type_: str) -> list[tuple[str, dict[str, Any]]]:
         return [(n, p) for t, n, p in self.resources if t == type_]
-
-    def find(self, type_: str, ref: Any, *keys: str) -> tuple[str, dict] | None:
-        """The resource of ``type_`` whose id (or one of ``keys``) equals ``ref``."""
-        if ref in (None, ""):
-            return None
-        for n, p in self.of(type_):
-            if ref in [p.get(k) for k in ("id", "arn", "name", *keys)] or ref == n:
-                return n, p
-        return None
 
 
 def _doc(policy: Any) -> dict:

@@ -8,11 +8,9 @@ the webhook as KohaPluginCrashLooping.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import shutil
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -21,7 +19,7 @@ import yaml
 from monitoring import dashboards, scrape_config
 from ops.processes import free_port, start_server
 
-from ..support.alerting import short_for
+from ..support.alerting import Receiver, receiver, short_for
 from ..support.paths import EXAMPLES, MONITORING
 from ..support.plugins import signed
 from ..support.system import require_tool
@@ -30,27 +28,13 @@ from ..support.waiting import wait_until
 TOOLS_HINT = "apt-get install prometheus prometheus-alertmanager prometheus-node-exporter"
 
 
-class Webhook(BaseHTTPRequestHandler):
-    received: list[tuple[str, dict]] = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["content-length"]))
-        Webhook.received.append((self.path, json.loads(body)))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def stack(tmp_path, host_factory, keys, packages, plugin_copy, openlibrary, registry):
     prometheus_bin = require_tool("prometheus", TOOLS_HINT)
     alertmanager_bin = (shutil.which("prometheus-alertmanager")
                         or require_tool("alertmanager", TOOLS_HINT))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    Webhook.received = []
+    hooks = contextlib.ExitStack()
+    hook_port = hooks.enter_context(receiver())  # the webhooks Alertmanager calls
 
     host = host_factory()
     for name in ("hello-world", "faulty"):
@@ -65,7 +49,7 @@ def stack(tmp_path, host_factory, keys, packages, plugin_copy, openlibrary, regi
 
     am_port, prom_port = free_port(), free_port()
     am_config = (MONITORING / "alertmanager.yml").read_text().replace(
-        "127.0.0.1:9095", f"127.0.0.1:{server.server_address[1]}")
+        "127.0.0.1:9095", f"127.0.0.1:{hook_port}")
     (tmp_path / "alertmanager.yml").write_text(am_config)
     node_port = free_port()
     prom = scrape_config.render(
@@ -96,7 +80,7 @@ def stack(tmp_path, host_factory, keys, packages, plugin_copy, openlibrary, regi
     finally:
         for started in servers:
             started.stop()
-        server.shutdown()
+        hooks.close()
 
 
 def query(prom_url: str, expr: str) -> list:
@@ -171,7 +155,7 @@ def test_rules_dashboards_and_a_real_alert(stack):
     assert host.admin.get("/admin/plugins/faulty").json()["state"] == "crash-looping"
 
     def delivered():
-        return [(path, a) for path, body in Webhook.received for a in body["alerts"]
+        return [(path, a) for path, a in Receiver.received
                 if a["labels"]["alertname"] == "KohaPluginCrashLooping"
                 and a["status"] == "firing"]
 

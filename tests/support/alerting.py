@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -25,6 +24,7 @@ from monitoring import scrape_config
 from ops.processes import free_port, start_server
 
 from .paths import MONITORING
+from .servers import serve_in_thread
 from .system import require_tool
 
 TOOLS_HINT = "apt-get install prometheus prometheus-alertmanager prometheus-node-exporter"
@@ -54,13 +54,10 @@ def delivered(alertname: str, **labels: str) -> list[str]:
 
 @contextmanager
 def receiver() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    """The webhook receiver on a free port; yields the port."""
     Receiver.received = []
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
+    with serve_in_thread(Receiver) as port:
+        yield port
 
 
 def short_for(rules_dir: Path) -> list[str]:

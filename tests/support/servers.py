@@ -254,15 +254,23 @@ class OpenLibrary(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def openlibrary() -> Iterator[int]:
-    """The OpenLibrary stand-in on a free port; yields the port."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), OpenLibrary)
+def serve_in_thread(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """An HTTP server with ``handler`` in a thread of this process, on a free loopback
+    port; yields the port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    OpenLibrary.seen = []
     try:
         yield server.server_address[1]
     finally:
         server.shutdown()
+
+
+@contextmanager
+def openlibrary() -> Iterator[int]:
+    """The OpenLibrary stand-in on a free port; yields the port."""
+    OpenLibrary.seen = []
+    with serve_in_thread(OpenLibrary) as port:
+        yield port
 
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
