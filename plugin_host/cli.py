@@ -14,6 +14,7 @@ import click
 from . import __version__
 from .cli_support import friendly
 from .errors import PluginHostError
+from .backup_cli import backup
 from .fleet_cli import fleet
 
 
@@ -327,6 +328,7 @@ def keys_generate(out: Path) -> None:
 
 
 main.add_command(fleet)
+main.add_command(backup)
 
 if __name__ == "__main__":
     main()
