@@ -80,7 +80,27 @@ NODE: list[Metric] = [
     Metric("node_network_transmit_errs", "counter", ("device",), "", "node-exporter"),
 ]
 #: every stored series name → its metric
-SERIES: dict[str, Metric] = {s: m for m in [*METRICS, *NODE] for s in m.series}
+#: what the probe alerts read from the blackbox exporter (Debian's
+#: prometheus-blackbox-exporter on the monitoring hosts, job `blackbox`):
+#: tests/monitoring/test_probes.py probes with a real one
+PROBES: list[Metric] = [
+    Metric("probe_success", "gauge", (), "", "blackbox-exporter"),
+    Metric("probe_ssl_earliest_cert_expiry", "gauge", (), "", "blackbox-exporter"),
+]
+
+
+def _backup_metrics() -> list[Metric]:
+    from plugin_host.service.backup import METRICS as BACKUP
+    return [Metric(name, "gauge", ("service",), help_, "backup") for name, help_ in BACKUP.items()]
+
+
+#: what the backup alerts read: written by `plugin-host backup run` for node_exporter's
+#: textfile collector (job `node`); tests/monitoring/test_node_exporter.py reads them
+#: through a real one
+BACKUPS: list[Metric] = _backup_metrics()
+
+SERIES: dict[str, Metric] = {s: m for m in [*METRICS, *NODE, *PROBES, *BACKUPS]
+                             for s in m.series}
 
 _SELECTOR = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?")
 _LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")

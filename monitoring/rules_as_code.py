@@ -190,7 +190,8 @@ alerts_registry += [
           "More than half of the publishes in the last hour failed (rejected by checks or errors)."),
 ]
 #: scrape jobs every deployment has: absent() when none of their targets is up
-ALWAYS_SCRAPED = {"plugin-host": "critical", "registry": "critical", "node": "warning"}
+ALWAYS_SCRAPED = {"plugin-host": "critical", "registry": "critical", "node": "warning",
+                  "blackbox": "warning"}
 alerts_deploy = [
     # one instance down: the balancer sends its requests to the others (a ticket); all
     # of a service's instances down, or gone from the configuration: KohaScrapeJobDown
@@ -227,6 +228,40 @@ alerts_deploy = [
           "The plugins this host runs are not the environment's koha_plugins (one removed, "
           "disabled or reconfigured by hand, or a converge that failed): requests answer "
           "differently depending on the host behind the load balancer.", "15m"),
+]
+# What users reach, probed from outside the services (the blackbox exporter, through the
+# load balancer when there is one): a symptom, so it pages; and the certificate it shows
+BY_PROBE = "environment, job, instance"
+alerts_probes = [
+    alert("KohaEndpointDown", f"max by ({BY_PROBE}) (probe_success{{job=\"blackbox\"}}) == 0",
+          "critical", "{{ $labels.instance }} does not answer ready",
+          "The blackbox probe of {{ $labels.instance }} (the address libraries use) fails: "
+          "no answer, not 200, a TLS error or an untrusted certificate.", "2m"),
+    alert("KohaCertificateExpiringSoon",
+          f"min by ({BY_PROBE}) (probe_ssl_earliest_cert_expiry{{job=\"blackbox\"}}) - time() < 21 * 86400",
+          "warning", "The certificate of {{ $labels.instance }} expires in {{ $value | humanizeDuration }}",
+          "Renew it before it expires: browsers, Koha and the plugin hosts refuse an expired "
+          "certificate.", "1h"),
+    alert("KohaCertificateExpiring",
+          f"min by ({BY_PROBE}) (probe_ssl_earliest_cert_expiry{{job=\"blackbox\"}}) - time() < 7 * 86400",
+          "critical", "The certificate of {{ $labels.instance }} expires in {{ $value | humanizeDuration }}",
+          "A week or less before browsers, Koha and the plugin hosts refuse it: renew it now.",
+          "10m"),
+]
+# Backups (plugin-host backup run --loop; node_exporter's textfile collector): causes,
+# tickets; staleness against each service's own interval
+BY_BACKUP = "environment, job, instance, service"
+alerts_backups = [
+    alert("KohaBackupStale",
+          f"time() - max by ({BY_BACKUP}) (koha_backup_last_success_timestamp_seconds)\n"
+          f"> 1.5 * max by ({BY_BACKUP}) (koha_backup_interval_seconds)",
+          "warning", "The newest {{ $labels.service }} backup on {{ $labels.instance }} is "
+          "{{ $value | humanizeDuration }} old",
+          "No verified backup of the {{ $labels.service }} for one and a half of its intervals: "
+          "a disk loss now would lose everything since.", "15m"),
+    alert("KohaBackupFailing", f"max by ({BY_BACKUP}) (koha_backup_last_failed) == 1",
+          "warning", "The {{ $labels.service }} backup on {{ $labels.instance }} fails",
+          "The last backup run failed and retries have not succeeded for half an hour.", "30m"),
 ]
 # Host alerts from node_exporter (as the node-mixin writes them): real file systems only
 FS = 'fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs",mountpoint!~"/run.*|/sys.*|/proc.*"'
@@ -286,6 +321,8 @@ FILES = {
     "registry.rules.yml": [{"name": "koha-registry", "rules": alerts_registry}],
     "deployment.rules.yml": [{"name": "koha-deployment", "rules": alerts_deploy}],
     "node.rules.yml": [{"name": "koha-node", "rules": alerts_node}],
+    "probes.rules.yml": [{"name": "koha-probes", "rules": alerts_probes}],
+    "backups.rules.yml": [{"name": "koha-backups", "rules": alerts_backups}],
 }
 
 

@@ -37,7 +37,8 @@ MIRROR = os.environ.get("KOHA_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 #: containers cannot reach a mirror)
 PACKAGES = ("python3", "python3-venv", "python3-apt", "openssh-server", "sudo",
             "ca-certificates", "curl", "procps", "iproute2", "prometheus",
-            "prometheus-alertmanager", "prometheus-node-exporter", "libseccomp2",
+            "prometheus-alertmanager", "prometheus-node-exporter",
+            "prometheus-blackbox-exporter", "libseccomp2",
             "bubblewrap", "haproxy", "socat", "openssl", "systemd",
             "systemd-sysv", "dbus")
 BASE = "koha-base"

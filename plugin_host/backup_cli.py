@@ -108,9 +108,9 @@ def backup_run(service: str, dest: Path, keep: int, no_database: bool,
     if metrics_dir is not None:  # what the archives already say, before the first run
         b.write_metrics(metrics_dir, service, dest, interval=every, failed=False, duration=0)
     while True:
-        if b.due_in(dest, service, every) <= 0 and time.time() >= retry_at:
-            if not once():
-                retry_at = time.time() + min(every, 600)
+        due = b.due_in(dest, service, every) <= 0 and time.time() >= retry_at
+        if due and not once():
+            retry_at = time.time() + min(every, 600)
         wait = max(b.due_in(dest, service, every), retry_at - time.time())
         time.sleep(min(60.0, max(1.0, wait)))  # wakes each minute to notice a new release
         if os.path.realpath(sys.argv[0]) != program:  # a new release was switched in

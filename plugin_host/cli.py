@@ -12,9 +12,9 @@ from typing import Any
 import click
 
 from . import __version__
+from .backup_cli import backup
 from .cli_support import friendly
 from .errors import PluginHostError
-from .backup_cli import backup
 from .fleet_cli import fleet
 
 

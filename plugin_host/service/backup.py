@@ -254,7 +254,7 @@ def verify(path: Path) -> dict:
                     raise BackupError(f"{path.name}: {member.name} is not in the manifest")
                 h = hashlib.sha256()
                 f = tar.extractfile(member)
-                for block in iter(lambda: f.read(1 << 20), b""):
+                while block := f.read(1 << 20):
                     h.update(block)
                 if h.hexdigest() != expected["sha256"] or member.size != expected["size"]:
                     raise BackupError(f"{path.name}: {member.name} does not match its "

@@ -139,13 +139,41 @@ def test_registry_and_monitoring_on_the_first_host(deployed):
 
     import time
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(up_targets()) < 9:  # 3 + 1 + 4 nodes + 1
+    while time.monotonic() < deadline and len(up_targets()) < 11:  # 3 + 1 + 4 + 1 + 2
         time.sleep(2)
     targets = up_targets()
     assert sum(t.startswith("plugin-host@") for t in targets) == 3, targets
     assert any(t.startswith("registry@") for t in targets), targets
     assert sum(t.startswith("node@") for t in targets) == 4, targets  # every host's metrics
     assert sum(t.startswith("haproxy@") for t in targets) == 1, targets
+    # what libraries reach, probed through the balancer's TLS frontends, its certificate
+    # verified (the one it made for itself, trusted by name) and its expiry known
+    probes = query(h, "probe_success")
+    assert {r["metric"]["instance"].rsplit(":", 1)[1] for r in probes} == {
+        "443/readyz", "8443/readyz"}, probes
+    assert all(r["value"][1] == "1" for r in probes), probes
+    days = query(h, "(probe_ssl_earliest_cert_expiry - time()) / 86400")
+    assert len(days) == 2 and all(800 < float(r["value"][1]) <= 825 for r in days), days
+    # a verified backup of the registry and of every plugin host, seen by Prometheus
+    backups = query(h, "koha_backup_archives")
+    assert sorted(r["metric"]["service"] for r in backups) == ["host", "host", "host",
+                                                               "registry"], backups
+    assert all(r["value"][1] != "0" for r in backups), backups
+    assert all(r["value"][1] == "0" for r in query(h, "koha_backup_last_failed"))
+    assert not query(h, 'ALERTS{alertname=~"KohaEndpointDown|KohaCertificate.*|KohaBackup.*"}')
+    archives = h.run("ls /var/backups/koha/registry")
+    assert archives.rc == 0 and archives.stdout.startswith("registry-"), archives.stderr
+    folder = h.file("/var/backups/koha")
+    assert (folder.user, folder.mode) == ("koha", 0o700)
+    r = h.run("sudo -u koha /opt/koha/registry/bin/plugin-host backup verify "
+              f"/var/backups/koha/registry/{archives.stdout.split()[-1]}")
+    assert r.rc == 0 and "database sqlite" in r.stdout, r.stdout + r.stderr
+
+
+def query(h, promql: str) -> list[dict]:
+    from urllib.parse import quote
+    _, body = curl(h, f"'http://127.0.0.1:9090/api/v1/query?query={quote(promql)}'")
+    return json.loads(body)["data"]["result"]
 
 
 def test_the_balancer_sends_requests_to_every_healthy_host(deployed):

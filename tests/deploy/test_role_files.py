@@ -13,27 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from ..support.ansible import ROLES, render
 from ..support.paths import ROOT
-
-ROLES = ROOT / "playbooks" / "roles"
-
-
-def render(template: Path, tmp: Path, **extra) -> str:
-    """Render a role template with `ansible localhost -m template` (Ansible's own Jinja,
-    filters and ansible_managed), the role's defaults loaded."""
-    out = tmp / template.stem
-    defaults = template.parents[1] / "defaults" / "main.yml"
-    cmd = [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
-           "-m", "ansible.builtin.template", "-a", f"src={template} dest={out}",
-           "-e", f"@{defaults}", "-e", f"playbook_dir={ROOT / 'playbooks'}"]
-    if extra:
-        cmd += ["-e", json.dumps(extra)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                       env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-                            "ANSIBLE_LOCALHOST_WARNING": "false",
-                            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false"})
-    assert r.returncode == 0, r.stdout + r.stderr
-    return out.read_text()
 
 
 def test_grafana_provisioning_renders_to_what_grafana_reads(tmp_path):
