@@ -171,6 +171,9 @@ def test_a_failed_run_says_so_and_keeps_the_last_good_backup(registry, tmp_path)
     assert len(b.archives(dest)) == 2 and not [p for p in dest.iterdir() if p.name.startswith(".")]
     r = cli("run", "registry", "--to", str(dest), "--interval", "soon")
     assert r.returncode == 2 and "'soon' is not a duration" in r.stderr
+    r = cli("run", "registry", "--to", str(registry.data / "backups"), "--data-dir",
+            str(registry.data))
+    assert r.returncode == 2 and "is inside the data folder it backs up" in r.stderr
 
 
 def test_the_backup_service_backs_up_when_due_and_follows_a_new_release(registry, tmp_path):

@@ -83,7 +83,7 @@ def _sqlite_path(url: str) -> Path | None:
         return None
     if not u.database or u.database == ":memory:":
         raise BackupError("database_url: an in-memory SQLite database cannot be backed up")
-    return Path(u.database)
+    return Path(u.database).resolve()
 
 
 def _pg_env(url: str) -> dict[str, str]:
@@ -153,6 +153,9 @@ def create(service: str, data_dir: Path, database_url: str, dest: Path, *,
         raise BackupError(f"service: {service!r} is not one of {', '.join(SERVICES)}")
     if keep < 1:
         raise BackupError("keep: at least one archive must be kept")
+    data_dir, dest = data_dir.resolve(), dest.resolve()
+    if dest == data_dir or data_dir in dest.parents:
+        raise BackupError(f"--to: {dest} is inside the data folder it backs up ({data_dir})")
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     now = datetime.now(UTC).replace(microsecond=0)
     final = dest / f"{service}-{now.strftime(STAMP)}.tar.gz"
