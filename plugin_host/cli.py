@@ -213,7 +213,8 @@ def registry_rotate_keys(roles: tuple[str, ...], data_dir: Path | None) -> None:
 @friendly
 def install(requirement: str, url: str, token: str, disabled: bool) -> None:
     """Install NAME@RANGE (e.g. hello-world@^1) and its dependencies from the registry
-    index the host is configured with."""
+    index the host is configured with; an installed plugin is upgraded live to the
+    newest release in RANGE (config kept, its upgrade hook run, rollback available)."""
     import httpx
 
     name, _, range_ = requirement.partition("@")
@@ -228,9 +229,16 @@ def install(requirement: str, url: str, token: str, disabled: bool) -> None:
         message = body.get("error", {}).get("message") or r.text
         raise PluginHostError(f"{r.status_code}: {message}")
     for item in body["installed"]:
-        click.echo(f"installed {item['name']} {item['version']}")
-    if not body["installed"]:
-        click.echo("nothing to install")
+        if item["name"] != name:
+            click.echo(f"installed {item['name']} {item['version']}")
+    if "upgraded" in body:  # it was installed: upgraded live (or already the newest)
+        if body["upgraded"]:
+            click.echo(f"upgraded {name} {body['upgraded']['from']} → {body['upgraded']['to']}")
+        else:
+            click.echo(f"{name} {body['version']} is already the newest release in "
+                       f"{range_ or '*'}")
+    elif any(item["name"] == name for item in body["installed"]):
+        click.echo(f"installed {name} {body['version']}")
 
 
 @main.group()

@@ -21,14 +21,16 @@ from .installed import Installed
 from .lifecycle import PluginManager
 from .registry_client import RegistryClient
 from .settings import HostSettings
+from .swap import HotSwap
 
 log = structlog.get_logger("plugin_host")
 
 
 class RegistryInstalls:
-    def __init__(self, manager: PluginManager, settings: HostSettings):
+    def __init__(self, manager: PluginManager, settings: HostSettings, swap: HotSwap):
         self.manager = manager
         self.settings = settings
+        self.swap = swap
         self.client: RegistryClient | None = None
         if settings.registry_url and settings.registry_root:
             self.client = RegistryClient(settings.registry_url, settings.registry_root,
@@ -63,7 +65,8 @@ class RegistryInstalls:
 
         manager = self.manager
         if name in manager.plugins:
-            raise self._installed(name)
+            item, done, _ = await self.upgrade(name, range_)
+            return item, done
         # reading the index and downloading happen outside the lock: a slow mirror must
         # not hold every other admin operation of this host behind it
         installed = {n: p.version for n, p in manager.plugins.items()}
@@ -108,8 +111,78 @@ class RegistryInstalls:
 
     def _installed(self, name: str) -> Conflict:
         current = self.manager.plugins[name].version
-        return Conflict(f"{name} {current} is already installed; upgrade it with "
-                        f"POST /admin/plugins/{name}/upgrade")
+        return Conflict(f"{name} {current} was installed meanwhile; try again to upgrade it",
+                        code="conflict")
+
+    async def upgrade(self, name: str, range_: str
+                      ) -> tuple[Installed, list[Installed], str | None]:
+        """Switch installed ``name`` live to the newest release of the signed index that
+        satisfies ``range_`` (the hot-swap path: no failed request, config kept, its
+        upgrade hook run, the previous version kept for a rollback); dependencies the
+        new version needs and the host lacks are installed first. All or nothing.
+        Returns the plugin, the dependencies installed, and the version it had (None:
+        it already ran the release the range selects)."""
+        if self.client is None:
+            raise PluginHostError(
+                "upgrading from the registry needs one: set registry_url and registry_root "
+                "(PLUGIN_HOST_REGISTRY_URL, PLUGIN_HOST_REGISTRY_ROOT)",
+                code="registry_not_configured", status=501)
+        try:
+            parse_range(range_)
+        except (ValueError, TypeError):
+            raise PluginHostError(f"range: {range_!r} is not a version range (like ^1.2)",
+                                  code="invalid_request", status=422) from None
+        manager = self.manager
+        current = manager.get(name)
+        installed = {n: p.version for n, p in manager.plugins.items() if n != name}
+        async with self.fetch_lock:
+            session = await asyncio.to_thread(self.client.open)
+            session.index.installed = dict(installed)
+            plan = await asyncio.to_thread(resolve, session.index, {name: range_},
+                                           HOST_API_VERSION)
+            target = next(c for c in plan if c.name == name)
+            if target.version == current.version:
+                return current, [], None
+            fetched = []
+            for c in plan:
+                if c.name in installed:
+                    continue
+                data = await asyncio.to_thread(session.package, c.name, c.version)
+                release = session.index.release(c.name, c.version)
+                fetched.append((c, data, publisher_keys(session.index.keys, release.signer)))
+        async with manager.lock:
+            now = {n: p.version for n, p in manager.plugins.items()}
+            if now.get(name) != current.version or any(
+                    now.get(n) != v for n, v in installed.items()) or any(
+                    c.name in now for c, _, _ in fetched if c.name != name):
+                raise Conflict("the installed plugins changed while the packages were "
+                               "downloading; try again", code="conflict")
+            done: list[Installed] = []
+            try:
+                for c, data, keys in fetched:
+                    if c.name == name:
+                        continue
+                    item = await manager.install_locked(data, True, keys)
+                    metrics.INSTALLS.labels("success").inc()
+                    done.append(item)
+                    log.info("plugin.installed", plugin=item.name, version=item.version,
+                             signer=item.signer, source="registry")
+                    self._report_install(item.name, item.version)
+                data, keys = next((d, k) for c, d, k in fetched if c.name == name)
+                try:
+                    item = await self.swap.upgrade_locked(name, data, keys)
+                except Exception as e:
+                    metrics.UPGRADES.labels(name, "upgrade", getattr(e, "code", "error")).inc()
+                    raise
+                metrics.UPGRADES.labels(name, "upgrade", "success").inc()
+                log.info("plugin.upgraded", plugin=name, version=item.version,
+                         previous=current.version, source="registry")
+                self._report_install(name, item.version)
+            except BaseException:
+                for dep in reversed(done):
+                    await manager.remove_locked(dep.name, purge=True)
+                raise
+        return item, done, current.version
 
     def _report_install(self, name: str, version: str) -> None:
         """Tell the registry's API of an install (best effort: the install never waits

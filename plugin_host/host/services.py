@@ -28,5 +28,5 @@ class HostServices:
         manager = PluginManager(settings)
         calls = PluginCalls(manager)
         swap = HotSwap(manager, calls)
-        registry = RegistryInstalls(manager, settings)
+        registry = RegistryInstalls(manager, settings, swap)
         return cls(settings, manager, calls, swap, registry, Fleet(manager, swap, registry))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ...errors import PluginHostError, Unauthorized
@@ -65,11 +66,17 @@ async def install_plugin(request: Request, host: Services,
                          enable: Annotated[bool, Query()] = True) -> dict[str, Any]:
     """Install an uploaded, signed ``.kplugin`` (the request body, application/zip),
     or ``{"name": "hello-world", "range": "^1"}`` from the registry's signed index
-    with its dependencies (``installed`` lists what this call added)."""
+    with its dependencies (``installed`` lists what this call added). A plugin already
+    installed is upgraded live to what the range selects (200, ``upgraded``: from, to;
+    null when it already runs it)."""
     if request.headers.get("content-type", "").startswith("application/json"):
         body = await json_body(request)
-        item, done = await host.registry.install(body.get("name"), body.get("range", "*"),
-                                                 enable=enable)
+        name, range_ = body.get("name"), body.get("range", "*")
+        if isinstance(name, str) and name in host.manager.plugins:
+            # installed already: a live upgrade to what the range selects (200)
+            item, done, was = await host.registry.upgrade(name, range_)
+            return JSONResponse(_upgraded(host, item, done, was))
+        item, done = await host.registry.install(name, range_, enable=enable)
         return {**describe(host.manager, item, detail=True),
                 "installed": [{"name": i.name, "version": i.version} for i in done]}
     item = await host.manager.install(
@@ -81,22 +88,35 @@ async def install_plugin(request: Request, host: Services,
              openapi_extra={"requestBody": {"content": {
                  **PACKAGE_OR_JSON,
                  "application/json": {"schema": {"type": "object", "properties": {
+                     "range": {"type": "string"},
                      "path": {"type": "string"}}}}}}})
 async def upgrade_plugin(name: str, request: Request, host: Services) -> dict[str, Any]:
-    """Switch to another version with no failed request: the package as the body
-    (application/zip), or ``{"path": "/srv/pkgs/x-1.1.0.kplugin"}`` on this host.
+    """Switch to another version with no failed request: ``{"range": "^1.2"}`` for the
+    newest release the registry's signed index has in that range, the package as the
+    body (application/zip), or ``{"path": "/srv/pkgs/x-1.1.0.kplugin"}`` on this host.
     The new version starts beside the old, must pass its health check and upgrade
     hook, then takes the traffic while the old one finishes its calls."""
     limit = host.settings.max_package_bytes
     if request.headers.get("content-type", "").startswith("application/json"):
-        path = (await json_body(request)).get("path")
+        body = await json_body(request)
+        if "range" in body and "path" not in body:  # from the registry's signed index
+            item, done, was = await host.registry.upgrade(name, body["range"])
+            return _upgraded(host, item, done, was)
+        path = body.get("path")
         if not isinstance(path, str) or not path:
-            raise PluginHostError('send {"path": "<package file on this host>"}',
+            raise PluginHostError('send {"range": "^1.2"} (from the registry) or '
+                                  '{"path": "<package file on this host>"}',
                                   code="invalid_request", status=422)
         data = await asyncio.to_thread(read_package_file, Path(path), limit)
     else:
         data = await package_body(request, limit)
     return describe(host.manager, await host.swap.upgrade(name, data), detail=True)
+
+
+def _upgraded(host, item, done, was: str | None) -> dict[str, Any]:
+    return {**describe(host.manager, item, detail=True),
+            "installed": [{"name": i.name, "version": i.version} for i in done],
+            "upgraded": None if was is None else {"from": was, "to": item.version}}
 
 
 def read_package_file(path: Path, limit: int) -> bytes:
