@@ -35,7 +35,7 @@ RISKY_CALLS = {"eval": "evaluates strings as code", "exec": "executes strings as
 @dataclass
 class CheckResult:
     name: str
-    status: str  # pass, fail, flag
+    status: str  # pass, fail, flag (for the reviewer), skip (not run)
     detail: str
 
     def to_dict(self) -> dict:
@@ -145,5 +145,7 @@ async def run_checks(pkg: Package, allowed_licenses: tuple[str, ...],
     if all(r.status != "fail" for r in results):
         results.append(await smoke_load(pkg))
     else:
-        results.append(CheckResult("smoke-load", "fail", "not run: an earlier check failed"))
+        failed = ", ".join(r.name for r in results if r.status == "fail")
+        results.append(CheckResult("smoke-load", "skip",
+                                   f"not run: the {failed} check failed; it runs once that passes"))
     return results

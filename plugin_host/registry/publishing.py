@@ -16,14 +16,14 @@ from ..errors import Conflict, Forbidden, NotFound, PluginHostError
 from ..package.archive import read_package
 from ..package.index import package_target
 from ..package.signing import verify_signature
-from ..versions import satisfies
+from ..versions import parse_version, satisfies
 from .accounts import Accounts, Caller
 from .checks import run_checks
 from .db import PluginRecord, Release, Review
 from .index import target_key
 from .metrics import PUBLISHES, QUEUE_AGE, QUEUE_SIZE, REVIEWS
 from .publication import IndexPublisher
-from .records import aware, manifest_of, release_view
+from .records import aware, manifest_of, package_file, release_view
 from .settings import RegistrySettings
 
 
@@ -40,10 +40,13 @@ class Publishing:
         caller.require("publisher")
         try:
             result = await self._publish(caller, data)
+        except ChecksFailed:
+            PUBLISHES.labels("rejected").inc()
+            raise
         except Exception:
             PUBLISHES.labels("failed").inc()
             raise
-        PUBLISHES.labels("published" if result["state"] == "in_review" else "rejected").inc()
+        PUBLISHES.labels("published").inc()
         return result
 
     async def _publish(self, caller: Caller, data: bytes) -> dict[str, Any]:
@@ -54,18 +57,30 @@ class Publishing:
             plugin = s.get(PluginRecord, m.name)
             if plugin and plugin.owner_id != caller.account_id and caller.role != "admin":
                 raise Forbidden(f"{m.name} belongs to another publisher")
-            if s.get(Release, (m.name, m.version)):
-                raise Conflict(f"{m.name} {m.version} has already been published; "
-                               "publish a new version")
+            existing = s.get(Release, (m.name, m.version))
+            if existing and existing.state != "rejected":
+                raise Conflict(f"{m.name} {m.version} has already been published "
+                               f"({existing.state.replace('_', ' ')}); publish a new version")
         checks = await run_checks(pkg, self.settings.licenses, self.available)
-        state = "rejected" if any(c.status == "fail" for c in checks) else "in_review"
+        failed = [c for c in checks if c.status == "fail"]
+        if failed:  # nothing is kept: fix it and publish the same version again
+            raise ChecksFailed(m.name, m.version, checks)
+        state = "in_review"
         key = target_key(package_target(m.name, pkg.filename), pkg.sha256)
-        if state == "in_review":
-            await asyncio.to_thread(self.storage.put, key, data, "application/zip")
+        await asyncio.to_thread(self.storage.put, key, data, "application/zip")
+        replaced = None
         try:
             with self.sessions.begin() as s:
                 if s.get(PluginRecord, m.name) is None:
                     s.add(PluginRecord(name=m.name, owner_id=caller.account_id))
+                old = s.get(Release, (m.name, m.version))
+                if old is not None:
+                    if old.state != "rejected":  # submitted meanwhile by another call
+                        raise Conflict(f"{m.name} {m.version} has already been published; "
+                                       "publish a new version")
+                    replaced = old.path if old.path != key else None
+                    s.delete(old)  # its reviews stay, as the history of the version
+                    s.flush()
                 s.add(Release(plugin=m.name, version=m.version, state=state,
                               sha256=pkg.sha256, size=len(data), signer=signer.keyid,
                               manifest=pkg.files["plugin.toml"].decode(),
@@ -75,9 +90,10 @@ class Publishing:
             raise Conflict(f"{m.name} {m.version} has already been published; "
                            "publish a new version") from None
         except BaseException:
-            if state == "in_review":
-                await asyncio.to_thread(self.storage.delete, key)
+            await asyncio.to_thread(self.storage.delete, key)
             raise
+        if replaced:
+            await asyncio.to_thread(self.storage.delete, replaced)
         return {"plugin": m.name, "version": m.version, "state": state,
                 "checks": [c.to_dict() for c in checks]}
 
@@ -123,6 +139,51 @@ class Publishing:
             REVIEWS.labels(release.state).inc()
             return release_view(release)
 
+    def _reviewable(self, caller: Caller, name: str, version: str) -> Release:
+        """A release a reviewer (or its own publisher) may read: any state."""
+        with self.sessions() as s:
+            release = s.get(Release, (name, version))
+            if release is None:
+                raise NotFound(f"no release {name} {version}")
+            plugin = s.get(PluginRecord, name)
+            if caller.role not in ("reviewer", "admin") and (
+                    plugin is None or plugin.owner_id != caller.account_id):
+                raise Forbidden(f"{caller.name} ({caller.role}) may not read {name} "
+                                f"{version}: it needs the reviewer role, or to be its "
+                                "publisher")
+            s.expunge(release)
+            return release
+
+    def _package(self, release: Release) -> bytes:
+        data = self.storage.get(release.path)
+        if data is None:
+            raise PluginHostError(f"the package of {release.plugin} {release.version} is "
+                                  f"missing from {self.storage.description}",
+                                  code="storage_unavailable", status=503)
+        return data
+
+    def review_package(self, caller: Caller, name: str, version: str) -> tuple[str, bytes]:
+        """The package of a release in review (or any state), for its reviewers."""
+        release = self._reviewable(caller, name, version)
+        return package_file(release), self._package(release)
+
+    def review_diff(self, caller: Caller, name: str, version: str) -> dict[str, Any]:
+        """What changed since the newest approved version before this one: each file
+        added, removed or modified, with a unified diff of text files."""
+        release = self._reviewable(caller, name, version)
+        new = read_package(self._package(release)).files
+        with self.sessions() as s:
+            approved = [r for r in s.scalars(select(Release).where(
+                Release.plugin == name, Release.state == "approved"))
+                if parse_version(r.version) < parse_version(version)]
+            previous = max(approved, key=lambda r: parse_version(r.version), default=None)
+            if previous is not None:
+                s.expunge(previous)
+        old = read_package(self._package(previous)).files if previous else {}
+        return {"plugin": name, "version": version,
+                "against": previous.version if previous else None,
+                "files": file_changes(old, new)}
+
     def update_gauges(self) -> None:
         with self.sessions() as s:
             waiting = list(s.scalars(select(Release.published_at).where(
@@ -130,3 +191,53 @@ class Publishing:
         QUEUE_SIZE.set(len(waiting))
         now = datetime.now(UTC)
         QUEUE_AGE.set(max(((now - aware(t)).total_seconds() for t in waiting), default=0))
+
+
+class ChecksFailed(PluginHostError):
+    """The automated checks failed: nothing is kept, the version stays free."""
+
+    def __init__(self, name: str, version: str, checks: list) -> None:
+        failed = [c for c in checks if c.status == "fail"]
+        super().__init__(
+            f"{name} {version} failed the automated checks "
+            f"({', '.join(c.name for c in failed)}): nothing was kept; fix it and publish "
+            "the same version again", code="checks_failed", status=422)
+        self.details = {"plugin": name, "version": version,
+                        "checks": [c.to_dict() for c in checks]}
+
+
+#: a file's diff longer than this is summarised, not shown
+DIFF_LIMIT = 200_000
+
+
+def file_changes(old: dict[str, bytes], new: dict[str, bytes]) -> list[dict[str, Any]]:
+    import difflib
+
+    out = []
+    for path in sorted(set(old) | set(new)):
+        a, b = old.get(path), new.get(path)
+        if a == b:
+            continue
+        change = "added" if a is None else "removed" if b is None else "modified"
+        entry: dict[str, Any] = {"path": path, "change": change, "diff": None}
+        texts = [_text(x) for x in (a or b"", b or b"")]
+        if None in texts:
+            entry["binary"] = True
+        else:
+            diff = "".join(difflib.unified_diff(
+                texts[0].splitlines(keepends=True), texts[1].splitlines(keepends=True),
+                f"a/{path}", f"b/{path}"))
+            entry["diff"] = diff if len(diff) <= DIFF_LIMIT else None
+            if entry["diff"] is None:
+                entry["too_large"] = True
+        out.append(entry)
+    return out
+
+
+def _text(data: bytes) -> str | None:
+    if b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

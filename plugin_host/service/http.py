@@ -100,6 +100,7 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
         problems = getattr(exc, "problems", None)
         if problems:
             extra["problems"] = problems
+        extra.update(getattr(exc, "details", None) or {})
         cid = request.scope.get("correlation_id")
         if cid:
             extra["correlation_id"] = cid

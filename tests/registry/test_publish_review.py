@@ -59,10 +59,15 @@ def test_rejections_flags_and_refusals(registry, keys, plugin_copy, tmp_path):
     (src / "plugin.toml").write_text(toml.replace('license = "GPL-3.0-or-later"',
                                                   'license = "LicenseRef-Proprietary"'))
     r = publish(registry, signed(src, keys["key"], tmp_path / "a"))
-    assert r.status_code == 201 and r.json()["state"] == "rejected"
-    licence = next(c for c in r.json()["checks"] if c["name"] == "licence")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "checks_failed", r.text
+    assert "failed the automated checks (licence)" in r.json()["error"]["message"]
+    licence = next(c for c in r.json()["error"]["checks"] if c["name"] == "licence")
     assert licence["status"] == "fail" and "LicenseRef-Proprietary is not an accepted" in \
         licence["detail"]
+    # nothing was kept: the same version, fixed, is published
+    (src / "plugin.toml").write_text(toml)
+    r = publish(registry, signed(src, keys["key"], tmp_path / "a2"))
+    assert r.status_code == 201 and r.json()["state"] == "in_review", r.text
 
     risky = plugin_copy(EXAMPLES / "book-notes")
     code = risky / "book_notes" / "__init__.py"
@@ -95,6 +100,10 @@ ROUTES = [
     ("GET", "/api/v1/review/queue", None, {"admin", "reviewer"}),
     ("POST", "/api/v1/review/hello-world/1.0.0", {"decision": "approve"},
      {"admin", "reviewer"}),
+    # the package's owner (the publisher) and reviewers read it in any state
+    ("GET", "/api/v1/review/hello-world/1.0.0/download", None,
+     {"admin", "reviewer", "publisher"}),
+    ("GET", "/api/v1/review/hello-world/1.0.0/diff", None, {"admin", "reviewer", "publisher"}),
     ("GET", "/api/v1/plugins", None, PUBLIC),
     ("GET", "/api/v1/plugins/hello-world", None, PUBLIC),
     ("GET", "/api/v1/publishers/publisher", None, PUBLIC),
@@ -224,8 +233,8 @@ def test_resolve_over_approved_releases(registry, keys, plugin_copy, tmp_path):
     reviewer = registry.client("reviewer")
     # publishing hello-world first fails its dependency check
     r = publish(registry, signed(hello, keys["key"], tmp_path / "h0"))
-    deps = next(c for c in r.json()["checks"] if c["name"] == "dependencies")
-    assert r.json()["state"] == "rejected" and "marc-utils ^2.1" in deps["detail"]
+    deps = next(c for c in r.json()["error"]["checks"] if c["name"] == "dependencies")
+    assert r.status_code == 422 and "marc-utils ^2.1" in deps["detail"]
     assert publish(registry, signed(marc, keys["key"], tmp_path / "m")).status_code == 201
     reviewer.post("/api/v1/review/marc-utils/2.1.0", json={"decision": "approve"})
     (hello / "plugin.toml").write_text((hello / "plugin.toml").read_text().replace(
@@ -285,3 +294,52 @@ def test_search_filters_sorts_and_publisher_profiles(registry, keys, tmp_path):
     assert [p["name"] for p in profile["plugins"]] == ["hello-world", "marc-tools"]
     assert profile["keys"][0]["keyid"] and profile["keys"][0]["revoked"] is False
     assert anon.get("/api/v1/publishers/user").status_code == 404
+
+
+def test_reviewers_read_the_code_and_the_diff_and_a_rejected_version_comes_back(
+        registry, keys, plugin_copy, tmp_path):
+    src = plugin_copy(EXAMPLES / "hello-world")
+    v1 = signed(src, keys["key"], tmp_path / "v1")
+    assert publish(registry, v1).status_code == 201
+    reviewer, user = registry.client("reviewer"), registry.client("user")
+    # the package under review, for reviewers and its publisher only
+    r = reviewer.get("/api/v1/review/hello-world/1.0.0/download")
+    assert r.status_code == 200 and r.content == v1
+    assert r.headers["content-disposition"].endswith('.kplugin"')
+    assert registry.client("publisher").get(
+        "/api/v1/review/hello-world/1.0.0/download").status_code == 200
+    r = user.get("/api/v1/review/hello-world/1.0.0/download")
+    assert r.status_code == 403 and "needs the reviewer role, or to be its publisher" in \
+        r.json()["error"]["message"]
+    assert registry.client().get("/api/v1/review/hello-world/1.0.0/download").status_code == 401
+    first = reviewer.get("/api/v1/review/hello-world/1.0.0/diff").json()
+    assert first["against"] is None and {f["change"] for f in first["files"]} == {"added"}
+    assert reviewer.post("/api/v1/review/hello-world/1.0.0",
+                         json={"decision": "approve"}).status_code == 200
+
+    # 1.1.0 changes the code: the reviewer sees exactly that against 1.0.0
+    toml = src / "plugin.toml"
+    toml.write_text(toml.read_text().replace('version = "1.0.0"', 'version = "1.1.0"'))
+    code = src / "hello_world" / "__init__.py"
+    code.write_text(code.read_text().replace("Hello", "Good morning"))
+    assert publish(registry, signed(src, keys["key"], tmp_path / "v11")).status_code == 201
+    diff = reviewer.get("/api/v1/review/hello-world/1.1.0/diff").json()
+    assert diff["against"] == "1.0.0"
+    changed = {f["path"]: f for f in diff["files"]}
+    assert set(changed) == {"plugin.toml", "hello_world/__init__.py"}, changed
+    assert "+version = \"1.1.0\"" in changed["plugin.toml"]["diff"]
+    assert "+" in changed["hello_world/__init__.py"]["diff"] and \
+        "Good morning" in changed["hello_world/__init__.py"]["diff"]
+
+    # rejected by the reviewer, fixed, published again as the same version
+    assert reviewer.post("/api/v1/review/hello-world/1.1.0", json={
+        "decision": "reject", "comment": "say hello"}).status_code == 200
+    code.write_text(code.read_text().replace("Good morning", "Hello again"))
+    r = publish(registry, signed(src, keys["key"], tmp_path / "v11b"))
+    assert r.status_code == 201 and r.json()["state"] == "in_review", r.text
+    assert [q["version"] for q in reviewer.get("/api/v1/review/queue").json()["queue"]] == \
+        ["1.1.0"]
+    history = registry.client("publisher").get("/api/v1/plugins/hello-world").json()["reviews"]
+    assert {"version": "1.1.0", "decision": "rejected", "comment": "say hello"} in history
+    # an approved version is never replaced
+    assert publish(registry, v1).status_code == 409

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Request, Response
 
 from ...service.http import error_responses, package_body
 from . import JSON_CHECK, RequiredCaller, Services
@@ -17,7 +18,10 @@ router = APIRouter(prefix="/api/v1",
              openapi_extra={"requestBody": {"content": {
                  "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
 async def publish(request: Request, registry: Services, c: RequiredCaller) -> dict[str, Any]:
-    """Publish a signed .kplugin: automated checks run; passing → review queue."""
+    """Publish a signed .kplugin: the automated checks run; passing, it joins the review
+    queue (201). Failing, nothing is kept and the answer is 422 ``checks_failed`` with
+    the report (``checks``): fix it and publish the same version again. A version a
+    reviewer rejected may be published again too."""
     data = await package_body(request, registry.settings.max_package_bytes)
     return await registry.publishing.publish(c, data)
 
@@ -33,3 +37,25 @@ async def review(name: str, version: str, registry: Services, c: RequiredCaller,
                  comment: Annotated[str, Body()] = "") -> dict[str, Any]:
     """Approve or reject a release in review (a rejection needs a comment)."""
     return registry.publishing.review(c, name, version, decision, comment)
+
+
+@router.get("/review/{name}/{version}/download", tags=["review"],
+            responses={200: {"content": {"application/zip": {}},
+                             "description": "the package as published"}})
+async def review_download(name: str, version: str, registry: Services,
+                          c: RequiredCaller) -> Response:
+    """The package of a release in review (any state), for reviewers and its publisher:
+    read the code before approving it."""
+    filename, data = await asyncio.to_thread(registry.publishing.review_package, c, name,
+                                             version)
+    return Response(data, media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/review/{name}/{version}/diff", tags=["review"])
+async def review_diff(name: str, version: str, registry: Services,
+                      c: RequiredCaller) -> dict[str, Any]:
+    """What changed against the newest approved version before this one (``against``;
+    null for a first version): each file added, removed or modified, with a unified
+    diff of text files."""
+    return await asyncio.to_thread(registry.publishing.review_diff, c, name, version)
