@@ -277,12 +277,16 @@ def plugin_pack(folder: Path, out: Path | None) -> None:
 @click.argument("package", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--key", required=True, type=click.Path(path_type=Path, exists=True),
               help="Ed25519 private key (from `plugin-host keys generate`)")
+@click.option("--replace", is_flag=True,
+              help="Replace a signature by another key (refused otherwise)")
 @friendly
-def plugin_sign(package: Path, key: Path) -> None:
-    """Sign PACKAGE in place with KEY."""
+def plugin_sign(package: Path, key: Path, replace: bool) -> None:
+    """Sign PACKAGE in place with KEY.
+
+    Example: plugin-host plugin sign hello-1.0.0.kplugin --key ~/.koha/me.key"""
     from .package.signing import sign_package
 
-    keyid = sign_package(package, key)
+    keyid = sign_package(package, key, replace=replace)
     click.echo(f"signed {package} with key {keyid}")
 
 
@@ -299,7 +303,8 @@ def plugin_verify(package: Path, trusted: tuple[Path, ...], as_json: bool) -> No
     from .package.signing import load_trusted_keys, verify_signature
 
     pkg = read_package(package.read_bytes())
-    key = verify_signature(pkg, load_trusted_keys(list(trusted)))
+    key = verify_signature(pkg, load_trusted_keys(list(trusted)),
+                           "pass its public key with --trusted (a .pub file or a folder of them)")
     result = {"package": pkg.filename, "name": pkg.manifest.name,
               "version": pkg.manifest.version, "files": len(pkg.files), "sha256": pkg.sha256,
               "signed_by": key.keyid, "key_file": key.source}

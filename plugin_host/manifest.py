@@ -36,6 +36,41 @@ _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 ENTRY_RE = re.compile(rf"^({_IDENT}(?:\.{_IDENT})*):({_IDENT})$")
 HOSTPORT_RE = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(?P<port>[0-9]{1,5})$")
 SIZE_RE = re.compile(r"^\s*([0-9]+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
+
+
+def _suggest_name(text: str) -> str | None:
+    out = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    out = re.sub(r"^[^a-z]+", "", out)[:63]
+    return out if re.match(NAME_RE, out) else None
+
+
+#: what each pattern means in words, and a likely fix for a value that misses it
+PATTERNS: dict[str, tuple[str, Any]] = {
+    NAME_RE: ("a plugin name: lower case letters, digits and '-', starting with a letter, "
+              "2 to 63 characters", _suggest_name),
+    HOOK_RE: ("an event name like biblio.after_save: lower case words joined by dots",
+              lambda t: re.sub(r"[^a-z0-9_.]+", "_", t.lower()).strip("._") or None),
+    SLOT_RE: ("a UI slot like opac.biblio.sidebar: lower case words joined by dots",
+              lambda t: re.sub(r"[^a-z0-9_.-]+", "-", t.lower()).strip(".-") or None),
+    SECRET_RE: ("a secret name like API_KEY: upper case letters, digits and '_', starting "
+                "with a letter", lambda t: re.sub(r"[^A-Z0-9_]+", "_", t.upper()).strip("_")
+                or None),
+    TAG_RE: ("a tag: lower case letters, digits and '-', up to 32 characters",
+             lambda t: re.sub(r"[^a-z0-9]+", "-", t.lower()).strip("-")[:32] or None),
+}
+
+
+def pattern_problem(value: str, pattern: str, what: str | None = None) -> str:
+    """``value`` does not match ``pattern``: what it should be, in words, and a likely
+    fix ("try 'good-one'")."""
+    words, fix = PATTERNS.get(pattern, (f"a value matching {pattern}", None))
+    text = f"{value!r} is not {what or words}"
+    suggestion = fix(value) if fix and isinstance(value, str) else None
+    if suggestion and suggestion != value and re.match(pattern, suggestion):
+        text += f": try {suggestion!r}"
+    return text
+
+
 SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3,
               "KB": 1000, "MB": 1000**2, "GB": 1000**3}
 SPDX_TOKEN_RE = re.compile(r"^(\(|\)|AND|OR|WITH|[A-Za-z0-9][A-Za-z0-9.+-]*)$")
@@ -224,7 +259,7 @@ def _problem(err: dict[str, Any]) -> str:
     if kind == "missing":
         return f"{loc}: required key is missing"
     if kind == "string_pattern_mismatch" and "input" in err:
-        return f"{loc}: {err['input']!r} does not match {err['ctx']['pattern']}"
+        return f"{loc}: {pattern_problem(err['input'], err['ctx']['pattern'])}"
     msg = msg.removeprefix("Value error, ")
     if loc == "(top level)" and ": " in msg:
         return msg

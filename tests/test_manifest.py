@@ -145,3 +145,20 @@ def test_files_named_by_the_manifest_must_exist():
 def test_published_json_schema_is_current():
     published = json.loads((ROOT / "docs" / "plugin-manifest.schema.json").read_text())
     assert published == json_schema(), "run ./dev schema to regenerate docs/"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ('name = "Good_One"', "plugin.name: 'Good_One' is not a plugin name: lower case letters, "
+                          "digits and '-', starting with a letter, 2 to 63 characters: try "
+                          "'good-one'"),
+    ('tags = ["Staff Tools"]', "plugin.tags.0: 'Staff Tools' is not a tag: lower case letters, "
+                               "digits and '-', up to 32 characters: try 'staff-tools'"),
+])
+def test_a_value_of_the_wrong_shape_is_explained_in_words_with_a_likely_fix(line, expected):
+    text = (Path(__file__).parent.parent / "examples" / "hello-world" / "plugin.toml").read_text()
+    key = line.split(" = ")[0]
+    lines = [line if ln.startswith(f"{key} = ") else ln for ln in text.splitlines()]
+    with pytest.raises(ManifestError) as e:
+        parse_manifest("\n".join(lines))
+    assert expected in e.value.problems, e.value.problems
+    assert "^[" not in " ".join(e.value.problems)  # no bare regex

@@ -177,3 +177,20 @@ def test_cli_pack_reports_manifest_problems_by_key(tmp_path, plugin_copy):
     assert r.returncode == 2
     assert "plugin.version: 'one' is not a semantic version" in r.stderr
     assert not (src / "dist").exists()
+
+
+def test_signing_again_with_another_key_is_refused_unless_replaced(tmp_path, keys):
+    path = pack(EXAMPLES / "hello-world", tmp_path)
+    first = sign_package(path, keys["key"])
+    assert sign_package(path, keys["key"]) == first  # the same key again: harmless
+    with pytest.raises(SignatureError) as e:
+        sign_package(path, keys["other_key"])
+    assert f"already signed by key {first}: pass --replace" in e.value.message
+    assert verify_signature(read_package(path.read_bytes()),
+                            load_trusted_keys([keys["pub"]])).keyid == first
+    r = subprocess.run([sys.executable, "-m", "plugin_host.cli", "plugin", "sign", str(path),
+                        "--key", str(keys["other_key"]), "--replace"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert verify_signature(read_package(path.read_bytes()),
+                            load_trusted_keys([keys["other_pub"]]))

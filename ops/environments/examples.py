@@ -56,11 +56,38 @@ def publish_examples(url: str, token: str, public: Path, packages: dict[str, byt
 
 def install_examples(url: str, token: str, packages: dict[str, bytes]) -> list[str]:
     """Install the examples on the host the way operators do: by name, from the
-    registry's signed index."""
+    registry's signed index (one installed already is upgraded to the newest, or left
+    as it is: 200)."""
     headers = {"Authorization": f"Bearer {token}"}
     for name in packages:
         r = httpx.post(f"{url}/admin/plugins", json={"name": name, "range": "*"},
                        headers=headers, timeout=60)
-        if r.status_code not in (201, 409):
+        if r.status_code not in (200, 201):
             raise RuntimeError(f"installing {name}: {r.status_code} {r.text}")
     return list(packages)
+
+
+def trust_key(data_dir: Path, registry_url: str, registry_token: str, public: Path) -> str:
+    """Trust an author's public key in an environment: the host accepts packages it
+    signed (the key goes into the host's trusted-keys folder, which the host reads again
+    when it meets a key it does not know) and the registry accepts publications signed
+    by it (registered to the environment's registry account). Returns its key id."""
+    from plugin_host.errors import PluginHostError
+    from plugin_host.package.signing import load_trusted_keys
+
+    try:
+        keys = load_trusted_keys([public])
+    except PluginHostError as e:
+        raise PluginHostError(f"--trust: {e.message}") from None
+    if len(keys) != 1:
+        raise PluginHostError(f"--trust: {public} holds {len(keys)} keys; give one .pub file")
+    (keyid,) = keys
+    folder = data_dir / "trusted-keys"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{keyid}.pub").write_bytes(public.read_bytes())
+    r = httpx.post(f"{registry_url}/api/v1/keys", json={"public_key": public.read_text()},
+                   headers={"Authorization": f"Bearer {registry_token}"}, timeout=30)
+    if r.status_code not in (201, 409):
+        raise PluginHostError(f"--trust: the registry refused {public}: {r.status_code} "
+                              f"{r.text[:200]}")
+    return keyid

@@ -12,10 +12,13 @@ from ..paths import ROOT
 from . import env
 
 
-@task(help={"name": "environment name", "port": "host port", "json": "print as JSON"})
-def up(c, name=None, port=None, json_=False):
+@task(help={"name": "environment name", "port": "host port", "json": "print as JSON",
+            "trust": "an author's public key (KEY.pub) the host and registry accept; "
+                     "repeatable"},
+      iterable=["trust"])
+def up(c, name=None, port=None, json_=False, trust=None):
     """Same as env.up: the local environment (what ./dev up runs)."""
-    env.up(c, name=name, port=port, json_=json_)
+    env.up(c, name=name, port=port, json_=json_, trust=trust)
 
 
 @task(help={"name": "environment name"})

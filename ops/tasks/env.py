@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from invoke import Collection, task
 
@@ -16,18 +17,24 @@ def _env_name(c, name):
 @task(help={"name": "environment name", "port": "host port (0 = a free one)",
             "monitoring": "also Prometheus and Alertmanager (default on)",
             "backend": "local (processes here) or docker (containers built from this tree)",
-            "json": "print the environment as JSON"})
-def up(c, name=None, port=None, monitoring=True, backend="local", json_=False):
+            "json": "print the environment as JSON",
+            "trust": "an author's public key (KEY.pub) the host and the registry accept; "
+                     "repeatable"},
+      iterable=["trust"])
+def up(c, name=None, port=None, monitoring=True, backend="local", json_=False, trust=None):
     """Start an environment: registry, host (examples installed from the registry's signed
     index), Prometheus, Alertmanager; print URLs."""
     from plugin_host.errors import PluginHostError
 
     from ..environments import up as env_up
+    from ..environments.examples import trust_key
 
     try:
         info = env_up(state_dir(c), _env_name(c, name),
                       int(port if port is not None else c.config.dev.host_port), monitoring,
                       backend)
+        trusted = [trust_key(info.data_dir, info.registry_url, info.registry_token, Path(k))
+                   for k in trust or []]
     except PluginHostError as e:
         raise SystemExit(f"env.up: {e.message}") from None
     if json_:
@@ -41,6 +48,9 @@ def up(c, name=None, port=None, monitoring=True, backend="local", json_=False):
     for name_, svc in info.services.items():
         if name_ != "host":
             lines.append(f"  {name_:13} {svc.url}")
+    for path, keyid in zip(trust or [], trusted, strict=True):
+        lines.append(f"  trusted key   {keyid} ({path}): the host installs and the registry "
+                     "accepts what it signs")
     for name_, hint in info.skipped.items():
         lines.append(f"  {name_:13} not installed, skipped ({hint})")
     lines += [f"  try           curl {info.url}/plugins/hello-world/api/greet/Ada",

@@ -20,7 +20,7 @@ from .. import HOST_API_VERSION
 from ..errors import Conflict, NotFound, PackageError
 from ..manifest import Manifest
 from ..package.archive import Package, extract, read_package
-from ..package.signing import TrustedKey, load_trusted_keys, verify_signature
+from ..package.signing import TrustedKey, load_trusted_keys, signed_by, verify_signature
 from ..runtime import PluginRuntime, SandboxPolicy, WorkerSpec, check_hooks, scratch
 from ..runtime.sandbox import Identity, release_cgroups
 from ..service.db import make_engine, make_sessionmaker, migrate
@@ -151,7 +151,15 @@ class PluginManager:
         the host's own trusted keys do not stand in for it), else a key this host
         trusts."""
         try:
-            return verify_signature(pkg, keys if keys is not None else self.trusted).keyid
+            if keys is None and signed_by(pkg) not in self.trusted:
+                self.reload_trusted_keys()  # a .pub added to the folder since the start
+            hint = "" if keys is not None else (
+                "trust its public key on this host (a .pub in "
+                f"{self.settings.trusted_keys_dir}, --trusted-key or PLUGIN_HOST_TRUSTED_KEYS; "
+                "`./dev up --trust KEY.pub` for the dev environment), or sign the package "
+                "with a key the host trusts")
+            return verify_signature(pkg, keys if keys is not None else self.trusted,
+                                    hint).keyid
         except PackageError:
             raise
         except Exception as e:

@@ -12,7 +12,7 @@ import structlog
 
 from .. import HOST_API_VERSION
 from ..errors import Conflict, PluginHostError
-from ..manifest import NAME_RE
+from ..manifest import NAME_RE, pattern_problem
 from ..package.signing import TrustedKey
 from ..resolver import resolve
 from ..versions import parse_range
@@ -50,7 +50,8 @@ class RegistryInstalls:
         installed."""
         problems = []
         if not isinstance(name, str) or not re.match(NAME_RE, name):
-            problems.append(f"name: {name!r} is not a plugin name")
+            problems.append("name: " + (pattern_problem(name, NAME_RE) if isinstance(name, str)
+                                        else f"{name!r} is not a plugin name"))
         try:
             parse_range(range_)
         except (ValueError, TypeError):

@@ -95,12 +95,27 @@ def signature_document(private: Ed25519PrivateKey, manifest_json: bytes) -> byte
     return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
 
 
-def sign_package(path: Path, key_path: Path) -> str:
-    """Add (or replace) SIGNATURE in a package file, in place; returns the key id."""
+def signed_by(pkg: Package) -> str | None:
+    """The key id an existing SIGNATURE names (None: unsigned or unreadable)."""
+    try:
+        keyid = json.loads(pkg.signature)["keyid"] if pkg.signature else None
+    except (ValueError, KeyError, TypeError):
+        return None
+    return keyid if isinstance(keyid, str) else None
+
+
+def sign_package(path: Path, key_path: Path, replace: bool = False) -> str:
+    """Add SIGNATURE to a package file, in place; returns the key id. A package already
+    signed by another key is refused unless ``replace`` (signing again with the same
+    key is harmless)."""
     path = Path(path)
     data = path.read_bytes()
     pkg = read_package(data)  # never sign something that would not verify
     private = load_private_key(key_path)
+    existing = signed_by(pkg) if pkg.signature else None
+    if pkg.signature and not replace and existing != key_id(private.public_key()):
+        raise SignatureError(f"{path.name} is already signed by key {existing or '(unreadable)'}: "
+                             "pass --replace to sign it with this key instead")
     signed = add_entry(data, SIGNATURE, signature_document(private, pkg.manifest_json))
     tmp = path.with_name(f".{path.name}.signing")
     tmp.write_bytes(signed)
@@ -108,7 +123,8 @@ def sign_package(path: Path, key_path: Path) -> str:
     return key_id(private.public_key())
 
 
-def verify_signature(pkg: Package, trusted: dict[str, TrustedKey]) -> TrustedKey:
+def verify_signature(pkg: Package, trusted: dict[str, TrustedKey],
+                     how_to_trust: str = "") -> TrustedKey:
     """The trusted key that signed this package, or SignatureError saying why not."""
     if pkg.signature is None:
         raise SignatureError(
@@ -127,7 +143,8 @@ def verify_signature(pkg: Package, trusted: dict[str, TrustedKey]) -> TrustedKey
         raise SignatureError("SIGNATURE is malformed") from None
     key = trusted.get(keyid)
     if key is None:
-        raise SignatureError(f"signed by key {keyid}, which is not a trusted key")
+        raise SignatureError(f"signed by key {keyid}, which is not a trusted key"
+                             + (f": {how_to_trust}" if how_to_trust else ""))
     try:
         key.key.verify(sig, pkg.manifest_json)
     except InvalidSignature:

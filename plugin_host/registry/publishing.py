@@ -51,7 +51,9 @@ class Publishing:
 
     async def _publish(self, caller: Caller, data: bytes) -> dict[str, Any]:
         pkg = await asyncio.to_thread(read_package, data)
-        signer = verify_signature(pkg, self.accounts.keys_of(caller.account_id))
+        signer = verify_signature(pkg, self.accounts.keys_of(caller.account_id),
+                                  "register its public key first (POST /api/v1/keys "
+                                  '{"public_key": "<the .pub file>"}')
         m = pkg.manifest
         with self.sessions() as s:
             plugin = s.get(PluginRecord, m.name)

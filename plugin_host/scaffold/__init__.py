@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from ..errors import PluginHostError
-from ..manifest import NAME_RE
+from ..manifest import NAME_RE, pattern_problem
 
 TEMPLATE = Path(__file__).parent / "template"
 SKIP = {"__pycache__"}
@@ -14,12 +14,11 @@ SKIP = {"__pycache__"}
 
 def new_plugin(name: str, parent: Path, author: str = "Your Name <you@example.org>") -> Path:
     if not re.match(NAME_RE, name):
-        raise PluginHostError(f"plugin name {name!r} must match {NAME_RE} "
-                              "(lower case letters, digits and '-', starting with a letter)",
-                              code="invalid_name")
+        raise PluginHostError(f"NAME: {pattern_problem(name, NAME_RE)}", code="invalid_name")
     dest = Path(parent) / name
     if dest.exists():
-        raise PluginHostError(f"{dest} already exists", code="exists", status=409)
+        raise PluginHostError(f"{dest} already exists: choose another name or folder "
+                              "(--dir)", code="exists", status=409)
     module = name.replace("-", "_")
     values = {"name": name, "module": module, "author": author,
               "title": name.replace("-", " ").title()}

@@ -80,10 +80,21 @@ def test_refused_and_nothing_left(host, hello, case, mutate, status, code, messa
 
 
 def test_signed_by_an_unknown_key(host, keys, tmp_path):
-    r = host.install(signed(EXAMPLES / "hello-world", keys["other_key"], tmp_path))
+    """Refused with how to trust it; a key dropped into the host's trusted-keys folder
+    is then trusted without a restart."""
+    data = signed(EXAMPLES / "hello-world", keys["other_key"], tmp_path)
+    r = host.install(data)
     assert r.status_code == 422
-    assert "which is not a trusted key" in r.json()["error"]["message"]
+    message = r.json()["error"]["message"]
+    assert "which is not a trusted key: trust its public key on this host" in message
+    assert str(host.data_dir / "trusted-keys") in message and "--trust KEY.pub" in message
     assert_nothing_left(host)
+    pid = host.proc.pid
+    (host.data_dir / "trusted-keys").mkdir(exist_ok=True)
+    import shutil
+    shutil.copy(keys["other_pub"], host.data_dir / "trusted-keys" / "author.pub")
+    assert host.install(data).status_code == 201
+    assert host.proc.pid == pid  # no restart
 
 
 def test_allow_unsigned_is_off_by_default_and_loud_when_on(host_factory, tmp_path):

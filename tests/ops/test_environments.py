@@ -3,10 +3,12 @@ idempotent, side by side, leaving no process or port behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -85,16 +87,48 @@ def test_two_environments_side_by_side_and_down_leaves_nothing(tmp_path):
 
 
 def test_env_tasks_from_the_command_line(tmp_path):
+    """`env.up --trust KEY.pub`: a plugin its author signed with their own key installs
+    on the environment's host and publishes to its registry; a file that is not a key is
+    refused with a message."""
     open_for_workers(tmp_path)
     env = {**os.environ, "INVOKE_DEV_STATE_DIR": str(tmp_path)}
     invoke = [sys.executable, "-m", "invoke", "--search-root", str(ROOT)]
-    r = subprocess.run([*invoke, "env.up", "--name", "cli", "--no-monitoring"], env=env,
-                       capture_output=True, text=True, timeout=120)
+    cli = [sys.executable, "-m", "plugin_host.cli"]
+    author = tmp_path / "author"
+    subprocess.run([*cli, "keys", "generate", str(author)], check=True, capture_output=True)
+    subprocess.run([*cli, "plugin", "new", "my-notes", "--dir", str(tmp_path)], check=True,
+                   capture_output=True)
+    package = subprocess.run([*cli, "plugin", "pack", str(tmp_path / "my-notes")], check=True,
+                             capture_output=True, text=True, cwd=tmp_path).stdout.strip()
+    subprocess.run([*cli, "plugin", "sign", package, "--key", f"{author}.key"], check=True,
+                   capture_output=True, cwd=tmp_path)
+    r = subprocess.run([*invoke, "env.up", "--name", "cli", "--no-monitoring", "--trust",
+                        f"{author}.pub"], env=env, capture_output=True, text=True, timeout=120)
     try:
         assert r.returncode == 0, r.stderr
         assert "Koha environment 'cli' is ready in" in r.stdout
+        assert f"({author}.pub): the host installs and the registry accepts" in r.stdout
         r = subprocess.run([*invoke, "env.list"], env=env, capture_output=True, text=True)
         assert "cli          2/2 services running" in r.stdout
+        r = subprocess.run([*invoke, "env.up", "--name", "cli", "--no-monitoring", "--json"],
+                           env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        info = json.loads(r.stdout.strip().splitlines()[-1])
+        data = (tmp_path / package if not Path(package).is_absolute() else Path(package)
+                ).read_bytes()
+        zip_ = {"Content-Type": "application/zip"}
+        r = httpx.post(f"{info['url']}/admin/plugins", content=data, timeout=60, headers={
+            **zip_, "Authorization": f"Bearer {info['admin_token']}"})
+        assert r.status_code == 201, r.text
+        r = httpx.post(f"{info['registry_url']}/api/v1/packages", content=data, timeout=60,
+                       headers={**zip_, "Authorization": f"Bearer {info['registry_token']}"})
+        assert r.status_code == 201 and r.json()["state"] == "in_review", r.text
+        (tmp_path / "not-a-key.pub").write_text("hello\n")
+        r = subprocess.run([*invoke, "env.up", "--name", "cli", "--no-monitoring", "--trust",
+                            str(tmp_path / "not-a-key.pub")], env=env, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode != 0 and "env.up: --trust:" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
     finally:
         r = subprocess.run([*invoke, "env.down", "--name", "cli"], env=env,
                            capture_output=True, text=True)
