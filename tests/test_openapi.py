@@ -33,7 +33,7 @@ def test_operation_ids_are_unique(documents, service):
                                         "503"}),
     ("host", "/plugins/{name}/api/{path}", "get", {"404", "405", "413", "500", "502", "503",
                                                    "504"}),
-    ("host", "/hooks/{event}", "post", {"413", "422"}),
+    ("host", "/hooks/{event}", "post", {"404", "413", "422"}),
     ("registry", "/api/v1/packages", "post", {"401", "403", "409", "413", "415", "422"}),
     ("registry", "/api/v1/tokens/{token_id}", "delete", {"401", "403", "404", "422"}),
     ("registry", "/api/v1/resolve", "post", {"409", "422"}),

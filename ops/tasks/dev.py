@@ -59,12 +59,17 @@ def bench(c, json_=False):
 
 @task
 def schema(c):
-    """Regenerate docs/plugin-manifest.schema.json from the manifest model."""
+    """Regenerate docs/plugin-manifest.schema.json from the manifest model and
+    docs/plugins/koha-events.md from the events and slots catalogue."""
+    from plugin_host.koha import markdown
     from plugin_host.manifest import json_schema
 
     out = ROOT / "docs" / "plugin-manifest.schema.json"
     out.write_text(json.dumps(json_schema(), indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
+    events = ROOT / "docs" / "plugins" / "koha-events.md"
+    events.write_text(markdown())
+    print(f"wrote {events.relative_to(ROOT)}")
 
 
 tasks = (up, down, lint, test, bench, schema)

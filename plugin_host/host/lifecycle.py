@@ -18,6 +18,7 @@ import structlog
 
 from .. import HOST_API_VERSION
 from ..errors import Conflict, NotFound, PackageError
+from ..koha import check_names
 from ..manifest import Manifest
 from ..package.archive import Package, extract, read_package
 from ..package.signing import TrustedKey, load_trusted_keys, signed_by, verify_signature
@@ -219,6 +220,7 @@ class PluginManager:
         signer = self.check_signature(pkg, keys)
         m = pkg.manifest
         check_host_api(m)
+        check_names(m)  # events and slots Koha has
         existing = self.plugins.get(m.name)
         if existing:
             if existing.version == m.version:

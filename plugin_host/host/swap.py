@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from ..errors import Conflict, PluginHostError
+from ..koha import check_names
 from ..manifest import parse_manifest
 from ..package.archive import extract, read_package
 from ..protocol import messages as m
@@ -55,6 +56,7 @@ class HotSwap:
             raise Conflict(f"{name} {new_manifest.version} is already the installed version")
         signer = manager.check_signature(pkg, keys)
         check_host_api(new_manifest)
+        check_names(new_manifest)
         manager.check_dependencies(new_manifest)
         manager.check_dependents(name, new_manifest.version)
         code_dir = manager.settings.plugins_dir / name / new_manifest.version

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..errors import PackageError
+from ..koha import check_names
 from ..manifest import MANIFEST_FILE, Manifest, parse_manifest
 
 PACKAGE_MANIFEST = "MANIFEST.json"
@@ -117,6 +118,7 @@ def pack(src: Path, out_dir: Path | None = None) -> Path:
     if not manifest_path.is_file():
         raise PackageError(f"{src}: no {MANIFEST_FILE} in this folder")
     manifest = parse_manifest(manifest_path.read_bytes())
+    check_names(manifest)  # events and slots Koha has
     names = _source_files(src)
     manifest.check_files(names)
     files = {n: (src / n).read_bytes() for n in names}

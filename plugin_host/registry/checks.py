@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import PluginHostError
+from ..errors import ManifestError, PluginHostError
+from ..koha import check_names
 from ..manifest import Manifest
 from ..package.archive import Package, extract
 
@@ -40,6 +41,16 @@ class CheckResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def manifest_check(manifest: Manifest) -> CheckResult:
+    """Parsed already (a bad manifest is refused outright); its events and UI slots must
+    be ones Koha has."""
+    try:
+        check_names(manifest)
+    except ManifestError as e:
+        return CheckResult("manifest", "fail", "; ".join(e.problems))
+    return CheckResult("manifest", "pass", f"{manifest.name} {manifest.version}")
 
 
 def license_check(manifest: Manifest, allowed: tuple[str, ...]) -> CheckResult:
@@ -138,7 +149,7 @@ async def run_checks(pkg: Package, allowed_licenses: tuple[str, ...],
     """Every check after the archive and signature checks (which refuse outright)."""
     results = [CheckResult("archive", "pass", f"{len(pkg.files)} files, {pkg.size} bytes, "
                                               "hashes match"),
-               CheckResult("manifest", "pass", f"{pkg.manifest.name} {pkg.manifest.version}"),
+               manifest_check(pkg.manifest),
                license_check(pkg.manifest, allowed_licenses),
                static_scan(pkg),
                dependency_check(pkg.manifest, available)]

@@ -150,7 +150,15 @@ class PluginTestClient:
     def post(self, path: str, **kw: Any) -> TestResponse:
         return self.request("POST", path, **kw)
 
-    def hook(self, event: str, payload: Any) -> Any:
+    def hook(self, event: str, payload: Any = None, **fields: Any) -> Any:
+        """Deliver Koha event ``event`` to the plugin's handler as the host would: the
+        payload is checked against the event's shape first (docs/plugins/koha-events.md).
+        Without a payload, a valid example of the event is sent, with ``fields``
+        changed: ``client.hook("biblio.after_save", biblionumber=7)``."""
+        from ..koha import example, validate_payload
+
         if event not in self.manifest.permissions.hooks:
             raise ValueError(f"{event!r} is not in permissions.hooks")
+        payload = example(event, **fields) if payload is None else \
+            validate_payload(event, payload)
         return self.plugin.hooks[event](payload, self.ctx)

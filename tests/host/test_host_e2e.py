@@ -68,7 +68,9 @@ def test_hooks_give_per_plugin_results(host, packages):
     assert [x["plugin"] for x in results] == ["book-notes", "hello-world"]
     assert results[0]["result"] == {"saves": 1}
     assert results[1]["result"] == {"greeted_record": 12}
-    assert host.client.post("/hooks/patron.created", json={}).json()["results"] == []
+    # an event no plugin subscribes to: delivered to none
+    assert host.client.post("/hooks/patron.after_delete", json={"borrowernumber": 5}
+                            ).json()["results"] == []
 
 
 def test_admin_routes_need_the_admin_token(host, packages):
@@ -132,11 +134,11 @@ def test_manifest_hooks_must_match_the_code(host, keys, plugin_copy, tmp_path):
 
     src = plugin_copy(EXAMPLES / "hello-world")
     toml = (src / "plugin.toml").read_text()
-    (src / "plugin.toml").write_text(toml.replace('hooks = ["biblio.after_save"]',
-                                                  'hooks = ["biblio.after_save", "item.lost"]'))
+    (src / "plugin.toml").write_text(toml.replace(
+        'hooks = ["biblio.after_save"]', 'hooks = ["biblio.after_save", "item.after_save"]'))
     r = host.install(signed(src, keys["key"], tmp_path))
     assert r.status_code == 422
-    assert ("permissions.hooks: 'item.lost' is listed but the backend registers no handler"
+    assert ("permissions.hooks: 'item.after_save' is listed but the backend registers no handler"
             in r.json()["error"]["message"])
     assert host.installed() == []
     assert not (host.data_dir / "plugins" / "hello-world").exists()

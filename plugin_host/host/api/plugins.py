@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ...errors import PluginCallError
+from ...koha import EVENTS, validate_payload
 from ...service.http import correlation_id, error_responses, parse_json, read_body
 from ...service.http_metrics import blame_plugin
 from . import services
@@ -42,14 +43,19 @@ for _method in METHODS:  # one route per method: each has its own operation id
         responses=error_responses(404, 405, 413, 500, 502, 503, 504))
 
 
-@router.post("/hooks/{event}", responses=error_responses(413, 422),
+@router.post("/hooks/{event}", responses=error_responses(404, 413, 422),
              openapi_extra={"requestBody": {"content": {"application/json": {
-                 "schema": {"description": "the event's payload (any JSON)"}}}}})
+                 "schema": {"description": "the event's payload: its fields in "
+                                           "docs/plugins/koha-events.md"}}}}})
 async def deliver_hook(event: str, request: Request) -> dict[str, Any]:
-    """Deliver a Koha event to every enabled plugin subscribed to it."""
+    """Deliver a Koha event to every enabled plugin subscribed to it. An event Koha does
+    not have is a 404 (with a did-you-mean); a payload missing a field or of the wrong
+    type a 422 naming the field (docs/plugins/koha-events.md)."""
     host = services(request)
     cid = correlation_id(request)
-    payload = parse_json(await read_body(request, host.settings.max_request_bytes),
-                         "the event payload")
+    if event not in EVENTS:  # before reading the body: a misspelt event is a 404
+        validate_payload(event, None)
+    payload = validate_payload(event, parse_json(
+        await read_body(request, host.settings.max_request_bytes), "the event payload"))
     results = await host.calls.deliver_hook(event, payload, cid)
     return {"event": event, "correlation_id": cid, "results": results}
