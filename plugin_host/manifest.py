@@ -10,7 +10,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -32,6 +32,7 @@ HOOK_RE = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
 SLOT_RE = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$"
 SECRET_RE = r"^[A-Z][A-Z0-9_]{0,63}$"
 TAG_RE = r"^[a-z0-9][a-z0-9-]{0,31}$"
+CONFIG_KEY_RE = r"^[a-z][a-z0-9_]{0,63}$"
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 ENTRY_RE = re.compile(rf"^({_IDENT}(?:\.{_IDENT})*):({_IDENT})$")
 HOSTPORT_RE = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(?P<port>[0-9]{1,5})$")
@@ -55,6 +56,9 @@ PATTERNS: dict[str, tuple[str, Any]] = {
     SECRET_RE: ("a secret name like API_KEY: upper case letters, digits and '_', starting "
                 "with a letter", lambda t: re.sub(r"[^A-Z0-9_]+", "_", t.upper()).strip("_")
                 or None),
+    CONFIG_KEY_RE: ("a setting name like covers_url: lower case letters, digits and '_', "
+                    "starting with a letter",
+                    lambda t: re.sub(r"[^a-z0-9_]+", "_", t.lower()).strip("_") or None),
     TAG_RE: ("a tag: lower case letters, digits and '-', up to 32 characters",
              lambda t: re.sub(r"[^a-z0-9]+", "-", t.lower()).strip("-")[:32] or None),
 }
@@ -206,6 +210,49 @@ class UI(_Strict):
     components: list[UIComponent] = Field(default_factory=list)
 
 
+#: a config field's type → the Python types a value of it may have (bool is not a number)
+CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "array": (list,), "object": (dict,)}
+
+
+class ConfigField(_Strict):
+    """One key of the plugin's config: ``[config.KEY]`` in plugin.toml."""
+
+    type: Literal["string", "integer", "number", "boolean", "array", "object"]
+    description: str = Field(default="", max_length=500)
+    default: Any = None
+    required: bool = Field(default=False, description="Must be set (no default)")
+    choices: list[Any] | None = Field(default=None, min_length=1,
+                                      description="The only values allowed")
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` does not fit this field (None: it does)."""
+        kinds = CONFIG_TYPES[self.type]
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            return f"must be {'an' if self.type[0] in 'aeiou' else 'a'} {self.type}, " \
+                   f"not {json_type(value)}"
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(map(repr, self.choices))}"
+        return None
+
+    @model_validator(mode="after")
+    def _default_fits(self) -> ConfigField:
+        if self.default is not None:
+            problem = self.problem(self.default)
+            if problem:
+                raise ValueError(f"default {problem}")
+            if self.required:
+                raise ValueError("required: a field with a default is never missing")
+        return self
+
+
+def json_type(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "an array", dict: "an object", type(None): "null"}.get(type(value),
+                                                                       type(value).__name__)
+
+
 class Manifest(_Strict):
     """A validated plugin.toml."""
 
@@ -215,6 +262,33 @@ class Manifest(_Strict):
     permissions: Permissions = Field(default_factory=Permissions)
     resources: Resources = Field(default_factory=Resources)
     ui: UI = Field(default_factory=UI)
+    config: dict[Annotated[str, Field(pattern=CONFIG_KEY_RE)], ConfigField] = Field(
+        default_factory=dict, description="The plugin's settings: checked on install and "
+                                          "on every change; none declared: any object")
+
+    def default_config(self) -> dict[str, Any]:
+        return {k: f.default for k, f in self.config.items() if f.default is not None}
+
+    def config_problems(self, config: dict[str, Any]) -> list[str]:
+        """Each way ``config`` does not fit ``[config]``, naming the key (none declared:
+        anything goes)."""
+        if not self.config:
+            return []
+        import difflib
+
+        problems = []
+        for key, value in config.items():
+            field = self.config.get(key)
+            if field is None:
+                close = difflib.get_close_matches(key, list(self.config), n=1)
+                problems.append(f"{key}: not a setting of {self.name}"
+                                + (f": did you mean {close[0]!r}?" if close else
+                                   f" (its settings: {', '.join(self.config)})"))
+            elif value is not None and (problem := field.problem(value)):
+                problems.append(f"{key}: {problem}")
+        problems += [f"{k}: required" for k, f in self.config.items()
+                     if f.required and config.get(k) is None]
+        return problems
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:

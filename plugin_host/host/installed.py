@@ -27,6 +27,12 @@ class Installed:
     error: str | None = None
 
     @property
+    def effective_config(self) -> dict[str, Any]:
+        """What the plugin sees as ``ctx.config``: its defaults (``[config]``) under what
+        was set (``config``, as given: the fleet compares it with the declared one)."""
+        return {**self.manifest.default_config(), **self.config}
+
+    @property
     def name(self) -> str:
         return self.manifest.name
 

@@ -63,6 +63,7 @@ class HotSwap:
         if code_dir.exists():  # an older copy of this version: replace it
             await asyncio.to_thread(shutil.rmtree, code_dir)
         await asyncio.to_thread(extract, pkg, code_dir)
+        # the config kept (a setting the new version adds starts at its default)
         new = Installed(manifest=new_manifest, code_dir=code_dir, enabled=old.enabled,
                         config=old.config, signer=signer, sha256=pkg.sha256,
                         previous_version=old.version)
@@ -91,8 +92,14 @@ class HotSwap:
         return new
 
     async def reconfigure_locked(self, name: str, config: dict[str, Any]) -> Installed:
-        """:meth:`reconfigure` for a caller holding the manager's lock."""
+        """:meth:`reconfigure` for a caller holding the manager's lock. A config that does
+        not fit the plugin's ``[config]`` is refused whole, naming each key; settings
+        left out start at their defaults."""
         old = self.manager.get(name)
+        problems = old.manifest.config_problems({**old.manifest.default_config(), **config})
+        if problems:
+            raise PluginHostError(f"config of {name}: {'; '.join(problems)}",
+                                  code="invalid_config", status=422)
         new = Installed(manifest=old.manifest, code_dir=old.code_dir, enabled=old.enabled,
                         config=config, signer=old.signer, sha256=old.sha256,
                         previous_version=old.previous_version, integrity=old.integrity)

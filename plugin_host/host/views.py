@@ -24,7 +24,8 @@ def describe(manager: PluginManager, item: Installed, detail: bool = False) -> d
     if detail:
         out.update({
             "manifest": m.model_dump(mode="json"),
-            "config": item.config,
+            "config": item.effective_config,
+            "config_problems": m.config_problems(item.effective_config),
             "routes": [[r.method, r.template] for r in item.runtime.routes]
             if item.runtime else [],
             "hooks": sorted(item.runtime.hooks) if item.runtime else [],

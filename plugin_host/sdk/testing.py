@@ -109,7 +109,12 @@ class PluginTestClient:
         self.plugin = plugin
         self.manifest = manifest
         self.transport = _Transport(manifest, secrets or {}, http)
-        self.ctx = Context(self.transport, manifest.name, manifest.version, config)
+        # as the host gives it: the [config] defaults under what is set, checked first
+        effective = {**manifest.default_config(), **(config or {})}
+        problems = manifest.config_problems(effective)
+        if problems:
+            raise ValueError(f"config: {'; '.join(problems)}")
+        self.ctx = Context(self.transport, manifest.name, manifest.version, effective)
 
     @classmethod
     def from_folder(cls, folder: Path, **kw: Any) -> PluginTestClient:
