@@ -90,7 +90,7 @@ PROBES: list[Metric] = [
 
 
 def _backup_metrics() -> list[Metric]:
-    from plugin_host.service.backup import METRICS as BACKUP
+    from plugin_host.service.backup_metrics import METRICS as BACKUP
     return [Metric(name, "gauge", ("service",), help_, "backup") for name, help_ in BACKUP.items()]
 
 

@@ -16,6 +16,7 @@ import click
 from .cli_support import friendly
 from .errors import PluginHostError
 from .service import backup as b
+from .service import backup_metrics as bm
 
 SERVICE = click.argument("service", type=click.Choice(b.SERVICES))
 DATA_DIR = click.option("--data-dir", type=click.Path(path_type=Path), default=None,
@@ -78,7 +79,7 @@ def backup_run(service: str, dest: Path, keep: int, no_database: bool,
                data_dir: Path | None, database_url: str | None) -> None:
     """Back up SERVICE (host or registry) now, or with --loop whenever one is due."""
     settings = _settings(service, data_dir, database_url)
-    every = b.parse_duration(interval)
+    every = bm.parse_duration(interval)
 
     def once() -> bool:
         started = time.monotonic()
@@ -95,7 +96,7 @@ def backup_run(service: str, dest: Path, keep: int, no_database: bool,
                        f"{len(b.archives(dest, service))} kept)", err=loop)
             failed = False
         if metrics_dir is not None:
-            b.write_metrics(metrics_dir, service, dest, interval=every, failed=failed,
+            bm.write_metrics(metrics_dir, service, dest, interval=every, failed=failed,
                             duration=time.monotonic() - started)
         return not failed
 
@@ -106,12 +107,12 @@ def backup_run(service: str, dest: Path, keep: int, no_database: bool,
     program = os.path.realpath(sys.argv[0])
     retry_at = 0.0
     if metrics_dir is not None:  # what the archives already say, before the first run
-        b.write_metrics(metrics_dir, service, dest, interval=every, failed=False, duration=0)
+        bm.write_metrics(metrics_dir, service, dest, interval=every, failed=False, duration=0)
     while True:
-        due = b.due_in(dest, service, every) <= 0 and time.time() >= retry_at
+        due = bm.due_in(dest, service, every) <= 0 and time.time() >= retry_at
         if due and not once():
             retry_at = time.time() + min(every, 600)
-        wait = max(b.due_in(dest, service, every), retry_at - time.time())
+        wait = max(bm.due_in(dest, service, every), retry_at - time.time())
         time.sleep(min(60.0, max(1.0, wait)))  # wakes each minute to notice a new release
         if os.path.realpath(sys.argv[0]) != program:  # a new release was switched in
             click.echo("backup: a new release is installed; continuing from it", err=True)

@@ -43,7 +43,7 @@ def test_backup_outcomes_reach_prometheus_through_the_textfile_collector(tmp_pat
     """What `plugin-host backup run --metrics-dir` writes, node_exporter exports as is
     (the node_exporter role points its textfile collector at that folder)."""
     from monitoring.catalogue import BACKUPS
-    from plugin_host.service.backup import write_metrics
+    from plugin_host.service.backup_metrics import write_metrics
 
     exporter = require_tool("prometheus-node-exporter",
                             "apt-get install prometheus-node-exporter (./dev does this as root)")
