@@ -16,6 +16,7 @@ from .backup_cli import backup
 from .cli_support import friendly
 from .errors import PluginHostError
 from .fleet_cli import fleet
+from .secrets_cli import secrets
 
 
 @click.group()
@@ -342,6 +343,7 @@ def keys_generate(out: Path) -> None:
 
 main.add_command(fleet)
 main.add_command(backup)
+main.add_command(secrets)
 
 if __name__ == "__main__":
     main()

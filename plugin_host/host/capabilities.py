@@ -38,7 +38,8 @@ class Capabilities:
 
     def __init__(self, manifest: Manifest, kv: KVStore, http: httpx.AsyncClient,
                  response_limit: int,
-                 secret_refs: Callable[[], dict[str, str]] = dict):
+                 secret_refs: Callable[[], dict[str, str]] = dict,
+                 stored_secret: Callable[[str], str | None] = lambda name: None):
         self.manifest = manifest
         self.name = manifest.name
         self.kv = kv
@@ -47,6 +48,7 @@ class Capabilities:
         self.policy = CapabilityPolicy(manifest.permissions)
         self.log_limit = TokenBucket(LOG_RATE, LOG_BURST)
         self.secret_refs = secret_refs
+        self.stored_secret = stored_secret
 
     async def handle(self, op: str, args: dict[str, Any]) -> Any:
         """Serve one capability request; a refusal is a PluginHostError with the code the
@@ -78,8 +80,12 @@ class Capabilities:
 
     def secret(self, name: str) -> str:
         self.policy.check_secret(name)
+        # the fleet's declared reference, else one set through the admin API, else the
+        # host's environment (PLUGIN_HOST_SECRET_NAME)
         ref = self.secret_refs().get(name)
-        value = reference_secret(ref) if ref else plugin_secret(name)
+        value = reference_secret(ref) if ref else self.stored_secret(name)
+        if value is None and not ref:
+            value = plugin_secret(name)
         if value is None:
             raise CapabilityRefused(caps.SECRET_NOT_SET, f"secret {name!r} is not set on this host")
         return value

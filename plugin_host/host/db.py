@@ -78,6 +78,17 @@ class FleetHost(Base):
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class PluginSecret(Base):
+    """A secret set through the admin API, encrypted (host/secret_store.py); shared by
+    the hosts of one database, like kv data."""
+    __tablename__ = "plugin_secrets"
+
+    plugin: Mapped[str] = mapped_column(String(63), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class KVEntry(Base):
     __tablename__ = "kv"
 
@@ -88,4 +99,4 @@ class KVEntry(Base):
 
 
 __all__ = ["MIGRATIONS", "Base", "FleetDesired", "FleetHost", "InstalledPlugin", "KVEntry",
-           "PluginVersion"]
+           "PluginSecret", "PluginVersion"]

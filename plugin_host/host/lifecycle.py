@@ -31,6 +31,7 @@ from .capabilities import Capabilities
 from .db import MIGRATIONS
 from .installed import Installed, integrity
 from .kv import KVStore
+from .secret_store import SecretStore, load_key
 from .settings import HostSettings
 from .store import PluginStore
 
@@ -46,6 +47,8 @@ class PluginManager:
         self.engine = make_engine(settings.db_url)
         self.sessions = make_sessionmaker(self.engine)
         self.kv = KVStore(self.sessions)
+        self.secrets = SecretStore(self.sessions,
+                                   load_key(settings.secrets_key, settings.data_dir))
         self.store = PluginStore(self.sessions, settings.packages_dir, self.kv,
                                  settings.instance)
         self.http: httpx.AsyncClient | None = None
@@ -109,7 +112,8 @@ class PluginManager:
     def _runtime(self, item: Installed) -> PluginRuntime:
         assert self.http is not None
         caps = Capabilities(item.manifest, self.kv, self.http, self.settings.http_response_limit,
-                            secret_refs=lambda: self.secret_refs.get(item.name, {}))
+                            secret_refs=lambda: self.secret_refs.get(item.name, {}),
+                            stored_secret=lambda secret: self.secrets.get(item.name, secret))
         spec = WorkerSpec(name=item.name, version=item.version, manifest=item.manifest,
                           code_dir=item.code_dir,
                           scratch_root=self.settings.plugin_data_dir / item.name,
@@ -286,6 +290,8 @@ class PluginManager:
         item = self.plugins.pop(name)
         try:
             await asyncio.to_thread(self.store.delete, name, purge)
+            if purge:
+                await asyncio.to_thread(self.secrets.purge, name)
         except BaseException:
             self.plugins[name] = item
             raise

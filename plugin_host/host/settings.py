@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from ..service.secrets import SecretError, is_reference, resolve
@@ -66,9 +66,20 @@ class HostSettings(ServiceSettings):
     registry_timeout: float = Field(
         default=20.0, gt=0, description="Seconds each index file may take, plus one per "
                                         "64 KiB of its signed length")
+    secrets_key: str | None = Field(
+        default=None, description="Fernet key encrypting plugin secrets set through the "
+                                  "admin API (hosts sharing a database must share it); may "
+                                  "name a secret (aws-sm://, gcp-sm://, file://); default: "
+                                  "data_dir/secrets.key, made on first start")
     registry_api_url: str | None = Field(
         default=None, description="The registry's API (e.g. https://registry.example.org), "
                                   "told of each install so download counts stay true")
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _secrets_key(cls, v: str | None) -> str | None:
+        """A reference to a secret store is read now, once."""
+        return resolve(v) if v else v
 
     @property
     def plugins_dir(self) -> Path:

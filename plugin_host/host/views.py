@@ -26,6 +26,8 @@ def describe(manager: PluginManager, item: Installed, detail: bool = False) -> d
             "manifest": m.model_dump(mode="json"),
             "config": item.effective_config,
             "config_problems": m.config_problems(item.effective_config),
+            "secrets": secrets_status(manager, item),
+            "warnings": warnings(manager, item),
             "routes": [[r.method, r.template] for r in item.runtime.routes]
             if item.runtime else [],
             "hooks": sorted(item.runtime.hooks) if item.runtime else [],
@@ -33,6 +35,41 @@ def describe(manager: PluginManager, item: Installed, detail: bool = False) -> d
             "kv_bytes": manager.kv.usage(item.name),
             "sha256": item.sha256,
         })
+    return out
+
+
+def secrets_status(manager: PluginManager, item: Installed) -> dict[str, str]:
+    """Each secret the plugin declares: where its value comes from, or ``unset`` (never
+    the value)."""
+    import os
+
+    from .settings import SECRET_ENV_PREFIX
+
+    stored = manager.secrets.status(item.name)
+    refs = manager.secret_refs.get(item.name, {})
+    out = {}
+    for name in item.manifest.permissions.secrets:
+        if name in refs:
+            out[name] = "set (the fleet's declared reference)"
+        elif stored.get(name) == "set":
+            out[name] = "set (admin API)"
+        elif stored.get(name) == "unreadable":
+            out[name] = "unreadable: written with another host's secrets_key"
+        elif os.environ.get(SECRET_ENV_PREFIX + name) is not None:
+            out[name] = "set (environment)"
+        else:
+            out[name] = "unset"
+    return out
+
+
+def warnings(manager: PluginManager, item: Installed) -> list[str]:
+    """What the plugin lacks to work fully: settings required and missing, declared
+    secrets not set."""
+    out = [f"config: {p}" for p in item.manifest.config_problems(item.effective_config)]
+    out += [f"secret {name} is {state}: set it with PUT /admin/plugins/{item.name}/secrets/"
+            f"{name} {{\"value\": …}} or `plugin-host secrets set {item.name} {name}`"
+            for name, state in secrets_status(manager, item).items()
+            if state == "unset" or state.startswith("unreadable")]
     return out
 
 

@@ -1,99 +1,84 @@
-"""Secrets named, not written: the database URL, the admin token and plugin secrets may be
-references to AWS Secrets Manager (here moto's server over real HTTP, the same API),
-Google Secret Manager or a file, read once when the service starts. Google Secret
-Manager has no emulator here: its path is the same code with another client and is not
-exercised."""
+"""Plugin secrets set through the admin API and `plugin-host secrets`: write-only (no
+route returns a value), encrypted in the database, read by the plugin from its next call
+with no restart; a declared secret left unset is reported on install and on the plugin's
+page; a secret the plugin does not declare is refused with a did-you-mean."""
 
 from __future__ import annotations
 
-import json
+import os
 import subprocess
 import sys
 
-import boto3
-import pytest
-import sqlalchemy
+from ..support.paths import EXAMPLES
+from ..support.plugins import signed
+from ..support.servers import ADMIN_TOKEN, OpenLibrary
 
-from ..support.servers import S3_ENV, Host
-
-
-@pytest.fixture
-def secrets_manager(s3_server):
-    """moto's server (it speaks Secrets Manager too) and a client for it."""
-    client = boto3.client("secretsmanager", endpoint_url=s3_server.url, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    env = {**S3_ENV, "AWS_ENDPOINT_URL_SECRETS_MANAGER": s3_server.url}
-    return client, env
+SECRET = "s3cret-value-0123456789"
 
 
-def test_the_host_reads_its_database_and_plugin_secrets_from_secrets_manager(
-        secrets_manager, postgres, keys, packages, tmp_path):
-    client, env = secrets_manager
-    url = postgres()
-    client.create_secret(Name="koha/prod/database", SecretString=json.dumps({"url": url}))
-    arn = client.create_secret(Name="koha/prod/faulty-token",
-                               SecretString="value-from-secrets-manager")["ARN"]
-    host = Host(tmp_path / "host", keys["pub"], env={
-        **env, "PLUGIN_HOST_DATABASE_URL": "aws-sm://koha/prod/database#url",
-        "PLUGIN_HOST_SECRET_FAULTY_TOKEN": f"aws-sm://{arn}"}).start()
-    try:
-        assert host.install(packages["faulty"]).status_code == 201
-        # the plugin gets the secret's value, never the reference
-        r = host.client.get("/plugins/faulty/api/secret/FAULTY_TOKEN")
-        assert r.status_code == 200 and r.json() == {"value": "value-from-secrets-manager"}
-        # the host's state is in that PostgreSQL database, not in SQLite
-        engine = sqlalchemy.create_engine(url)
-        with engine.connect() as c:
-            names = {row[0] for row in c.execute(sqlalchemy.text("SELECT name FROM plugins"))}
-        engine.dispose()
-        assert "faulty" in names
-        assert not (host.data_dir / "host.db").exists()
-        # and neither value is written anywhere under the host's data folder
-        for f in host.data_dir.rglob("*"):
-            if f.is_file():
-                data = f.read_bytes()
-                assert b"value-from-secrets-manager" not in data, f
-                assert url.encode() not in data, f
-    finally:
-        host.stop()
+def secrets_cli(host, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "plugin_host.cli", "secrets", *args,
+                           "--url", host.url], input=stdin, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PLUGIN_HOST_ADMIN_TOKEN": ADMIN_TOKEN})
 
 
-def test_a_reference_that_cannot_be_read_stops_the_service_with_its_name(
-        secrets_manager, tmp_path):
-    _, env = secrets_manager
-    for var, value, words in [
-        ("PLUGIN_HOST_DATABASE_URL", "aws-sm://koha/missing", "ResourceNotFoundException"),
-        ("PLUGIN_HOST_SECRET_TOKEN", "aws-sm://koha/missing", "PLUGIN_HOST_SECRET_TOKEN"),
-        ("PLUGIN_HOST_ADMIN_TOKEN", f"file://{tmp_path}/nope", "No such file"),
-    ]:
-        r = subprocess.run([sys.executable, "-m", "plugin_host.cli", "serve", "--port", "1",
-                            "--data-dir", str(tmp_path / "d")],
-                           env={**env, "PATH": "/usr/bin:/bin", var: value},
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 2, (var, r.stderr)
-        assert words in r.stderr and "Traceback" not in r.stderr, r.stderr
-        assert not (tmp_path / "d" / "host.db").exists()
+def test_a_secret_set_through_the_admin_api_reaches_the_plugin_and_nobody_else(
+        host, keys, plugin_copy, tmp_path, openlibrary):
+    src = plugin_copy(EXAMPLES / "book-notes")
+    toml = (src / "plugin.toml").read_text()
+    (src / "plugin.toml").write_text(toml.replace('network = ["openlibrary.org:443"]',
+                                                  f'network = ["127.0.0.1:{openlibrary}"]'))
+    r = host.install(signed(src, keys["key"], tmp_path / "pkg"))
+    assert r.status_code == 201, r.text
+    assert r.json()["secrets"] == {"OPENLIBRARY_KEY": "unset"}
+    assert any(w.startswith("secret OPENLIBRARY_KEY is unset: set it with") for w in
+               r.json()["warnings"]), r.json()["warnings"]
+    assert host.admin.put("/admin/plugins/book-notes/config", json={
+        "openlibrary_url": f"http://127.0.0.1:{openlibrary}"}).status_code == 200
+    pid = host.proc.pid
+
+    r = secrets_cli(host, "set", "book-notes", "OPENLIBRARY_KEY", stdin=SECRET + "\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "book-notes OPENLIBRARY_KEY: set (admin API)"
+    OpenLibrary.seen.clear()
+    assert host.client.get("/plugins/book-notes/api/title/9780441013593").status_code == 200
+    assert OpenLibrary.seen[-1]["auth"] == f"Bearer {SECRET}"
+    assert host.proc.pid == pid
+    page = host.admin.get("/admin/plugins/book-notes")
+    assert SECRET not in page.text and page.json()["warnings"] == []
+    assert page.json()["secrets"] == {"OPENLIBRARY_KEY": "set (admin API)"}
+    assert SECRET not in host.admin.get("/admin/plugins").text
+    assert SECRET.encode() not in (host.data_dir / "host.db").read_bytes()  # encrypted
+    assert SECRET not in host.log_text()
+    key = host.data_dir / "secrets.key"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+
+    # it survives a restart; unset, the plugin no longer sees it
+    host.restart()
+    assert host.admin.get("/admin/plugins/book-notes").json()["secrets"] == {
+        "OPENLIBRARY_KEY": "set (admin API)"}
+    r = secrets_cli(host, "unset", "book-notes", "OPENLIBRARY_KEY")
+    assert r.returncode == 0 and r.stdout.strip() == "book-notes OPENLIBRARY_KEY: unset"
+    OpenLibrary.seen.clear()
+    host.client.get("/plugins/book-notes/api/title/9780441013593")
+    assert OpenLibrary.seen[-1]["auth"] is None
 
 
-def test_the_registry_takes_its_admin_token_from_a_secret(secrets_manager, tmp_path):
-    client, env = secrets_manager
-    client.create_secret(Name="koha/registry-admin", SecretString="registry-admin-from-sm")
-    from ops.processes import free_port, start_server
-
-    port = free_port()
-    server = start_server(
-        [sys.executable, "-m", "plugin_host.cli", "registry", "serve", "--port", str(port),
-         "--data-dir", str(tmp_path / "reg")], tmp_path / "reg.log", port=port,
-        env={**env, "PATH": "/usr/bin:/bin",
-             "PLUGIN_REGISTRY_ADMIN_TOKEN": "aws-sm://koha/registry-admin"})
-    try:
-        import httpx
-
-        account = {"name": "alice", "role": "user"}
-        ok = httpx.post(f"{server.url}/api/v1/accounts", json=account,
-                        headers={"Authorization": "Bearer registry-admin-from-sm"})
-        assert ok.status_code == 201, ok.text
-        assert httpx.post(f"{server.url}/api/v1/accounts", json=account, headers={
-            "Authorization": "Bearer aws-sm://koha/registry-admin"}).status_code == 401
-    finally:
-        server.stop()
+def test_a_secret_the_plugin_does_not_declare_or_an_empty_one_is_refused(host, packages):
+    assert host.install(packages["book-notes"]).status_code == 201
+    r = host.admin.put("/admin/plugins/book-notes/secrets/OPENLIBRARY_KY", json={"value": "x"})
+    assert r.status_code == 422
+    assert "does not declare 'OPENLIBRARY_KY': did you mean 'OPENLIBRARY_KEY'?" in \
+        r.json()["error"]["message"]
+    r = host.admin.put("/admin/plugins/book-notes/secrets/OPENLIBRARY_KEY", json={"value": ""})
+    assert r.status_code == 422 and "value:" in r.json()["error"]["message"]
+    r = host.admin.put("/admin/plugins/book-notes/secrets/OPENLIBRARY_KEY",
+                       json={"value": "x" * (64 * 1024 + 1)})
+    assert r.status_code == 422
+    assert host.admin.get("/admin/plugins/book-notes").json()["secrets"] == {
+        "OPENLIBRARY_KEY": "unset"}
+    r = host.client.put("/admin/plugins/book-notes/secrets/OPENLIBRARY_KEY",
+                        json={"value": "x"})  # no token
+    assert r.status_code == 401
+    r = secrets_cli(host, "set", "no-such-plugin", "KEY", stdin="x")
+    assert r.returncode == 2 and "404" in r.stderr and "Traceback" not in r.stderr

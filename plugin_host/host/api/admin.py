@@ -11,13 +11,14 @@ import stat
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ...errors import PluginHostError, Unauthorized
 from ...service.http import error_responses, json_body, package_body
-from ..views import describe
+from ..views import describe, secrets_status
 from . import Services
 
 bearer = HTTPBearer(auto_error=False)
@@ -30,6 +31,8 @@ def require_admin(request: Request,
     if creds is None or not hmac.compare_digest(creds.credentials.encode(), token.encode()):
         raise Unauthorized("admin routes need 'Authorization: Bearer <admin token>'")
 
+
+log = structlog.get_logger("plugin_host")
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)],
                    responses=error_responses(401, 404, 409, 413, 415, 422, 500, 501, 502,
@@ -161,6 +164,53 @@ async def configure_plugin(name: str, request: Request, host: Services) -> dict[
     upgrade."""
     config = await json_body(request)
     return describe(host.manager, await host.swap.reconfigure(name, config), detail=True)
+
+
+#: the largest secret value accepted
+SECRET_LIMIT = 64 * 1024
+
+
+def _declared_secret(host, name: str, secret: str) -> None:
+    declared = host.manager.get(name).manifest.permissions.secrets
+    if secret not in declared:
+        import difflib
+
+        close = difflib.get_close_matches(secret, declared, n=1)
+        raise PluginHostError(
+            f"secret: {name} does not declare {secret!r}"
+            + (f": did you mean {close[0]!r}?" if close else
+               f" (it declares: {', '.join(declared) or 'none'})"),
+            code="invalid_request", status=422)
+
+
+@router.put("/plugins/{name}/secrets/{secret}",
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"type": "object", "required": ["value"],
+                           "properties": {"value": {"type": "string"}}}}}}})
+async def set_secret(name: str, secret: str, request: Request,
+                     host: Services) -> dict[str, Any]:
+    """Set one of the secrets the plugin declares (``permissions.secrets``), encrypted
+    at rest with the host's secrets key; it is never returned. The plugin reads it with
+    ``ctx.secrets.get`` from its next call (a fleet's declared reference still wins)."""
+    _declared_secret(host, name, secret)
+    value = (await json_body(request)).get("value")
+    if not isinstance(value, str) or not value or len(value.encode()) > SECRET_LIMIT:
+        raise PluginHostError(f'value: send {{"value": "<the secret>"}}, a non-empty string '
+                              f"of at most {SECRET_LIMIT} bytes", code="invalid_request",
+                              status=422)
+    await asyncio.to_thread(host.manager.secrets.set, name, secret, value)
+    log.info("plugin.secret_set", plugin=name, secret=secret)
+    return {"plugin": name, "secrets": secrets_status(host.manager, host.manager.get(name))}
+
+
+@router.delete("/plugins/{name}/secrets/{secret}")
+async def unset_secret(name: str, secret: str, host: Services) -> dict[str, Any]:
+    """Forget a secret set through the admin API (the environment's, if any, applies
+    again)."""
+    _declared_secret(host, name, secret)
+    await asyncio.to_thread(host.manager.secrets.unset, name, secret)
+    log.info("plugin.secret_unset", plugin=name, secret=secret)
+    return {"plugin": name, "secrets": secrets_status(host.manager, host.manager.get(name))}
 
 
 @router.delete("/plugins/{name}")
