@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .cli_support import friendly
+from .cli_support import FullHelpGroup, friendly
 from .errors import PluginHostError
 from .service import backup as b
 from .service import backup_metrics as bm
@@ -50,7 +50,7 @@ def _human(size: int) -> str:
     return ""
 
 
-@click.group()
+@click.group(cls=FullHelpGroup)
 def backup() -> None:
     """Back up and restore the host's or the registry's state (docs/operations/backups.md)."""
 

@@ -13,16 +13,28 @@ import click
 
 from . import __version__
 from .backup_cli import backup
-from .cli_support import friendly
+from .cli_support import FullHelpGroup, friendly
 from .errors import PluginHostError
 from .fleet_cli import fleet
+from .host_cli import config, disable, enable, rollback, show, status, uninstall, upgrade
+from .registry_cli import login, logout, publish, review
 from .secrets_cli import secrets
 
 
-@click.group()
+@click.group(cls=FullHelpGroup,
+             context_settings={"max_content_width": 120, "help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="plugin-host")
 def main() -> None:
-    """Koha plugin host: run sandboxed plugins and build them."""
+    """Koha plugin host: run sandboxed plugins and build them.
+
+    \b
+    Authors:    plugin new|pack|sign|verify, keys generate, publish, login, logout
+    Reviewers:  review list|show|download|diff|approve|reject
+    Operators:  install, upgrade, rollback, status, show, enable, disable, uninstall,
+                config get|set, secrets set|unset, fleet, backup, serve, registry, sandbox
+
+    Every command has --help with an example. Exit status: 0 done; 2 refused or failed,
+    with one line saying why (never a traceback); 1 aborted at a confirmation."""
 
 
 @main.command()
@@ -183,7 +195,7 @@ def registry_index(data_dir: Path | None, refresh: bool) -> None:
     click.echo(json.dumps(index.status(), indent=2))
 
 
-@registry.command("rotate-keys")
+@registry.command("rotate-keys", short_help="Replace index keys and renew the root (hosts follow).")
 @click.argument("roles", nargs=-1)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="The registry's data folder [./var/registry]")
@@ -204,7 +216,7 @@ def registry_rotate_keys(roles: tuple[str, ...], data_dir: Path | None) -> None:
                f"new keys for {', '.join(done['rotated'])}, expires {done['expires']}")
 
 
-@main.command()
+@main.command(short_help="Install NAME@RANGE from the registry, or upgrade it live.")
 @click.argument("requirement")
 @click.option("--url", envvar="PLUGIN_HOST_URL", default="http://127.0.0.1:8080",
               show_default=True, help="The plugin host (or PLUGIN_HOST_URL)")
@@ -344,6 +356,9 @@ def keys_generate(out: Path) -> None:
 main.add_command(fleet)
 main.add_command(backup)
 main.add_command(secrets)
+for _command in (status, show, upgrade, rollback, enable, disable, uninstall, config,
+                 login, logout, publish, review):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -32,3 +32,20 @@ def friendly(fn: Any) -> Any:
             sys.exit(2)
 
     return wrapper
+
+
+class FullHelpGroup(click.Group):
+    """A command group whose list shows each command's whole first sentence, wrapped
+    rather than cut off with "..."; its sub-groups are the same."""
+
+    group_class = type  # sub-groups made with @group.group() are FullHelpGroups too
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)

@@ -11,11 +11,11 @@ from typing import Any
 
 import click
 
-from .cli_support import friendly
+from .cli_support import FullHelpGroup, friendly
 from .errors import PluginHostError
 
 
-@click.group()
+@click.group(cls=FullHelpGroup)
 def fleet() -> None:
     """The environment's declared plugin set, rolled out over its hosts."""
 
@@ -37,7 +37,7 @@ def _token_option(fn: Any) -> Any:
                         help="The hosts' admin token (or PLUGIN_HOST_ADMIN_TOKEN)")(fn)
 
 
-@fleet.command("apply")
+@fleet.command("apply", short_help="Declare the plugin set in FILE and roll it out, canary first.")
 @click.argument("file", type=click.File("r"))
 @click.option("--host", "hosts", multiple=True, required=True,
               help="A plugin host's URL; repeatable, in rollout order (the first is the "
@@ -103,7 +103,7 @@ def fleet_converge(hosts: tuple[str, ...], token: str) -> None:
         sys.exit(1)
 
 
-@fleet.command("rollback")
+@fleet.command("rollback", short_help="Go back to the plugin set declared before, host by host.")
 @click.option("--host", "hosts", multiple=True, required=True,
               help="A plugin host's URL; repeatable, in rollout order")
 @_token_option

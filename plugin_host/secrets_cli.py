@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from .cli_support import friendly
+from .cli_support import FullHelpGroup, friendly
 from .errors import PluginHostError
 
 URL = click.option("--url", envvar="PLUGIN_HOST_URL", default="http://127.0.0.1:8080",
@@ -31,7 +31,7 @@ def _call(method: str, url: str, token: str, path: str, json: dict | None = None
     return body
 
 
-@click.group()
+@click.group(cls=FullHelpGroup)
 def secrets() -> None:
     """A plugin's secrets on a host (write-only: values are never shown)."""
 

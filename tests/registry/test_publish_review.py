@@ -92,6 +92,7 @@ SIGNED_IN = PUBLIC - {None}
 #: every route, and who may use it. hello-world 1.0.0 is the publisher's, approved;
 #: token 4 is the user's (1 admin, 2 publisher, 3 reviewer, 4 user).
 ROUTES = [
+    ("GET", "/api/v1/me", None, SIGNED_IN),
     ("POST", "/api/v1/accounts", {"name": "x1", "role": "user"}, {"admin"}),
     ("POST", "/api/v1/accounts/user/tokens", None, {"user", "admin"}),
     ("POST", "/api/v1/keys", {"public_key": "-----BEGIN PUBLIC KEY-----"},

@@ -14,6 +14,13 @@ router = APIRouter(prefix="/api/v1",
                    dependencies=JSON_CHECK)
 
 
+@router.get("/me", tags=["accounts"])
+async def whoami(c: RequiredCaller) -> dict[str, Any]:
+    """The account the token belongs to: its name and role (what `plugin-host login`
+    checks)."""
+    return {"name": c.name, "role": c.role}
+
+
 @router.post("/accounts", tags=["accounts"], status_code=201)
 async def create_account(registry: Services, c: RequiredCaller,
                          name: Annotated[str, Body(pattern=r"^[a-z][a-z0-9_.-]{1,63}$")],
