@@ -14,6 +14,7 @@ import click
 from . import __version__
 from .backup_cli import backup
 from .cli_support import FullHelpGroup, friendly
+from .dev_cli import dev
 from .errors import PluginHostError
 from .fleet_cli import fleet
 from .host_cli import config, disable, enable, rollback, show, status, uninstall, upgrade
@@ -28,7 +29,7 @@ def main() -> None:
     """Koha plugin host: run sandboxed plugins and build them.
 
     \b
-    Authors:    plugin new|pack|sign|verify, keys generate, publish, login, logout
+    Authors:    plugin new|pack|sign|verify, dev, keys generate, publish, login, logout
     Reviewers:  review list|show|download|diff|approve|reject
     Operators:  install, upgrade, rollback, status, show, enable, disable, uninstall,
                 config get|set, secrets set|unset, fleet, backup, serve, registry, sandbox
@@ -356,7 +357,7 @@ def keys_generate(out: Path) -> None:
 main.add_command(fleet)
 main.add_command(backup)
 main.add_command(secrets)
-for _command in (status, show, upgrade, rollback, enable, disable, uninstall, config,
+for _command in (dev, status, show, upgrade, rollback, enable, disable, uninstall, config,
                  login, logout, publish, review):
     main.add_command(_command)
 

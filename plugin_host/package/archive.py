@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -32,7 +33,7 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 #: Never packed: the author's tests, caches, VCS and editor files, earlier builds.
 EXCLUDED_DIRS = {"tests", "__pycache__", ".git", ".hg", ".svn", ".venv", "venv",
                  "node_modules", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".idea",
-                 ".vscode"}
+                 ".vscode", ".dev"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo", SUFFIX}
 EXCLUDED_NAMES = {".DS_Store", PACKAGE_MANIFEST, SIGNATURE}
 
@@ -111,17 +112,26 @@ def write_zip(entries: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def pack(src: Path, out_dir: Path | None = None) -> Path:
-    """Pack a plugin folder into ``NAME-VERSION.kplugin``; returns its path."""
+def pack(src: Path, out_dir: Path | None = None, build: str | None = None) -> Path:
+    """Pack a plugin folder into ``NAME-VERSION.kplugin``; returns its path. ``build``
+    adds semver build metadata to the version in the package (``1.0.0+dev.3``: the dev
+    loop's reloads), leaving the folder's plugin.toml as it is."""
     src = Path(src)
     manifest_path = src / MANIFEST_FILE
     if not manifest_path.is_file():
         raise PackageError(f"{src}: no {MANIFEST_FILE} in this folder")
-    manifest = parse_manifest(manifest_path.read_bytes())
+    text = manifest_path.read_bytes()
+    manifest = parse_manifest(text)
+    if build:
+        base = manifest.version.split("+", 1)[0]
+        text, _ = re.subn(rb'(?m)^(version\s*=\s*)"[^"]*"',
+                          b'\\1"' + f"{base}+{build}".encode() + b'"', text, count=1)
+        manifest = parse_manifest(text)
     check_names(manifest)  # events and slots Koha has
     names = _source_files(src)
     manifest.check_files(names)
     files = {n: (src / n).read_bytes() for n in names}
+    files[MANIFEST_FILE] = text
     hashes = {n: _sha256(b) for n, b in files.items()}
     data = write_zip({**files, PACKAGE_MANIFEST: build_manifest_json(hashes)})
     out_dir = Path(out_dir) if out_dir else src / "dist"

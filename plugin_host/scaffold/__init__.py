@@ -27,6 +27,8 @@ def new_plugin(name: str, parent: Path, author: str = "Your Name <you@example.or
         if src.is_dir() or SKIP & set(src.parts):
             continue
         rel = src.relative_to(TEMPLATE).as_posix().replace("__module__", module)
+        if rel == "_gitignore":  # a dotfile would not travel in the wheel
+            rel = ".gitignore"
         text = src.read_text()
         for k, v in values.items():
             text = text.replace("{{" + k + "}}", v)
