@@ -155,6 +155,14 @@ class PluginTestClient:
     def post(self, path: str, **kw: Any) -> TestResponse:
         return self.request("POST", path, **kw)
 
+    def upgrade(self, from_version: str) -> Any:
+        """Run the plugin's ``@plugin.on_upgrade`` handler as the host does when it
+        switches from ``from_version`` to this version (kv data as the test left it)."""
+        if self.plugin.upgrade_handler is None:
+            raise ValueError("the plugin registers no @plugin.on_upgrade handler")
+        return self.plugin.upgrade_handler({"from": from_version, "to": self.manifest.version},
+                                           self.ctx)
+
     def hook(self, event: str, payload: Any = None, **fields: Any) -> Any:
         """Deliver Koha event ``event`` to the plugin's handler as the host would: the
         payload is checked against the event's shape first (docs/plugins/koha-events.md).

@@ -23,7 +23,7 @@ def test_scaffold_pack_sign_install_and_use(tmp_path, keys, host):
     # The scaffold comes with its own tests, and they pass.
     t = run("pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=folder)
     assert t.returncode == 0, t.stdout + t.stderr
-    assert "3 passed" in t.stdout
+    assert "4 passed" in t.stdout  # one of them on a real host, in a sandboxed worker
 
     r = run("plugin_host.cli", "plugin", "pack", str(folder))
     assert r.returncode == 0, r.stderr
