@@ -112,7 +112,7 @@ def resolve(index: Index, requested: Mapping[str, str], host_api: str) -> list[C
     try:
         result = Resolver(provider, BaseReporter()).resolve(reqs, max_rounds=20_000)
     except ResolutionImpossible as e:
-        raise Conflict(explain(e.causes), code="unresolvable") from None
+        raise Conflict(explain(e.causes, provider), code="unresolvable") from None
     except ResolutionTooDeep:
         raise Conflict("these requirements are too tangled to resolve",
                        code="unresolvable") from None
@@ -142,11 +142,37 @@ def _newest_fitting(provider: _Provider, reqs: list[Requirement]
     return picked
 
 
-def explain(causes: Sequence) -> str:
+#: releases listed when none satisfies a range
+LISTED = 8
+
+
+def explain(causes: Sequence, provider: _Provider | None = None) -> str:
+    """Why nothing fits, in words: a conflict between requirements, or for a single one,
+    what the index does have (the plugin is not there at all, with a did-you-mean; or
+    its releases, newest first, marked when yanked or for another host API)."""
     parts = sorted({c.requirement.describe() for c in causes})
-    if len(parts) == 1:
+    if len(parts) > 1:
+        return ", but ".join(parts)
+    if provider is None:
         return f"{parts[0]}, and no release satisfies it (yanked releases need an exact pin)"
-    return ", but ".join(parts)
+    name = next(iter(causes)).requirement.name
+    releases = sorted(provider.index.releases(name), key=lambda c: c.semver, reverse=True)
+    if not releases:
+        import difflib
+
+        names = getattr(provider.index, "names", None)
+        close = difflib.get_close_matches(name, list(names()), n=1) if names else []
+        return (f"{parts[0]}, but there is no plugin {name!r} in the index"
+                + (f": did you mean {close[0]!r}?" if close else
+                   " (a release in review is not in it until approved)"))
+    listed = []
+    for c in releases[:LISTED]:
+        notes = ["yanked: needs an exact pin"] if c.yanked else []
+        if not satisfies(provider.host_api_text, c.host_api):
+            notes.append(f"for host API {c.host_api}, not {provider.host_api_text}")
+        listed.append(c.version + (f" ({'; '.join(notes)})" if notes else ""))
+    more = f" and {len(releases) - LISTED} older" if len(releases) > LISTED else ""
+    return (f"{parts[0]}, and no release satisfies it: {name} has {', '.join(listed)}{more}")
 
 
 def _install_order(mapping: Mapping[str, Candidate], graph) -> list[Candidate]:

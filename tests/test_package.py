@@ -114,7 +114,9 @@ UNSAFE = [
     ("absolute path", [("/etc/cron.d/evil", b"x", REG)], "absolute paths"),
     ("windows drive", [("C:/evil", b"x", REG)], "absolute paths"),
     ("backslash", [("..\\evil", b"x", REG)], "unsafe entry name"),
-    ("symlink", [("ui/link", b"/etc/shadow", stat.S_IFLNK | 0o777)], "links"),
+    ("symlink", [("ui/link", b"/etc/shadow", stat.S_IFLNK | 0o777)],
+     "'ui/link' is a symbolic link: a package holds regular files only"),
+    ("fifo", [("ui/pipe", b"", stat.S_IFIFO | 0o644)], "is a special file"),
     ("duplicate", [("a.py", b"1", REG), ("a.py", b"2", REG)], "duplicate entry name"),
     ("directory entry", [("ui/", b"", stat.S_IFDIR | 0o755)], "directory entries"),
 ]
@@ -128,6 +130,16 @@ def test_unsafe_archives_are_refused(case, entries, message):
         data = raw_zip(entries)
     with pytest.raises(PackageError, match=message):
         read_package(data)
+
+
+def test_a_zip_recording_only_permission_bits_or_none_is_read(tmp_path, keys):
+    """Many zip tools record no file type (0o644, or nothing at all): such entries are
+    regular files, not "special files"."""
+    good = pack(EXAMPLES / "hello-world", tmp_path).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(good)) as z:
+        entries = [(i.filename, z.read(i), 0o644 if n % 2 else 0) for n, i in
+                   enumerate(z.infolist())]
+    assert read_package(raw_zip(entries)).manifest.name == "hello-world"
 
 
 def test_limits_files_size_and_ratio():

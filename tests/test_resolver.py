@@ -63,6 +63,30 @@ def test_conflicts_are_explained_in_words():
     assert err.value.code == "unresolvable"
 
 
-def test_nothing_matches():
-    with pytest.raises(Conflict, match=r"you ask for nowhere \^1, and no release satisfies it"):
-        resolve(INDEX, {"nowhere": "^1"}, "1.0.0")
+class NamedIndex(FakeIndex):
+    def names(self):
+        return sorted(self.by_name)
+
+
+def test_nothing_matches_says_what_there_is():
+    """A name not in the index (with a did-you-mean when one is close), or the releases
+    it has, newest first, each marked when yanked or for another host API."""
+    index = NamedIndex(*(c for cs in INDEX.by_name.values() for c in cs))
+    with pytest.raises(Conflict) as err:
+        resolve(index, {"marc-util": "^1"}, "1.0.0")
+    assert err.value.message == ("you ask for marc-util ^1, but there is no plugin "
+                                 "'marc-util' in the index: did you mean 'marc-utils'?")
+    with pytest.raises(Conflict) as err:
+        resolve(index, {"nowhere": "^1"}, "1.0.0")
+    assert err.value.message.endswith("there is no plugin 'nowhere' in the index (a release "
+                                      "in review is not in it until approved)")
+    with pytest.raises(Conflict) as err:
+        resolve(index, {"marc-utils": "^9"}, "1.0.0")
+    assert err.value.message == (
+        "you ask for marc-utils ^9, and no release satisfies it: marc-utils has 3.0.0 "
+        "(for host API ^2.0, not 1.0.0), 2.5.0 (yanked: needs an exact pin), 2.4.1, 2.0.0")
+    with pytest.raises(Conflict, match="i18n ~1.2.0, and no release satisfies it: i18n has "
+                                       "1.3.0, 1.2.7"):
+        resolve(NamedIndex(Candidate("a", "1.0.0", {"i18n": "~1.2.0"}),
+                           Candidate("i18n", "1.2.7", host_api="^3"),
+                           Candidate("i18n", "1.3.0")), {"a": "*"}, "1.0.0")

@@ -83,6 +83,9 @@ class RegistryIndex:
         return [Candidate(name, v, r.dependencies, r.host_api, r.yanked)
                 for v, r in releases.items()]
 
+    def names(self) -> list[str]:
+        return sorted(self.document.plugins)
+
     def release(self, name: str, version: str) -> IndexRelease:
         return self.document.release(name, version)
 

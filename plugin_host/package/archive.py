@@ -177,9 +177,13 @@ def check_archive(zf: zipfile.ZipFile, limits: ArchiveLimits) -> list[zipfile.Zi
         if name in seen:
             raise PackageError(f"{name!r}: duplicate entry name")
         seen.add(name)
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode) or (mode and not stat.S_ISREG(mode)):
-            raise PackageError(f"{name!r}: links and special files are not allowed")
+        # the file type bits, when the zip records any (many tools record only the
+        # permission bits, or nothing): only a regular file may be in a package
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind and kind != stat.S_IFREG:
+            what = "a symbolic link" if kind == stat.S_IFLNK else \
+                "a directory entry" if kind == stat.S_IFDIR else "a special file"
+            raise PackageError(f"{name!r} is {what}: a package holds regular files only")
         if info.flag_bits & 0x1:
             raise PackageError(f"{name!r}: encrypted entries are not allowed")
         if info.file_size > limits.max_file_bytes:

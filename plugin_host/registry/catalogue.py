@@ -141,6 +141,12 @@ class Catalogue:
             return [Candidate(r.plugin, r.version, r.dependencies, r.host_api, r.yanked)
                     for r in rows]
 
+    def names(self) -> list[str]:
+        """Plugins with an approved release (the resolver's did-you-mean)."""
+        with self.sessions() as s:
+            return sorted(set(s.scalars(select(Release.plugin).where(
+                Release.state == "approved"))))
+
     def resolve(self, requirements: dict[str, str], host_api: str) -> list[dict[str, Any]]:
         """A consistent set of approved releases, dependencies first, or a Conflict
         explaining why there is none."""
