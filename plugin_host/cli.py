@@ -17,7 +17,18 @@ from .cli_support import FullHelpGroup, friendly
 from .dev_cli import dev
 from .errors import PluginHostError
 from .fleet_cli import fleet
-from .host_cli import config, disable, enable, rollback, show, status, uninstall, upgrade
+from .host_cli import (
+    config,
+    disable,
+    enable,
+    logs,
+    rollback,
+    show,
+    status,
+    trace,
+    uninstall,
+    upgrade,
+)
 from .registry_cli import login, logout, publish, review
 from .secrets_cli import secrets
 
@@ -32,7 +43,8 @@ def main() -> None:
     Authors:    plugin new|pack|sign|verify, dev, keys generate, publish, login, logout
     Reviewers:  review list|show|download|diff|approve|reject
     Operators:  install, upgrade, rollback, status, show, enable, disable, uninstall,
-                config get|set, secrets set|unset, fleet, backup, serve, registry, sandbox
+                config get|set, secrets set|unset, logs, trace, fleet, backup, serve,
+                registry, sandbox
 
     Every command has --help with an example. Exit status: 0 done; 2 refused or failed,
     with one line saying why (never a traceback); 1 aborted at a confirmation."""
@@ -357,8 +369,8 @@ def keys_generate(out: Path) -> None:
 main.add_command(fleet)
 main.add_command(backup)
 main.add_command(secrets)
-for _command in (dev, status, show, upgrade, rollback, enable, disable, uninstall, config,
-                 login, logout, publish, review):
+for _command in (dev, logs, trace, status, show, upgrade, rollback, enable, disable,
+                 uninstall, config, login, logout, publish, review):
     main.add_command(_command)
 
 if __name__ == "__main__":

@@ -180,3 +180,84 @@ def config_set(name: str, pairs: tuple[str, ...], replace: bool, url: str, token
     body = api.json("PUT", f"/admin/plugins/{name}/config", json={**current, **given})
     for key, value in body["config"].items():
         click.echo(f"{key} = {json.dumps(value)}")
+
+
+def _log_line(line: dict) -> str:
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(line["time"]).strftime("%H:%M:%S.%f")[:-3]
+    fields = " ".join(f"{k}={v}" for k, v in line.items()
+                      if k not in ("seq", "time", "plugin", "level", "event"))
+    return f"{when} [{line['level']}] {line['event']} {fields}".rstrip()
+
+
+@click.command()
+@click.argument("name")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C stops)")
+@click.option("-n", "--lines", "limit", type=click.IntRange(1, 1000), default=50,
+              show_default=True, help="How many of the last lines")
+@HOST_URL
+@HOST_TOKEN
+@AS_JSON
+@friendly
+def logs(name: str, follow: bool, limit: int, url: str, token: str, as_json: bool) -> None:
+    """NAME's own log lines (ctx.log, what it printed), apart from the host's.
+
+    Example: plugin-host logs book-notes --follow"""
+    api = Api(url, token)
+    if not follow:
+        body = api.json("GET", f"/admin/plugins/{name}/logs", params={"limit": limit})
+        emit(body["lines"], as_json, lambda ls: [click.echo(_log_line(x)) for x in ls])
+        return
+    import httpx
+
+    try:
+        with httpx.stream("GET", f"{api.url}/admin/plugins/{name}/logs",
+                          params={"follow": "true", "limit": limit}, timeout=None,
+                          headers={"Authorization": f"Bearer {token}"}) as r:
+            if r.status_code != 200:
+                r.read()
+                from .cli_client import ApiError
+                raise ApiError(r)
+            for raw in r.iter_lines():
+                if raw:
+                    click.echo(raw if as_json else _log_line(json.loads(raw)))
+    except KeyboardInterrupt:
+        pass
+    except httpx.HTTPError as e:
+        raise PluginHostError(f"the stream from {url} ended: {e}") from None
+
+
+def _trace_text(t: dict) -> None:
+    status = f" → {t['status']}" if "status" in t else ""
+    ms = f"{t['ms']:.1f} ms" if t.get("ms") is not None else "running"
+    click.echo(f"{t['correlation_id']}  {t['plugin']} {t['version']}  {t['call']}{status}  "
+               f"{t['outcome']}  {ms}")
+    for c in t["caps"]:
+        click.echo(f"    {c['op']:14} {c['what']:50} {c['ms']:8.2f} ms  {c['outcome']}")
+
+
+@click.command()
+@click.argument("target")
+@HOST_URL
+@HOST_TOKEN
+@AS_JSON
+@friendly
+def trace(target: str, url: str, token: str, as_json: bool) -> None:
+    """The trace of one call by its correlation id (the X-Correlation-ID of its answer),
+    or a plugin's last calls: each capability request with its time and outcome.
+
+    \b
+    Example:
+      plugin-host trace 0c3f…            # one call, in every plugin it reached
+      plugin-host trace book-notes       # book-notes' last calls, newest first"""
+    api = Api(url, token)
+    from .cli_client import ApiError
+
+    try:
+        body = api.json("GET", f"/admin/plugins/{target}/traces")
+    except ApiError as e:
+        if e.status != 404:
+            raise
+        body = api.json("GET", f"/admin/traces/{target}")
+    emit(body["traces"], as_json, lambda ts: [_trace_text(t) for t in ts])

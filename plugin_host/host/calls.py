@@ -69,15 +69,21 @@ class PluginCalls:
             "method": method, "path": path, "path_params": params, "query": query,
             "body": body, "headers": {k: v for k, v in headers.items()
                                       if k not in DROPPED_REQUEST_HEADERS}})
-        result = await self.call(item, route.template, msg, correlation_id)
-        return plugin_response(name, result)
+        result = await self.call(item, route.template, msg, correlation_id,
+                                 trace_label=f"{method} {path}")
+        response = plugin_response(name, result)
+        self.manager.traces.annotate(item.name, correlation_id, status=response[0])
+        return response
 
     async def call(self, item: Installed, label: str, msg: m.Call,
-                   correlation_id: str) -> dict[str, Any]:
-        """One call on ``item``'s backend, counted and timed under ``label``."""
+                   correlation_id: str, trace_label: str | None = None) -> dict[str, Any]:
+        """One call on ``item``'s backend, counted and timed under ``label``, and traced
+        (host/traces.py) under ``trace_label`` (default ``label``)."""
         assert item.runtime is not None
         start = time.perf_counter()
         outcome = "ok"
+        trace = self.manager.traces.begin(item.name, item.version, correlation_id,
+                                          trace_label or label)
         try:
             result = await item.runtime.call(msg)
             if not result.get("ok"):
@@ -91,6 +97,7 @@ class PluginCalls:
                             correlation_id=correlation_id, code=e.code, error=e.message)
             raise
         finally:
+            self.manager.traces.end(trace, outcome)
             metrics.PLUGIN_CALLS.labels(item.name, label, outcome).inc()
             metrics.PLUGIN_LATENCY.labels(item.name, label).observe(time.perf_counter() - start)
 

@@ -21,10 +21,12 @@ from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..protocol import capabilities as caps
 from ..protocol.capabilities import CapabilityPolicy, CapabilityRefused
+from ..runtime.process import CURRENT_CALL
 from ..service.http import HEADER_NAME, HEADER_VALUE
 from . import metrics
 from .kv import KVStore
 from .settings import plugin_secret, reference_secret
+from .traces import PluginLogs, Traces
 
 plugin_log = structlog.get_logger("plugin")
 HTTP_METHOD = re.compile(r"^[A-Z]{3,10}$")
@@ -39,7 +41,8 @@ class Capabilities:
     def __init__(self, manifest: Manifest, kv: KVStore, http: httpx.AsyncClient,
                  response_limit: int,
                  secret_refs: Callable[[], dict[str, str]] = dict,
-                 stored_secret: Callable[[str], str | None] = lambda name: None):
+                 stored_secret: Callable[[str], str | None] = lambda name: None,
+                 traces: Traces | None = None, logs: PluginLogs | None = None):
         self.manifest = manifest
         self.name = manifest.name
         self.kv = kv
@@ -49,16 +52,28 @@ class Capabilities:
         self.log_limit = TokenBucket(LOG_RATE, LOG_BURST)
         self.secret_refs = secret_refs
         self.stored_secret = stored_secret
+        self.traces = traces
+        self.logs = logs
 
     async def handle(self, op: str, args: dict[str, Any]) -> Any:
         """Serve one capability request; a refusal is a PluginHostError with the code the
-        SDK turns back into its exception."""
+        SDK turns back into its exception. Each is added to the trace of the call it was
+        made during."""
+        start, outcome = time.perf_counter(), "ok"
         try:
             return await self._handle(op, args)
         except CapabilityRefused as e:
+            outcome = e.code
             if e.code == caps.DENIED and op in _DENIAL_LABEL:
                 metrics.CAPABILITY_DENIALS.labels(self.name, _DENIAL_LABEL[op]).inc()
             raise PluginHostError(e.message, code=e.code, status=500) from None
+        except PluginHostError as e:
+            outcome = e.code
+            raise
+        finally:
+            if self.traces is not None:
+                self.traces.cap(self.name, CURRENT_CALL.get(), op, args,
+                                (time.perf_counter() - start) * 1000, outcome)
 
     async def _handle(self, op: str, args: dict[str, Any]) -> Any:
         policy = self.policy
@@ -153,10 +168,13 @@ class Capabilities:
         if not isinstance(fields, dict):
             fields = {}
         event = _cut(frame.get("event", ""))
+        kept = {_cut(k, 64): _cut(v) if isinstance(v, str) else v
+                for k, v in list(fields.items())[:LOG_FIELDS]
+                if isinstance(v, str | int | float | bool | None)}
         getattr(plugin_log, level)(event, plugin=self.name,
-                                   **{f"p_{_cut(k, 64)}": _cut(v) if isinstance(v, str) else v
-                                      for k, v in list(fields.items())[:LOG_FIELDS]
-                                      if isinstance(v, str | int | float | bool | None)})
+                                   **{f"p_{k}": v for k, v in kept.items()})
+        if self.logs is not None:
+            self.logs.add(self.name, level, event, kept)
 
 
 #: a plugin may log this many lines a second (a burst of LOG_BURST), each with at most

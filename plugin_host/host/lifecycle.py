@@ -34,6 +34,7 @@ from .kv import KVStore
 from .secret_store import SecretStore, load_key
 from .settings import HostSettings
 from .store import PluginStore
+from .traces import PluginLogs, Traces
 
 log = structlog.get_logger("plugin_host")
 
@@ -47,6 +48,8 @@ class PluginManager:
         self.engine = make_engine(settings.db_url)
         self.sessions = make_sessionmaker(self.engine)
         self.kv = KVStore(self.sessions)
+        self.traces = Traces()
+        self.logs = PluginLogs()
         self.secrets = SecretStore(self.sessions,
                                    load_key(settings.secrets_key, settings.data_dir))
         self.store = PluginStore(self.sessions, settings.packages_dir, self.kv,
@@ -113,7 +116,8 @@ class PluginManager:
         assert self.http is not None
         caps = Capabilities(item.manifest, self.kv, self.http, self.settings.http_response_limit,
                             secret_refs=lambda: self.secret_refs.get(item.name, {}),
-                            stored_secret=lambda secret: self.secrets.get(item.name, secret))
+                            stored_secret=lambda secret: self.secrets.get(item.name, secret),
+                            traces=self.traces, logs=self.logs)
         spec = WorkerSpec(name=item.name, version=item.version, manifest=item.manifest,
                           code_dir=item.code_dir,
                           scratch_root=self.settings.plugin_data_dir / item.name,

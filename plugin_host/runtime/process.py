@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import signal
 import socket
@@ -42,6 +43,10 @@ OUTPUT_LINE = 2048
 MAX_CAPS_IN_FLIGHT = 4
 
 CapHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
+#: the correlation id of the call a capability request is made during (set while the
+#: host serves it: a worker runs one call at a time)
+CURRENT_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_call",
+                                                                          default=None)
 LogHandler = Callable[[dict[str, Any]], None]
 
 
@@ -181,6 +186,7 @@ class Worker:
         self.scratch: Path | None = None
         self.cgroup: cgroups.Group | None = None
         self.inflight: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.cids: dict[int, str | None] = {}  # call id → correlation id
         self.seq = 0
         self.caps_in_flight = 0
         self.dead = False
@@ -301,6 +307,7 @@ class Worker:
         self.channel.close()
 
     async def _serve_cap(self, frame: dict[str, Any]) -> None:
+        CURRENT_CALL.set(self.cids.get(next(iter(self.inflight), None)))
         try:
             reply = m.cap_ok(frame["id"],
                              await self.on_cap(frame["op"], frame.get("args") or {}))
@@ -348,6 +355,10 @@ class Worker:
         msg["id"] = self.seq
         self.channel.write(msg, now=not self.inflight)
         self.inflight[self.seq] = fut
+        self.cids[self.seq] = msg.get("cid")
+        if len(self.cids) > 4 * MAX_CAPS_IN_FLIGHT:  # ids of finished calls go
+            for k in [k for k in self.cids if k not in self.inflight]:
+                del self.cids[k]
         return fut
 
     def is_running(self, fut: asyncio.Future) -> bool:

@@ -13,10 +13,10 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ...errors import PluginHostError, Unauthorized
+from ...errors import NotFound, PluginHostError, Unauthorized
 from ...service.http import error_responses, json_body, package_body
 from ..views import describe, secrets_status
 from . import Services
@@ -164,6 +164,59 @@ async def configure_plugin(name: str, request: Request, host: Services) -> dict[
     upgrade."""
     config = await json_body(request)
     return describe(host.manager, await host.swap.reconfigure(name, config), detail=True)
+
+
+@router.get("/plugins/{name}/traces")
+async def plugin_traces(name: str, host: Services) -> dict[str, Any]:
+    """The plugin's last calls, newest first: what was called, outcome, status, time in
+    ms, and each capability request made during it (kv keys, http hosts and paths,
+    secret names: never values)."""
+    host.manager.get(name)
+    return {"plugin": name, "traces": host.manager.traces.recent(name)}
+
+
+@router.get("/traces/{correlation_id}")
+async def trace_of(correlation_id: str, host: Services) -> dict[str, Any]:
+    """The traces of one request by its correlation id (``X-Correlation-ID``): one per
+    plugin it reached."""
+    found = host.manager.traces.find(correlation_id)
+    if not found:
+        raise NotFound(f"no call with correlation id {correlation_id!r} among the last "
+                       "calls kept (100 per plugin)")
+    return {"correlation_id": correlation_id, "traces": found}
+
+
+@router.get("/plugins/{name}/logs", responses={200: {"content": {
+    "application/x-ndjson": {}}, "description": "the lines; with follow, a stream"}})
+async def plugin_logs(name: str, request: Request, host: Services,
+                      follow: Annotated[bool, Query()] = False,
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 200):
+    """The plugin's own log lines (``ctx.log``, its printed output), the last ``limit``;
+    with ``follow=true`` a stream of JSON lines that goes on as new ones come."""
+    host.manager.get(name)
+    logs = host.manager.logs
+    if not follow:
+        return {"plugin": name, "lines": logs.recent(name, limit)}
+    queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
+    logs.followers.add(queue)
+
+    async def stream():
+        import json as json_
+
+        try:
+            for line in logs.recent(name, limit):
+                yield json_.dumps(line) + "\n"
+            while not await request.is_disconnected():
+                try:
+                    line = await asyncio.wait_for(queue.get(), timeout=1)
+                except TimeoutError:
+                    continue
+                if line["plugin"] == name:
+                    yield json_.dumps(line) + "\n"
+        finally:
+            logs.followers.discard(queue)
+
+    return StreamingResponse(stream(), media_type="application/x-ndjson")
 
 
 #: the largest secret value accepted
