@@ -23,8 +23,10 @@ from . import state_dir
             "dry": "show the command only"})
 def deploy(c, env, wheelhouse=None, version=None, check=False, limit=None, preflight=False,
            dry=False):
-    """Deploy the platform to ENV with Ansible (playbooks/site.yml): registry, plugin hosts
-    one at a time with readiness checks and automatic rollback, then monitoring."""
+    """Deploy the platform to ENV with Ansible (playbooks/site.yml).
+
+    The registry, the plugin hosts one at a time with readiness checks and automatic
+    rollback, backups, the declared plugin set, then monitoring."""
     from ..deploy import command, preflight_command, run
 
     try:
@@ -48,8 +50,10 @@ def deploy(c, env, wheelhouse=None, version=None, check=False, limit=None, prefl
                        "systemd": "systemd as PID 1, as on real hosts (privileged containers)",
                        "balancer": "one more host running the load balancer [with >1 host]"})
 def testhosts_up(c, count=3, env="test", systemd=False, balancer=None):
-    """Start Debian 12 containers with sshd (Docker; the base image is built once with
-    debootstrap) and write playbooks/inventories/ENV.yml for `deploy --env ENV`."""
+    """Start Debian 12 containers to deploy to, and write their inventory.
+
+    Containers with sshd (Docker; the base image is built once with debootstrap);
+    playbooks/inventories/ENV.yml for `deploy --env ENV`."""
     from ..deploy import testhosts_up as up_
 
     path = up_(state_dir(c), int(count), env=env, systemd=systemd, balancer=balancer)
@@ -67,9 +71,11 @@ def testhosts_down(c, env="test"):
 @task(name="known-hosts", help={"env": "environment: its inventory is "
                                        "playbooks/inventories/ENV.yml"})
 def known_hosts(c, env):
-    """Record the host keys of ENV's machines (playbooks/inventories/ENV.known_hosts) and
-    print their fingerprints: compare them with the machines' own before the first
-    deploy. Deploys then refuse any host whose key differs."""
+    """Record the host keys of ENV's machines and print their fingerprints.
+
+    Into playbooks/inventories/ENV.known_hosts: compare the fingerprints with the
+    machines' own before the first deploy. Deploys then refuse any host whose key
+    differs."""
     from ..deploy import record_known_hosts
 
     try:

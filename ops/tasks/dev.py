@@ -16,7 +16,7 @@ from . import env
             "trust": "an author's public key (KEY.pub) the host and registry accept; "
                      "repeatable"},
       iterable=["trust"])
-def up(c, name=None, port=None, json_=False, trust=None):
+def up(c, name=None, port=0, json_=False, trust=None):
     """Same as env.up: the local environment (what ./dev up runs)."""
     env.up(c, name=name, port=port, json_=json_, trust=trust)
 
@@ -29,7 +29,9 @@ def down(c, name=None):
 
 @task
 def lint(c):
-    """ruff over the Python, import-linter over the layers, yamllint over the YAML,
+    """Every linter over the repository.
+
+    ruff over the Python, import-linter over the layers, yamllint over the YAML,
     ansible-lint over the playbooks."""
     c.run("ruff check .")
     c.run(f"{Path(sys.executable).parent / 'lint-imports'}")
@@ -59,7 +61,9 @@ def bench(c, json_=False):
 
 @task
 def schema(c):
-    """Regenerate docs/plugin-manifest.schema.json from the manifest model and
+    """Regenerate the manifest's JSON Schema and the Koha events page from the code.
+
+    docs/plugin-manifest.schema.json from the manifest model and
     docs/plugins/koha-events.md from the events and slots catalogue."""
     from plugin_host.koha import markdown
     from plugin_host.manifest import json_schema
@@ -70,6 +74,43 @@ def schema(c):
     events = ROOT / "docs" / "plugins" / "koha-events.md"
     events.write_text(markdown())
     print(f"wrote {events.relative_to(ROOT)}")
+
+
+#: what `./dev` with no task shows: who does what
+GROUPS = {
+    "Plugin authors and Koha developers (a local environment)": [
+        ("up [--trust KEY.pub]", "registry, host with the examples, Prometheus, Alertmanager"),
+        ("down", "stop it; env.list / env.status / env.logs to look at it"),
+        ("env.up --backend docker", "the same in containers built from this tree"),
+        ("schema", "regenerate the manifest schema and the Koha events page"),
+    ],
+    "Operators (real environments)": [
+        ("deploy --env ENV [--check]", "Ansible onto an inventory; --check shows what would change"),
+        ("known-hosts --env ENV", "record and show the machines' SSH host keys first"),
+        ("infra.preview|up|destroy STACK", "the Pulumi stacks, checked by the policy pack"),
+        ("infra.inventory STACK", "an Ansible inventory from a stack's outputs"),
+        ("monitoring.build [--env ENV]", "rule files and dashboards from code"),
+        ("testhosts.up|down", "Debian containers to rehearse a deploy on"),
+    ],
+    "Maintainers (this repository)": [
+        ("test", "lint, then the whole suite (real processes, real HTTP)"),
+        ("lint", "ruff, import-linter, yamllint, ansible-lint"),
+        ("bench", "every benchmark under bench/, with figures"),
+        ("build | release", "wheel, wheelhouse, SBOM, signed examples; bump, tag, sign"),
+        ("monitoring.check | infra.test", "promtool/amtool checks; the Pulumi programs under mocks"),
+    ],
+}
+
+
+@task
+def overview(c):
+    """What ./dev can do, by who does it (the default task)."""
+    for group, rows in GROUPS.items():
+        print(f"\n{group}:")
+        width = max(len(cmd) for cmd, _ in rows) + 2
+        for cmd, what in rows:
+            print(f"  ./dev {cmd:{width}} {what}")
+    print("\n./dev TASK --help shows a task's options; ./dev --list lists every task.\n")
 
 
 tasks = (up, down, lint, test, bench, schema)

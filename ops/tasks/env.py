@@ -21,9 +21,11 @@ def _env_name(c, name):
             "trust": "an author's public key (KEY.pub) the host and the registry accept; "
                      "repeatable"},
       iterable=["trust"])
-def up(c, name=None, port=None, monitoring=True, backend="local", json_=False, trust=None):
-    """Start an environment: registry, host (examples installed from the registry's signed
-    index), Prometheus, Alertmanager; print URLs."""
+def up(c, name=None, port=0, monitoring=True, backend="local", json_=False, trust=None):
+    """Start a local environment and print its URLs and tokens.
+
+    A registry, a host (the examples installed from the registry's signed index),
+    Prometheus and Alertmanager."""
     from plugin_host.errors import PluginHostError
 
     from ..environments import up as env_up
@@ -31,7 +33,7 @@ def up(c, name=None, port=None, monitoring=True, backend="local", json_=False, t
 
     try:
         info = env_up(state_dir(c), _env_name(c, name),
-                      int(port if port is not None else c.config.dev.host_port), monitoring,
+                      int(port or c.config.dev.host_port), monitoring,
                       backend)
         trusted = [trust_key(info.data_dir, info.registry_url, info.registry_token, Path(k))
                    for k in trust or []]

@@ -31,8 +31,10 @@ def build(c, env=None, runbook_base=None):
 
 @task
 def check(c):
-    """Rules and dashboards match the code; promtool check + test rules; amtool check-config;
-    every alert has a runbook."""
+    """Check the rules, alerts and dashboards.
+
+    They match the code; promtool check + test rules; amtool check-config; every alert
+    has a runbook."""
     from monitoring import dashboards, rules_as_code
 
     stale = [name for name, text in rules_as_code.render().items()
