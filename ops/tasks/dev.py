@@ -85,7 +85,7 @@ GROUPS = {
         ("schema", "regenerate the manifest schema and the Koha events page"),
     ],
     "Operators (real environments)": [
-        ("deploy --env ENV [--check]", "Ansible onto an inventory; --check shows what would change"),
+        ("deploy --env ENV [--check]", "Ansible onto an inventory; --check: what would change"),
         ("known-hosts --env ENV", "record and show the machines' SSH host keys first"),
         ("infra.preview|up|destroy STACK", "the Pulumi stacks, checked by the policy pack"),
         ("infra.inventory STACK", "an Ansible inventory from a stack's outputs"),
@@ -97,7 +97,7 @@ GROUPS = {
         ("lint", "ruff, import-linter, yamllint, ansible-lint"),
         ("bench", "every benchmark under bench/, with figures"),
         ("build | release", "wheel, wheelhouse, SBOM, signed examples; bump, tag, sign"),
-        ("monitoring.check | infra.test", "promtool/amtool checks; the Pulumi programs under mocks"),
+        ("monitoring.check | infra.test", "promtool/amtool checks; Pulumi programs under mocks"),
     ],
 }
 
