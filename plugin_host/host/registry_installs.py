@@ -123,18 +123,18 @@ class RegistryInstalls:
         new version needs and the host lacks are installed first. All or nothing.
         Returns the plugin, the dependencies installed, and the version it had (None:
         it already ran the release the range selects)."""
-        if self.client is None:
-            raise PluginHostError(
-                "upgrading from the registry needs one: set registry_url and registry_root "
-                "(PLUGIN_HOST_REGISTRY_URL, PLUGIN_HOST_REGISTRY_ROOT)",
-                code="registry_not_configured", status=501)
+        manager = self.manager
+        current = manager.get(name)  # an unknown plugin is a 404 first
         try:
             parse_range(range_)
         except (ValueError, TypeError):
             raise PluginHostError(f"range: {range_!r} is not a version range (like ^1.2)",
                                   code="invalid_request", status=422) from None
-        manager = self.manager
-        current = manager.get(name)
+        if self.client is None:
+            raise PluginHostError(
+                "upgrading from the registry needs one: set registry_url and registry_root "
+                "(PLUGIN_HOST_REGISTRY_URL, PLUGIN_HOST_REGISTRY_ROOT)",
+                code="registry_not_configured", status=501)
         installed = {n: p.version for n, p in manager.plugins.items() if n != name}
         async with self.fetch_lock:
             session = await asyncio.to_thread(self.client.open)

@@ -112,11 +112,20 @@ def test_allow_unsigned_is_off_by_default_and_loud_when_on(host_factory, tmp_pat
     assert loose.install(write_zip(e)).status_code == 422
 
 
-def test_wrong_content_type_and_empty_body(host):
+def test_wrong_content_type_and_empty_body(host, packages):
     r = host.admin.post("/admin/plugins", content=b"x", headers={"Content-Type": "text/plain"})
     assert r.status_code == 415
     r = host.admin.post("/admin/plugins", content=b"",
                         headers={"Content-Type": "application/zip"})
     assert r.status_code == 422 and "empty" in r.json()["error"]["message"]
     r = host.admin.post("/admin/plugins", json={"name": "hello-world", "range": "^1"})
+    assert r.status_code == 501 and r.json()["error"]["code"] == "registry_not_configured"
+    # upgrading by range: an unknown plugin is a 404 and a bad range a 422 before the
+    # missing registry (found by schemathesis)
+    r = host.admin.post("/admin/plugins/no-such/upgrade", json={"range": ""})
+    assert r.status_code == 404, r.text
+    assert host.install(packages["hello-world"]).status_code == 201
+    r = host.admin.post("/admin/plugins/hello-world/upgrade", json={"range": "not a range"})
+    assert r.status_code == 422 and "range:" in r.json()["error"]["message"]
+    r = host.admin.post("/admin/plugins/hello-world/upgrade", json={"range": "^2"})
     assert r.status_code == 501 and r.json()["error"]["code"] == "registry_not_configured"
