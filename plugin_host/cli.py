@@ -22,6 +22,7 @@ from .host_cli import (
     disable,
     enable,
     logs,
+    profile,
     rollback,
     show,
     status,
@@ -43,7 +44,7 @@ def main() -> None:
     Authors:    plugin new|pack|sign|verify, dev, keys generate, publish, login, logout
     Reviewers:  review list|show|download|diff|approve|reject
     Operators:  install, upgrade, rollback, status, show, enable, disable, uninstall,
-                config get|set, secrets set|unset, logs, trace, fleet, backup, serve,
+                config get|set, secrets set|unset, logs, trace, profile, fleet, backup, serve,
                 registry, sandbox
 
     Every command has --help with an example. Exit status: 0 done; 2 refused or failed,
@@ -369,7 +370,7 @@ def keys_generate(out: Path) -> None:
 main.add_command(fleet)
 main.add_command(backup)
 main.add_command(secrets)
-for _command in (dev, logs, trace, status, show, upgrade, rollback, enable, disable,
+for _command in (dev, logs, trace, profile, status, show, upgrade, rollback, enable, disable,
                  uninstall, config, login, logout, publish, review):
     main.add_command(_command)
 

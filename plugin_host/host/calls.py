@@ -48,8 +48,11 @@ class PluginCalls:
 
     async def call_route(self, name: str, method: str, path: str, query: dict[str, str],
                          headers: dict[str, str], body: bytes, correlation_id: str,
-                         item: Installed | None = None) -> tuple[int, dict[str, str], bytes]:
-        """Call a plugin's route (on ``item``, a version not yet switched to, if given)."""
+                         item: Installed | None = None, samples: dict[str, int] | None = None
+                         ) -> tuple[int, dict[str, str], bytes]:
+        """Call a plugin's route (on ``item``, a version not yet switched to, if given).
+        With ``samples``, the worker samples the handler's stack and they are added
+        there (``plugin-host profile``)."""
         item = item or self._serving(name)
         if item.runtime is None:
             raise PluginCallError(f"{name} has no running backend"
@@ -69,8 +72,15 @@ class PluginCalls:
             "method": method, "path": path, "path_params": params, "query": query,
             "body": body, "headers": {k: v for k, v in headers.items()
                                       if k not in DROPPED_REQUEST_HEADERS}})
+        if samples is not None:
+            msg["profile"] = True  # type: ignore[typeddict-unknown-key]
         result = await self.call(item, route.template, msg, correlation_id,
                                  trace_label=f"{method} {path}")
+        if samples is not None:
+            got = result.get("profile", {}).get("samples", {})
+            for stack, n in (got.items() if isinstance(got, dict) else ()):
+                if isinstance(stack, str) and isinstance(n, int) and len(samples) < 50_000:
+                    samples[stack[:4000]] = samples.get(stack[:4000], 0) + n
         response = plugin_response(name, result)
         self.manager.traces.annotate(item.name, correlation_id, status=response[0])
         return response

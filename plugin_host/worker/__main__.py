@@ -74,6 +74,40 @@ def _die_with_parent() -> None:
         pass
 
 
+class _Sampler:
+    """Wall-clock sampling of the handler's stack while a profiled call runs (SIGALRM
+    every ``interval`` seconds): folded stacks (``outer;inner``) and their counts, from
+    the handler down, for ``plugin-host profile``."""
+
+    def __init__(self, interval: float = 0.001, limit: int = 20_000):
+        self.interval, self.limit = interval, limit
+        self.counts: dict[str, int] = {}
+        self.samples = 0
+
+    def _tick(self, _signum: int, frame: Any) -> None:
+        if self.samples >= self.limit:
+            return
+        names = []
+        while frame is not None and frame.f_code is not serve.__code__:
+            code = frame.f_code
+            where = "/".join(code.co_filename.rsplit("/", 2)[-2:])
+            names.append(f"{code.co_name} ({where}:{code.co_firstlineno})")
+            frame = frame.f_back
+        if names:
+            key = ";".join(reversed(names))
+            self.counts[key] = self.counts.get(key, 0) + 1
+            self.samples += 1
+
+    def __enter__(self) -> _Sampler:
+        self._old = signal.signal(signal.SIGALRM, self._tick)
+        signal.setitimer(signal.ITIMER_REAL, self.interval, self.interval)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self._old)
+
+
 def _error(exc: BaseException, call_id: int) -> m.Result:
     code = exc.code if isinstance(exc, CapabilityError) else m.HANDLER_ERROR
     message = exc.message if isinstance(exc, CapabilityError) else ""
@@ -121,8 +155,15 @@ def serve(channel: BlockingChannel) -> None:
                 request = Request(method=r["method"], path=r["path"],
                                   path_params=r["path_params"], query=r["query"],
                                   headers=r["headers"], body=r["body"])
-                status, headers, body = encode_response(handler(request, ctx))
+                if msg.get("profile"):
+                    with _Sampler() as sampler:
+                        answer = handler(request, ctx)
+                else:
+                    sampler, answer = None, handler(request, ctx)
+                status, headers, body = encode_response(answer)
                 out = m.route_result(call_id, status, headers, body)
+                if sampler is not None:
+                    out["profile"] = {"samples": sampler.counts, "interval_ms": 1}
             else:
                 fn = (plugin.upgrade_handler if msg["kind"] == m.UPGRADE
                       else plugin.hooks[msg["event"]])

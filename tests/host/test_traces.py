@@ -83,3 +83,48 @@ def test_a_plugins_own_log_lines_apart_and_followed(host, packages):
     lines = host.admin.get("/admin/plugins/hello-world/logs").json()["lines"]
     assert [x["name"] for x in lines] == ["Ada", "Grace"]
     assert host.client.get("/admin/plugins/hello-world/logs").status_code == 401
+
+
+SLOW = '''
+
+@plugin.route("GET", "/slow")
+def slow(request, ctx):
+    return {"n": crunch(300000)}
+
+
+def crunch(n):
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+'''
+
+
+def test_a_profile_of_a_route_is_a_flame_graph(host, keys, plugin_copy, tmp_path):
+    """`plugin-host profile`: the worker samples the handler's stack during the calls;
+    the flame graph (speedscope JSON, or folded stacks) shows where the time goes, down
+    to the plugin's own functions."""
+    src = plugin_copy(EXAMPLES / "hello-world")
+    code = src / "hello_world" / "__init__.py"
+    code.write_text(code.read_text() + SLOW)
+    assert host.install(signed(src, keys["key"], tmp_path / "pkg")).status_code == 201
+    out = tmp_path / "hello.speedscope.json"
+    r = cli(host, "profile", "hello-world", "--route", "GET /slow", "--calls", "10",
+            "-o", str(out), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "GET /slow, 10 calls: median" in r.stdout and "statuses {'200': 10}" in r.stdout
+    assert "crunch (hello_world/__init__.py:" in r.stdout  # among the top frames
+    doc = json.loads(out.read_text())
+    assert doc["$schema"] == "https://www.speedscope.app/file-format-schema.json"
+    (prof,) = doc["profiles"]
+    assert prof["type"] == "sampled" and len(prof["samples"]) == len(prof["weights"]) > 0
+    names = {f["name"] for f in doc["shared"]["frames"]}
+    assert {"slow", "crunch"} <= names
+    r = cli(host, "profile", "hello-world", "--route", "/slow", "--calls", "3", "--folded",
+            "-o", str(tmp_path / "p.folded"))
+    assert r.returncode == 0, r.stderr
+    line = (tmp_path / "p.folded").read_text().splitlines()[0]
+    assert line.rsplit(" ", 1)[1].isdigit() and "slow (hello_world/__init__.py:" in line
+    r = host.admin.post("/admin/plugins/hello-world/profile", json={"path": "/slow",
+                                                                    "calls": 5000})
+    assert r.status_code == 422 and "calls:" in r.json()["error"]["message"]

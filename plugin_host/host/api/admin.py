@@ -219,6 +219,49 @@ async def plugin_logs(name: str, request: Request, host: Services,
     return StreamingResponse(stream(), media_type="application/x-ndjson")
 
 
+@router.post("/plugins/{name}/profile", openapi_extra={"requestBody": {
+    "required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["path"], "properties": {
+            "method": {"type": "string"}, "path": {"type": "string"},
+            "query": {"type": "object"}, "body": {"type": "string"},
+            "calls": {"type": "integer", "minimum": 1, "maximum": 1000}}}}}}})
+async def profile_plugin(name: str, request: Request, host: Services) -> dict[str, Any]:
+    """Call one of the plugin's routes ``calls`` times while its worker samples the
+    handler's stack every millisecond (wall clock): folded stacks and their counts, and
+    the calls' times, for a flame graph (``plugin-host profile`` writes one)."""
+    import statistics
+    import time as time_
+
+    from ...service.http import new_correlation_id
+
+    body = await json_body(request)
+    method, path = str(body.get("method", "GET")).upper(), body.get("path")
+    calls, query = body.get("calls", 20), body.get("query") or {}
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise PluginHostError('path: the route to call, like "/hello/Ada"',
+                              code="invalid_request", status=422)
+    if not isinstance(calls, int) or isinstance(calls, bool) or not 1 <= calls <= 1000:
+        raise PluginHostError("calls: a number from 1 to 1000", code="invalid_request",
+                              status=422)
+    if not isinstance(query, dict):
+        raise PluginHostError("query: an object", code="invalid_request", status=422)
+    payload = str(body.get("body") or "").encode()
+    host.manager.get(name)
+    samples: dict[str, int] = {}
+    times, statuses = [], {}
+    for _ in range(calls):
+        t0 = time_.perf_counter()
+        status, _h, _b = await host.calls.call_route(
+            name, method, path, {str(k): str(v) for k, v in query.items()}, {}, payload,
+            new_correlation_id(), samples=samples)
+        times.append((time_.perf_counter() - t0) * 1000)
+        statuses[status] = statuses.get(status, 0) + 1
+    return {"plugin": name, "route": f"{method} {path}", "calls": calls,
+            "statuses": {str(k): v for k, v in statuses.items()},
+            "ms": {"median": round(statistics.median(times), 3), "max": round(max(times), 3)},
+            "interval_ms": 1, "samples": samples}
+
+
 #: the largest secret value accepted
 SECRET_LIMIT = 64 * 1024
 
