@@ -29,7 +29,17 @@ Handler = Callable[..., Any]
 
 
 class Plugin:
-    """A plugin's backend: its routes and hook subscriptions."""
+    """A plugin's backend: its routes, its Koha event handlers and its upgrade hook.
+    ``plugin.toml``'s ``backend.entry`` names the instance::
+
+        from plugin_host.sdk import Plugin, Response
+
+        plugin = Plugin()
+
+        @plugin.route("GET", "/hello/{who}")
+        def hello(request, ctx):
+            return {"message": f"Hello {request.path_params['who']}"}
+    """
 
     def __init__(self) -> None:
         self.routes: list[tuple[RouteTemplate, Handler]] = []
@@ -37,6 +47,9 @@ class Plugin:
         self.upgrade_handler: Handler | None = None
 
     def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
+        """Register ``fn(request, ctx)`` for ``METHOD /path`` (``{name}`` segments land
+        in ``request.path_params``), served at ``/plugins/NAME/api/path``. It returns a
+        JSON-able value (200), bytes, or a :class:`Response`."""
         compiled = compile_route(method, path)
 
         def register(fn: Handler) -> Handler:
@@ -46,6 +59,14 @@ class Plugin:
         return register
 
     def hook(self, event: str) -> Callable[[Handler], Handler]:
+        """Register ``fn(payload, ctx)`` for a Koha event (one of
+        docs/plugins/koha-events.md, listed in ``permissions.hooks`` too); its return
+        value is this plugin's result in the host's answer::
+
+            @plugin.hook("biblio.after_save")
+            def saved(event, ctx):
+                return {"seen": event["biblionumber"]}
+        """
         def register(fn: Handler) -> Handler:
             if event in self.hooks:
                 raise ValueError(f"hook {event!r} is registered twice")
@@ -62,12 +83,17 @@ class Plugin:
         return fn
 
     def describe(self) -> dict[str, Any]:
+        """Its routes, hooks and whether it has an upgrade hook (what the worker reports
+        to the host, and the host checks against plugin.toml)."""
         return {"routes": [[r.method, r.template] for r, _ in self.routes],
                 "hooks": sorted(self.hooks), "upgrade": self.upgrade_handler is not None}
 
 
 @dataclass
 class Request:
+    """What a route handler gets: ``method``, ``path``, ``path_params``, ``query``,
+    ``headers`` (lower-case names) and ``body`` (bytes; ``json()`` decodes it)."""
+
     method: str
     path: str
     path_params: dict[str, str] = field(default_factory=dict)
@@ -76,6 +102,7 @@ class Request:
     body: bytes = b""
 
     def json(self) -> Any:
+        """The body decoded as JSON (None when empty)."""
         return json.loads(self.body) if self.body else None
 
 
@@ -93,6 +120,10 @@ class Response:
 
 @dataclass
 class HttpResponse:
+    """What ``ctx.http`` answers: ``status``, ``headers``, ``body`` (bytes), ``text``
+    and ``json()``. Tests build them for the ``http_responses`` fake:
+    ``HttpResponse(200, {}, b'{"title": "Dune"}')``."""
+
     status: int
     headers: dict[str, str]
     body: bytes
@@ -102,6 +133,7 @@ class HttpResponse:
         return self.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
+        """The body decoded as JSON."""
         return json.loads(self.body)
 
 
@@ -118,10 +150,15 @@ class CapabilityError(Exception):
 
 
 class PermissionDenied(CapabilityError):
+    """Outside the plugin's permissions: a host:port not in ``permissions.network``, a
+    secret not in ``permissions.secrets``."""
+
     code = caps.DENIED
 
 
 class QuotaExceeded(CapabilityError):
+    """A ``ctx.kv.set`` that would pass ``permissions.kv_quota``."""
+
     code = caps.QUOTA_EXCEEDED
 
 
@@ -134,44 +171,67 @@ class Transport(Protocol):
 
 
 class Log:
+    """``ctx.log.info("event", key=value, …)``: structured lines in the host's log and
+    the plugin's own stream (``plugin-host logs NAME``); at most 50 a second."""
+
     def __init__(self, transport: Transport):
         self._t = transport
 
     def debug(self, event: str, **fields: Any) -> None:
+        """A ``debug`` line: ``event`` and its fields."""
         self._t.log("debug", event, fields)
 
     def info(self, event: str, **fields: Any) -> None:
+        """A ``info`` line: ``event`` and its fields."""
         self._t.log("info", event, fields)
 
     def warning(self, event: str, **fields: Any) -> None:
+        """A ``warning`` line: ``event`` and its fields."""
         self._t.log("warning", event, fields)
 
     def error(self, event: str, **fields: Any) -> None:
+        """A ``error`` line: ``event`` and its fields."""
         self._t.log("error", event, fields)
 
 
 class KV:
-    """The plugin's key-value store: JSON values, kept by the host within a quota."""
+    """The plugin's key-value store, in the host's database within
+    ``permissions.kv_quota``, kept across versions and restarts::
+
+        n = ctx.kv.get("counter", 0) + 1
+        ctx.kv.set("counter", n)
+        ctx.kv.keys("note:")      # the keys starting with "note:"
+    """
 
     def __init__(self, transport: Transport):
         self._t = transport
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The value stored under ``key``, or ``default``."""
         found, value = self._t.cap(caps.KV_GET, {"key": key})
         return value if found else default
 
     def set(self, key: str, value: Any) -> None:
+        """Store a JSON-able ``value`` under ``key`` (``QuotaExceeded`` past the quota)."""
         self._t.cap(caps.KV_SET, {"key": key, "value": value})
 
     def delete(self, key: str) -> bool:
+        """Remove ``key``; whether it was there."""
         return bool(self._t.cap(caps.KV_DELETE, {"key": key}))
 
     def keys(self, prefix: str = "") -> list[str]:
+        """The keys starting with ``prefix``, sorted."""
         return list(self._t.cap(caps.KV_KEYS, {"prefix": prefix}))
 
 
 class Http:
-    """Outbound HTTP, only to the host:port pairs in ``permissions.network``."""
+    """Outbound HTTP, only to the host:port pairs in ``permissions.network`` (anything
+    else raises :class:`PermissionDenied`); no redirects followed, answers up to 10 MiB::
+
+        r = ctx.http.get("https://openlibrary.org/isbn/9780441013593.json")
+        if r.status == 200:
+            title = r.json()["title"]
+    """
 
     def __init__(self, transport: Transport):
         self._t = transport
@@ -179,6 +239,7 @@ class Http:
     def request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
                 body: bytes | None = None, json_body: Any = None,
                 timeout: float | None = None) -> HttpResponse:
+        """One request; ``json_body`` is sent as JSON; ``timeout`` in seconds."""
         if json_body is not None:
             body = json.dumps(json_body).encode()
             headers = {"content-type": "application/json", **(headers or {})}
@@ -188,14 +249,18 @@ class Http:
         return HttpResponse(status=r["status"], headers=r["headers"], body=r["body"])
 
     def get(self, url: str, **kw: Any) -> HttpResponse:
+        """``request("GET", url, …)``."""
         return self.request("GET", url, **kw)
 
     def post(self, url: str, **kw: Any) -> HttpResponse:
+        """``request("POST", url, …)``."""
         return self.request("POST", url, **kw)
 
 
 class Secrets:
-    """``ctx.secrets["NAME"]``: only names listed in ``permissions.secrets``."""
+    """``ctx.secrets["NAME"]`` (``KeyError`` when the operator has not set it) or
+    ``ctx.secrets.get("NAME")`` (``None``): only names listed in ``permissions.secrets``.
+    Operators set them with ``plugin-host secrets set PLUGIN NAME``."""
 
     def __init__(self, transport: Transport):
         self._t = transport
@@ -209,6 +274,7 @@ class Secrets:
             raise
 
     def get(self, name: str, default: str | None = None) -> str | None:
+        """The secret, or ``default`` when it is not set."""
         try:
             return self[name]
         except KeyError:
@@ -222,7 +288,9 @@ class PluginRef:
 
 
 class Context:
-    """What a handler may reach: ``plugin``, ``config``, ``log``, ``kv``, ``http``, ``secrets``."""
+    """What a handler may reach (its second argument): ``plugin`` (name, version),
+    ``config`` (the ``[config]`` defaults under what the operator set), ``log``, ``kv``,
+    ``http`` and ``secrets``. Everything outside the worker goes through it."""
 
     def __init__(self, transport: Transport, name: str, version: str,
                  config: dict[str, Any] | None = None):

@@ -64,6 +64,7 @@ class HttpResponses(dict):
 
 @pytest.fixture
 def http_responses() -> HttpResponses:
+    """What ``ctx.http`` answers in ``plugin``: ``http_responses[URL] = HttpResponse(…)``."""
     return HttpResponses()
 
 

@@ -102,6 +102,12 @@ class TestResponse:
 
 
 class PluginTestClient:
+    """A plugin's handlers called in process with an in-memory ``ctx`` holding the
+    host's checks: ``from_folder(FOLDER, config={…}, secrets={NAME: value},
+    http=fake)`` (``fake(method, url, headers, body) → HttpResponse``); then
+    ``get``/``post``/``request``, ``hook``, ``upgrade``, and ``kv`` and ``logs`` to look
+    at what the plugin did. The pytest fixture ``plugin`` is one of these."""
+
     __test__ = False  # not a pytest test class
 
     def __init__(self, plugin: Plugin, manifest: Manifest, *, config: dict | None = None,
@@ -138,6 +144,8 @@ class PluginTestClient:
     def request(self, method: str, path: str, *, json_body: Any = None, body: bytes = b"",
                 query: dict[str, str] | None = None,
                 headers: dict[str, str] | None = None) -> TestResponse:
+        """Call the route matching ``METHOD path`` (``json_body`` sent as JSON); a
+        :class:`TestResponse` with ``status``, ``headers``, ``body`` and ``json()``."""
         if json_body is not None:
             body = json.dumps(json_body).encode()
         routes = [r for r, _ in self.plugin.routes]
@@ -150,9 +158,11 @@ class PluginTestClient:
         return TestResponse(*encode_response(self.plugin.routes[index][1](request, self.ctx)))
 
     def get(self, path: str, **kw: Any) -> TestResponse:
+        """``request("GET", path, …)``."""
         return self.request("GET", path, **kw)
 
     def post(self, path: str, **kw: Any) -> TestResponse:
+        """``request("POST", path, …)``."""
         return self.request("POST", path, **kw)
 
     def upgrade(self, from_version: str) -> Any:
