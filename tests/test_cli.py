@@ -2,7 +2,7 @@
 registry and a real host: log in (the token kept 0600), publish, review (list, show,
 download, diff, approve, reject), install by name, status, show, config get/set, upgrade
 from the registry, rollback, disable, enable, uninstall, log out. Every command has
---help, and no line of a command list is cut off."""
+--help with an example, and no line of a command list is cut off."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ def test_every_command_has_help_and_no_list_line_is_cut():
                            capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"})
         assert r.returncode == 0, (path, r.stderr)
         assert (cmd.help or "").strip(), f"plugin-host {' '.join(path)} has no help"
+        if not isinstance(cmd, click.Group):
+            assert "Example" in r.stdout, f"plugin-host {' '.join(path)} --help has no example"
         if isinstance(cmd, click.Group):
             listed = r.stdout.split("Commands:")[1]
             assert "..." not in listed, (path, listed)
