@@ -102,12 +102,13 @@ def static_scan(pkg: Package) -> CheckResult:
 
 
 def dependency_check(manifest: Manifest,
-                     available: Callable[[str, str], bool]) -> CheckResult:
-    missing = [f"{dep} {rng}" for dep, rng in manifest.dependencies.items()
-               if not available(dep, rng)]
+                     unavailable: Callable[[str, str], str | None]) -> CheckResult:
+    """Each dependency must have an approved release in its range; a failure says
+    what the registry has (nothing by that name, or its approved and waiting versions)."""
+    missing = [why for dep, rng in manifest.dependencies.items()
+               if (why := unavailable(dep, rng))]
     if missing:
-        return CheckResult("dependencies", "fail",
-                           f"no approved release satisfies {', '.join(missing)}")
+        return CheckResult("dependencies", "fail", "; ".join(missing))
     deps = ", ".join(f"{d} {r}" for d, r in manifest.dependencies.items()) or "none"
     return CheckResult("dependencies", "pass", deps)
 
@@ -145,7 +146,7 @@ async def smoke_load(pkg: Package) -> CheckResult:
 
 
 async def run_checks(pkg: Package, allowed_licenses: tuple[str, ...],
-                     available: Callable[[str, str], bool]) -> list[CheckResult]:
+                     available: Callable[[str, str], str | None]) -> list[CheckResult]:
     """Every check after the archive and signature checks (which refuse outright)."""
     results = [CheckResult("archive", "pass", f"{len(pkg.files)} files, {pkg.size} bytes, "
                                               "hashes match"),

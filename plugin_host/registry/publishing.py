@@ -63,7 +63,7 @@ class Publishing:
             if existing and existing.state != "rejected":
                 raise Conflict(f"{m.name} {m.version} has already been published "
                                f"({existing.state.replace('_', ' ')}); publish a new version")
-        checks = await run_checks(pkg, self.settings.licenses, self.available)
+        checks = await run_checks(pkg, self.settings.licenses, self.unavailable)
         failed = [c for c in checks if c.status == "fail"]
         if failed:  # nothing is kept: fix it and publish the same version again
             raise ChecksFailed(m.name, m.version, checks)
@@ -99,13 +99,23 @@ class Publishing:
         return {"plugin": m.name, "version": m.version, "state": state,
                 "checks": [c.to_dict() for c in checks]}
 
-    def available(self, name: str, range_: str) -> bool:
-        """An approved, not yanked release of ``name`` satisfies ``range_``."""
+    def unavailable(self, name: str, range_: str) -> str | None:
+        """Why no approved, not yanked release of ``name`` satisfies ``range_`` (what
+        the registry has instead), or None when one does."""
         with self.sessions() as s:
-            versions = s.scalars(select(Release.version).where(
-                Release.plugin == name, Release.state == "approved",
-                Release.yanked.is_(False)))
-            return any(satisfies(v, range_) for v in versions)
+            rows = list(s.execute(select(Release.version, Release.state, Release.yanked)
+                                  .where(Release.plugin == name)))
+        approved = [v for v, state, yanked in rows if state == "approved" and not yanked]
+        if any(satisfies(v, range_) for v in approved):
+            return None
+        if not rows:
+            return f"{name} {range_}: there is no plugin {name!r} in this registry"
+        ordered = sorted(approved, key=parse_version, reverse=True)
+        waiting = sorted((v for v, state, _ in rows if state == "in_review"),
+                         key=parse_version, reverse=True)
+        return (f"{name} {range_}: no approved release satisfies it (approved: "
+                f"{', '.join(ordered[:8]) or 'none'}"
+                + (f"; in review: {', '.join(waiting[:8])}" if waiting else "") + ")")
 
     def queue(self, caller: Caller) -> list[dict[str, Any]]:
         caller.require("reviewer")
