@@ -16,11 +16,11 @@ INVOKE = [sys.executable, "-m", "invoke", "--search-root", str(ROOT)]
 
 
 def _tasks() -> dict[str, str]:
-    sys.path.insert(0, str(ROOT))
-    try:
-        import tasks
-    finally:
-        sys.path.remove(str(ROOT))
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("koha_tasks", ROOT / "tasks.py")
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
     out = {}
 
     def walk(coll, prefix=""):
