@@ -12,6 +12,7 @@ the running dev host (a valid example payload, or ``--payload FILE``).
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,10 @@ def dev(folder: Path, port: int, event: str | None, payload: Path | None,
       plugin-host dev shelf-check            # prints the URL; Ctrl-C stops
       plugin-host dev shelf-check --event biblio.after_save"""
     folder = folder.resolve()
+    # a line at a time even into a file or a pipe: the author (or a tool) reads as it goes
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
     if event:
         _fire(folder, event, payload)
         return
