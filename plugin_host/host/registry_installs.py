@@ -68,21 +68,8 @@ class RegistryInstalls:
         if name in manager.plugins:
             item, done, _ = await self.upgrade(name, range_)
             return item, done
-        # reading the index and downloading happen outside the lock: a slow mirror must
-        # not hold every other admin operation of this host behind it
         installed = {n: p.version for n, p in manager.plugins.items()}
-        async with self.fetch_lock:
-            session = await asyncio.to_thread(self.client.open)
-            session.index.installed = dict(installed)
-            plan = await asyncio.to_thread(resolve, session.index, {name: range_},
-                                           HOST_API_VERSION)
-            fetched = []
-            for c in plan:
-                if c.name in installed:
-                    continue
-                data = await asyncio.to_thread(session.package, c.name, c.version)
-                release = session.index.release(c.name, c.version)
-                fetched.append((c, data, publisher_keys(session.index.keys, release.signer)))
+        fetched = await self._fetch(name, range_, installed)
         async with manager.lock:
             now = {n: p.version for n, p in manager.plugins.items()}
             if name in now:
@@ -110,6 +97,29 @@ class RegistryInstalls:
                 raise
         return manager.plugins[name], done
 
+    async def _fetch(self, name: str, range_: str, installed: dict[str, str],
+                     unless: str | None = None) -> list:
+        """Resolve ``name`` ``range_`` over the signed index with ``installed`` kept at
+        their versions, and download (through TUF) each release of the plan the host
+        lacks, with the publisher key the index names for it. Nothing is downloaded when
+        the plan picks version ``unless`` of ``name``. Outside the manager's lock: a slow
+        mirror must not hold every other admin operation behind it."""
+        async with self.fetch_lock:
+            session = await asyncio.to_thread(self.client.open)
+            session.index.installed = dict(installed)
+            plan = await asyncio.to_thread(resolve, session.index, {name: range_},
+                                           HOST_API_VERSION)
+            if unless is not None and next(c for c in plan if c.name == name).version == unless:
+                return []
+            fetched = []
+            for c in plan:
+                if c.name in installed:
+                    continue
+                data = await asyncio.to_thread(session.package, c.name, c.version)
+                release = session.index.release(c.name, c.version)
+                fetched.append((c, data, publisher_keys(session.index.keys, release.signer)))
+        return fetched
+
     def _installed(self, name: str) -> Conflict:
         current = self.manager.plugins[name].version
         return Conflict(f"{name} {current} was installed meanwhile; try again to upgrade it",
@@ -136,21 +146,9 @@ class RegistryInstalls:
                 "(PLUGIN_HOST_REGISTRY_URL, PLUGIN_HOST_REGISTRY_ROOT)",
                 code="registry_not_configured", status=501)
         installed = {n: p.version for n, p in manager.plugins.items() if n != name}
-        async with self.fetch_lock:
-            session = await asyncio.to_thread(self.client.open)
-            session.index.installed = dict(installed)
-            plan = await asyncio.to_thread(resolve, session.index, {name: range_},
-                                           HOST_API_VERSION)
-            target = next(c for c in plan if c.name == name)
-            if target.version == current.version:
-                return current, [], None
-            fetched = []
-            for c in plan:
-                if c.name in installed:
-                    continue
-                data = await asyncio.to_thread(session.package, c.name, c.version)
-                release = session.index.release(c.name, c.version)
-                fetched.append((c, data, publisher_keys(session.index.keys, release.signer)))
+        fetched = await self._fetch(name, range_, installed, unless=current.version)
+        if not fetched:  # the range selects the version it runs
+            return current, [], None
         async with manager.lock:
             now = {n: p.version for n, p in manager.plugins.items()}
             if now.get(name) != current.version or any(
