@@ -82,3 +82,38 @@ def test_a_secret_the_plugin_does_not_declare_or_an_empty_one_is_refused(host, p
     assert r.status_code == 401
     r = secrets_cli(host, "set", "no-such-plugin", "KEY", stdin="x")
     assert r.returncode == 2 and "404" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_plugin_never_reads_a_secret_set_for_another(host, keys, plugin_copy, tmp_path,
+                                                       openlibrary):
+    """Two plugins declaring the same secret name: the value set for one is not the
+    other's (secrets are kept per plugin), and neither sees a value it was not given."""
+    for name in ("other-notes", "book-notes"):  # the copy moves away first
+        src = plugin_copy(EXAMPLES / "book-notes") if name == "book-notes" else \
+            plugin_copy_as(plugin_copy, name)
+        toml = (src / "plugin.toml").read_text()
+        (src / "plugin.toml").write_text(toml.replace(
+            'network = ["openlibrary.org:443"]', f'network = ["127.0.0.1:{openlibrary}"]'))
+        assert host.install(signed(src, keys["key"], tmp_path / name)).status_code == 201
+        host.admin.put(f"/admin/plugins/{name}/config",
+                       json={"openlibrary_url": f"http://127.0.0.1:{openlibrary}"})
+    assert host.admin.put("/admin/plugins/book-notes/secrets/OPENLIBRARY_KEY",
+                          json={"value": SECRET}).status_code == 200
+    OpenLibrary.seen.clear()
+    host.client.get("/plugins/other-notes/api/title/9780441013593")
+    assert OpenLibrary.seen[-1]["auth"] is None
+    assert host.admin.get("/admin/plugins/other-notes").json()["secrets"] == {
+        "OPENLIBRARY_KEY": "unset"}
+    host.client.get("/plugins/book-notes/api/title/9780441013593")
+    assert OpenLibrary.seen[-1]["auth"] == f"Bearer {SECRET}"
+
+
+def plugin_copy_as(plugin_copy, name: str):
+    """book-notes under another name (its module kept)."""
+    import shutil
+    src = plugin_copy(EXAMPLES / "book-notes")
+    dest = src.with_name(name)
+    shutil.move(src, dest)
+    toml = dest / "plugin.toml"
+    toml.write_text(toml.read_text().replace('name = "book-notes"', f'name = "{name}"'))
+    return dest
