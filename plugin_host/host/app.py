@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .. import HOST_API_VERSION, __version__
+from ..identity import routes as identity_routes
+from ..identity.audit import AuditMiddleware
 from ..service.db import database_status
 from ..service.http import install_error_handlers
 from ..service.http_metrics import MetricsMiddleware
 from ..service.probes import probes_router
 from . import metrics
-from .api import admin, plugins, ui
+from .api import admin, audit, plugins, ui
 from .metrics import HTTP_LATENCY, HTTP_REQUESTS
 from .services import HostServices
 from .settings import HostSettings
@@ -37,7 +39,10 @@ def create_app(settings: HostSettings) -> FastAPI:
                   description="Runs sandboxed Koha plugins: their routes, hooks and UI "
                               f"components. Host API {HOST_API_VERSION}.")
     app.state.services = services
-    app.state.admin_token = settings.resolve_admin_token()
+    app.state.admin_token = services.admin_token
+    app.state.identity = services.identity
+    app.state.authenticate = services.authenticate
+    app.add_middleware(AuditMiddleware, audit=services.identity.audit)
     app.add_middleware(MetricsMiddleware, requests=HTTP_REQUESTS, latency=HTTP_LATENCY)
     install_error_handlers(app, "host")
     app.include_router(probes_router(
@@ -48,5 +53,7 @@ def create_app(settings: HostSettings) -> FastAPI:
         database_up=lambda ok: metrics.DATABASE_UP.set(int(ok))))
     app.include_router(plugins.router)
     app.include_router(ui.router)
+    app.include_router(identity_routes.router)
     app.include_router(admin.router)
+    app.include_router(audit.router)
     return app

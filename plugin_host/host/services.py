@@ -4,8 +4,12 @@ The HTTP routers (host/api/) and the tests reach them through ``app.state.servic
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 from dataclasses import dataclass
 
+from ..identity.service import Identity
+from ..identity.store import Principal
 from .calls import PluginCalls
 from .fleet import Fleet
 from .lifecycle import PluginManager
@@ -22,6 +26,8 @@ class HostServices:
     swap: HotSwap
     registry: RegistryInstalls
     fleet: Fleet
+    identity: Identity
+    admin_token: str
 
     @classmethod
     def create(cls, settings: HostSettings) -> HostServices:
@@ -29,4 +35,19 @@ class HostServices:
         calls = PluginCalls(manager)
         swap = HotSwap(manager, calls)
         registry = RegistryInstalls(manager, settings, swap)
-        return cls(settings, manager, calls, swap, registry, Fleet(manager, swap, registry))
+        identity = Identity(settings, manager.sessions, service="host",
+                            data_dir=settings.data_dir, known=HOST_ROLES)
+        return cls(settings, manager, calls, swap, registry, Fleet(manager, swap, registry),
+                   identity, settings.resolve_admin_token())
+
+    async def authenticate(self, token: str, address: str) -> Principal | None:
+        """Who a bearer token is for: the bootstrap admin token (automation and first
+        start), a session from a sign-in, or the identity provider's access token."""
+        if hmac.compare_digest(token.encode(), self.admin_token.encode()):
+            return BOOTSTRAP
+        return await self.identity.bearer(token, address)
+
+
+#: the host's one role: its admin API
+HOST_ROLES = ("host-admin",)
+BOOTSTRAP = Principal("bootstrap-token", "token", "admin_token", HOST_ROLES)

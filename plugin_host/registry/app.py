@@ -15,8 +15,10 @@ from ..runtime.sandbox import release_cgroups
 from ..service.db import database_status, make_engine, make_sessionmaker, migrate
 from ..service.http import install_error_handlers
 from ..service.http_metrics import MetricsMiddleware
+from ..identity import routes as identity_routes
+from ..identity.audit import AuditMiddleware
 from ..service.probes import probes_router
-from .api import accounts, catalogue, marketplace, publishing
+from .api import accounts, audit, catalogue, marketplace, publishing
 from .db import MIGRATIONS
 from .metrics import DATABASE_UP, HTTP_LATENCY, HTTP_REQUESTS
 from .services import RegistryServices
@@ -62,13 +64,17 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     app = FastAPI(title="Koha plugin registry", version=__version__, lifespan=lifespan,
                   description="Publish, review and find Koha plugins.")
     app.state.services = registry
+    app.state.identity = registry.identity
+    app.state.authenticate = registry.authenticate
+    app.add_middleware(AuditMiddleware, audit=registry.identity.audit)
     app.add_middleware(MetricsMiddleware, requests=HTTP_REQUESTS, latency=HTTP_LATENCY)
     install_error_handlers(app, "registry")
     app.include_router(probes_router(ready=lambda: state["ready"],
                                      refresh_gauges=registry.publishing.update_gauges,
                                      database=lambda: database_status(engine),
                                      database_up=lambda ok: DATABASE_UP.set(int(ok))))
-    for module in (accounts, publishing, catalogue, marketplace):
+    app.include_router(identity_routes.router)
+    for module in (accounts, publishing, catalogue, marketplace, audit):
         app.include_router(module.router)
     if isinstance(registry.index.storage, LocalStorage):
         # convenient in development: the registry serves its own static index. Hosts

@@ -14,7 +14,7 @@ from ..errors import NotFound, PluginHostError
 from ..manifest import NAME_RE
 from ..resolver import Candidate, resolve
 from ..versions import parse_version, satisfies
-from .accounts import Caller
+from .accounts import Caller, roles_of
 from .db import Account, PluginRecord, PublisherKey, Rating, Release, Review
 from .metrics import DOWNLOADS
 from .records import aware, package_file, release_view, valid_range
@@ -91,7 +91,7 @@ class Catalogue:
         """A publisher's public profile."""
         with self.sessions() as s:
             account = s.scalar(select(Account).where(Account.name == name))
-            if account is None or account.role not in ("publisher", "admin"):
+            if account is None or not {"publisher", "admin"} & set(roles_of(account)):
                 raise NotFound(f"no publisher {name!r}")
             keys = [{"keyid": k.keyid, "added": aware(k.created_at).isoformat(),
                      "revoked": k.revoked}
@@ -109,7 +109,7 @@ class Catalogue:
             if p is None:
                 raise NotFound(f"no plugin {name!r}" + self._did_you_mean(s, name))
             mine = caller is not None and (caller.account_id == p.owner_id
-                                           or caller.role in ("admin", "reviewer"))
+                                           or caller.has("reviewer"))
             releases = [r for r in s.scalars(select(Release).where(Release.plugin == name))
                         if mine or r.state == "approved"]
             reviews = s.scalars(select(Review).where(Review.plugin == name)) if mine else []

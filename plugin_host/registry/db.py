@@ -13,6 +13,8 @@ from ..service.db import utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 ROLES = ("admin", "reviewer", "publisher", "user")
+#: what an API token may be limited to (its scopes); "*" is every role of its account
+SCOPES = ("*", *ROLES)
 
 
 class Base(DeclarativeBase):
@@ -26,6 +28,11 @@ class Account(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: "local" for accounts made through the API; else the identity provider (oidc,
+    #: saml, ldap) and its subject, with the roles its groups gave at the last sign-in
+    provider: Mapped[str] = mapped_column(String(16), default="local")
+    subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    roles: Mapped[list | None] = mapped_column(JSON, nullable=True)
 
 
 class ApiToken(Base):
@@ -37,6 +44,8 @@ class ApiToken(Base):
     scopes: Mapped[list] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    label: Mapped[str] = mapped_column(String(128), default="")
 
 
 class PublisherKey(Base):

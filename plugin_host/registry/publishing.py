@@ -57,7 +57,7 @@ class Publishing:
         m = pkg.manifest
         with self.sessions() as s:
             plugin = s.get(PluginRecord, m.name)
-            if plugin and plugin.owner_id != caller.account_id and caller.role != "admin":
+            if plugin and plugin.owner_id != caller.account_id and not caller.has("admin"):
                 raise Forbidden(f"{m.name} belongs to another publisher")
             existing = s.get(Release, (m.name, m.version))
             if existing and existing.state != "rejected":
@@ -158,7 +158,7 @@ class Publishing:
             if release is None:
                 raise NotFound(f"no release {name} {version}")
             plugin = s.get(PluginRecord, name)
-            if caller.role not in ("reviewer", "admin") and (
+            if not caller.has("reviewer") and (
                     plugin is None or plugin.owner_id != caller.account_id):
                 raise Forbidden(f"{caller.name} ({caller.role}) may not read {name} "
                                 f"{version}: it needs the reviewer role, or to be its "

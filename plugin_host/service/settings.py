@@ -12,10 +12,11 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
+from ..identity.settings import IdentitySettings
 from .secrets import resolve
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(BaseSettings, IdentitySettings):
     #: file name of the default SQLite database in data_dir
     db_file: ClassVar[str] = "service.db"
     #: prefix of generated admin tokens

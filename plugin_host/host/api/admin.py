@@ -5,7 +5,6 @@ plugin set."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 import stat
 from pathlib import Path
@@ -16,7 +15,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ...errors import NotFound, PluginHostError, Unauthorized
+from ...errors import Forbidden, NotFound, PluginHostError, Unauthorized
+from ...identity.audit import REFUSED, client_address, set_actor
 from ...service.http import error_responses, json_body, package_body
 from ..views import describe, secrets_status
 from . import Services
@@ -24,18 +24,31 @@ from . import Services
 bearer = HTTPBearer(auto_error=False)
 
 
-def require_admin(request: Request,
-                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-                  ) -> None:
-    token: str = request.app.state.admin_token
-    if creds is None or not hmac.compare_digest(creds.credentials.encode(), token.encode()):
-        raise Unauthorized("admin routes need 'Authorization: Bearer <admin token>'")
+async def require_admin(request: Request,
+                        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+                        ) -> None:
+    """The bootstrap admin token, or a person (session or OIDC access token) holding the
+    ``host-admin`` role; who it is goes into the audit log."""
+    if creds is None:
+        raise Unauthorized("admin routes need 'Authorization: Bearer <admin token or "
+                           "signed-in session>'")
+    who = await request.app.state.authenticate(creds.credentials,
+                                               client_address(request.scope))
+    if who is None:
+        REFUSED.labels("host", "token").inc()
+        raise Unauthorized("admin routes need 'Authorization: Bearer <admin token or "
+                           "signed-in session>'")
+    if not who.has("host-admin"):
+        REFUSED.labels("host", "role").inc()
+        raise Forbidden(f"{who.name} may not use the admin API: it needs the host-admin "
+                        f"role (a group role_groups maps to it)")
+    set_actor(request.scope, who)
 
 
 log = structlog.get_logger("plugin_host")
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)],
-                   responses=error_responses(401, 404, 409, 413, 415, 422, 500, 501, 502,
+                   responses=error_responses(401, 403, 404, 409, 413, 415, 422, 500, 501, 502,
                                              503))
 
 PACKAGE_OR_JSON = {"application/zip": {"schema": {"type": "string", "format": "binary"}}}

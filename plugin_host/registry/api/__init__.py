@@ -11,6 +11,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ...errors import Unauthorized
+from ...identity.audit import client_address, set_actor
 from ...service.http import parse_json, read_body
 from ..accounts import Caller
 from ..services import RegistryServices
@@ -25,10 +26,18 @@ async def _services(request: Request) -> RegistryServices:
 Services = Annotated[RegistryServices, Depends(_services)]
 
 
-def _caller(registry: Services,
-            creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-            ) -> Caller | None:
-    return registry.accounts.authenticate(creds.credentials if creds else None)
+async def _caller(request: Request, registry: Services,
+                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+                  ) -> Caller | None:
+    """The caller of a request: an API token's account, or a person signed in through
+    the identity provider (a session token or the provider's access token)."""
+    if creds is None:
+        return None
+    who = await request.app.state.authenticate(creds.credentials,
+                                               client_address(request.scope))
+    caller = who.extra.get("caller") or registry.accounts.caller(who)
+    set_actor(request.scope, who)
+    return caller
 
 
 def _signed_in(c: Annotated[Caller | None, Depends(_caller)]) -> Caller:

@@ -16,9 +16,9 @@ router = APIRouter(prefix="/api/v1",
 
 @router.get("/me", tags=["accounts"])
 async def whoami(c: RequiredCaller) -> dict[str, Any]:
-    """The account the token belongs to: its name and role (what `plugin-host login`
-    checks)."""
-    return {"name": c.name, "role": c.role}
+    """The account the token belongs to: its name, role (the highest it holds), every
+    role, and how it signed in (what `plugin-host login` checks)."""
+    return {"name": c.name, "role": c.role, "roles": list(c.roles), "provider": c.provider}
 
 
 @router.post("/accounts", tags=["accounts"], status_code=201)
@@ -30,9 +30,14 @@ async def create_account(registry: Services, c: RequiredCaller,
 
 
 @router.post("/accounts/{name}/tokens", tags=["accounts"], status_code=201)
-async def create_token(name: str, registry: Services, c: RequiredCaller) -> dict[str, Any]:
-    """A new API token for an account (its own, or any for an admin); shown once."""
-    return registry.accounts.create_token(c, name)
+async def create_token(name: str, registry: Services, c: RequiredCaller,
+                       scopes: Annotated[list[str] | None, Body(max_length=8)] = None,
+                       days: Annotated[float | None, Body()] = None,
+                       label: Annotated[str, Body(max_length=128)] = "") -> dict[str, Any]:
+    """A new API token for an account (its own, or any for an admin), for CI: limited to
+    ``scopes`` (some of the account's roles; default ``["*"]``, all of them), expiring
+    after ``days`` (default 90, at most 366). Shown once."""
+    return registry.accounts.create_token(c, name, scopes, days, label)
 
 
 @router.delete("/tokens/{token_id}", tags=["accounts"])
