@@ -58,18 +58,46 @@ def save_credentials(data: dict[str, Any]) -> Path:
 
 def registry_session(url: str | None, need_token: bool = True) -> Api:
     """The registry given (option or PLUGIN_REGISTRY_URL) or the last logged in to, with
-    PLUGIN_REGISTRY_TOKEN or the stored token."""
+    PLUGIN_REGISTRY_TOKEN, a token from the identity provider for the CI client
+    PLUGIN_REGISTRY_CLIENT_ID / PLUGIN_REGISTRY_CLIENT_SECRET, or the stored token (an
+    expired single sign-on token is refreshed first)."""
     creds = load_credentials()
     url = (url or creds.get("default") or "").rstrip("/")
     if not url:
         raise PluginHostError("no registry: log in first (`plugin-host login --registry URL`) "
                               "or pass --registry")
-    token = os.environ.get("PLUGIN_REGISTRY_TOKEN") or \
-        creds.get("registries", {}).get(url, {}).get("token")
+    token = os.environ.get("PLUGIN_REGISTRY_TOKEN")
+    if not token and os.environ.get("PLUGIN_REGISTRY_CLIENT_ID"):
+        from .identity import client
+
+        token = client.client_credentials(
+            client.providers(url), os.environ["PLUGIN_REGISTRY_CLIENT_ID"],
+            os.environ.get("PLUGIN_REGISTRY_CLIENT_SECRET", ""))["access_token"]
+    if not token:
+        token = _stored_token(creds, url)
     if need_token and not token:
         raise PluginHostError(f"not logged in to {url}: `plugin-host login --registry {url}` "
                               "(or set PLUGIN_REGISTRY_TOKEN)")
     return Api(url, token)
+
+
+def _stored_token(creds: dict[str, Any], url: str) -> str | None:
+    import time
+
+    entry = creds.get("registries", {}).get(url, {})
+    if entry.get("refresh_token") and entry.get("expires_at", 0) < time.time() + 30:
+        from .identity import client
+
+        try:
+            answer = client.refresh(entry["token_endpoint"], entry["client_id"],
+                                    entry["refresh_token"])
+        except PluginHostError as e:
+            raise PluginHostError(f"your single sign-on to {url} has ended ({e}): "
+                                  f"`plugin-host login --registry {url} --sso`") from None
+        entry.update(token=answer["access_token"], expires_at=answer["expires_at"],
+                     refresh_token=answer.get("refresh_token") or entry["refresh_token"])
+        save_credentials(creds)
+    return entry.get("token")
 
 
 class Api:

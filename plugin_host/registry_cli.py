@@ -24,30 +24,55 @@ from .cli_support import FullHelpGroup, friendly
 from .errors import PluginHostError
 
 
-@click.command(short_help="Keep an API token for a registry (checked first).")
+@click.command(short_help="Sign in to a registry: single sign-on or an API token.")
 @click.option("--registry", "registry", envvar="PLUGIN_REGISTRY_URL", required=True,
               help="The registry's URL (or PLUGIN_REGISTRY_URL)")
+@click.option("--sso", is_flag=True, help="Sign in through your browser with the library's "
+              "identity provider (OpenID Connect, PKCE) instead of pasting an API token")
+@click.option("--no-browser", is_flag=True, help="With --sso: only print the address to "
+              "open (on a machine without a browser)")
 @friendly
-def login(registry: str) -> None:
-    """Keep an API token for REGISTRY (read from standard input or a hidden prompt),
-    checked first; later commands use it.
+def login(registry: str, sso: bool, no_browser: bool) -> None:
+    """Sign in to REGISTRY; later commands use what is kept. With ``--sso`` your browser
+    signs you in at the library's identity provider and the CLI keeps its tokens
+    (refreshed when they expire); without, an API token is read from standard input or
+    a hidden prompt, and checked first.
 
-    Example: plugin-host login --registry https://plugins.example.org"""
-    if sys.stdin.isatty():
+    Example: plugin-host login --registry https://plugins.example.org --sso"""
+    url = registry.rstrip("/")
+    entry: dict = {}
+    if sso:
+        from .identity import client
+
+        oidc = client.providers(url)
+
+        def show(address: str) -> None:
+            click.echo(f"Open this address to sign in (waiting for the browser):\n{address}")
+            if not no_browser:
+                import webbrowser
+
+                webbrowser.open(address)
+
+        answer = client.browser_login(oidc, show)
+        token = answer["access_token"]
+        entry = {"refresh_token": answer.get("refresh_token"),
+                 "token_endpoint": answer["token_endpoint"],
+                 "client_id": oidc["cli_client_id"], "expires_at": answer["expires_at"]}
+    elif sys.stdin.isatty():
         token = click.prompt("API token", hide_input=True)
     else:
         token = sys.stdin.read().strip()
-    url = registry.rstrip("/")
     try:
         me = Api(url, token).json("GET", "/api/v1/me")
     except ApiError as e:
         raise PluginHostError(f"{url} refused the token ({e.message})") from None
     creds = load_credentials()
     creds.setdefault("registries", {})[url] = {"token": token, "account": me["name"],
-                                               "role": me["role"]}
+                                               "role": me["role"], **entry}
     creds["default"] = url
     path = save_credentials(creds)
-    click.echo(f"logged in to {url} as {me['name']} ({me['role']}); token kept in {path}")
+    how = " through single sign-on" if sso else ""
+    click.echo(f"logged in to {url} as {me['name']} ({me['role']}){how}; kept in {path}")
 
 
 @click.command()

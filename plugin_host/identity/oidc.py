@@ -132,8 +132,8 @@ class OidcProvider:
         if not audience_ok(claims, audiences):
             raise TokenRefused(f"the token is for {claims.get('aud') or claims.get('client_id')!r}"
                                f", not for this service")
-        if id_token and not refreshed:
-            if nonce is None or claims.get("nonce") != nonce:
+        if id_token:
+            if not refreshed and (nonce is None or claims.get("nonce") != nonce):
                 raise TokenRefused("the ID token's nonce is not the one this sign-in sent")
         elif "nonce" in claims or claims.get("token_use") == "id":
             raise TokenRefused("an ID token is not an access token: send the access token")

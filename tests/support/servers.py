@@ -39,15 +39,17 @@ class Host:
     """A real `plugin-host serve` process."""
 
     def __init__(self, data_dir: Path, trusted: Path, env: dict[str, str] | None = None,
-                 extra_args: list[str] | None = None, user: tuple[int, int] | None = None):
+                 extra_args: list[str] | None = None, user: tuple[int, int] | None = None,
+                 port: int | None = None):
         """``user``: (uid, gid) to run the host as, instead of the test's own user (the
-        data folder is given to it)."""
+        data folder is given to it). ``port``: where to listen (default: any free one)."""
         self.data_dir = data_dir
         self.trusted = trusted
         self.env = env or {}
         self.extra_args = extra_args or []
         self.user = user
         self.server: Server | None = None
+        self.fixed_port = port
         self.port = 0
         self.log = data_dir.parent / f"{data_dir.name}.log"
 
@@ -67,7 +69,7 @@ class Host:
             for p in (self.data_dir, *self.data_dir.rglob("*")):
                 os.chown(p, uid, gid)
             prefix = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
-        self.port = free_port()
+        self.port = self.fixed_port or free_port()
         self.server = start_server(
             [*prefix, sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(self.port),
              "--data-dir", str(self.data_dir), "--trusted-key", str(self.trusted),
@@ -145,9 +147,9 @@ def _registry_argv(data: Path, port: int) -> list[str]:
 
 
 def start_registry(data: Path, log: Path, publisher_pem: str,
-                   env: dict[str, str] | None = None) -> RegistryProc:
+                   env: dict[str, str] | None = None, port: int | None = None) -> RegistryProc:
     """A registry with accounts publisher, reviewer and user, and the publisher's key."""
-    port = free_port()
+    port = port or free_port()
     server = start_server(_registry_argv(data, port), log, port=port, env=_env(env),
                           append=False)
     reg = RegistryProc(server.url, server, {"admin": REGISTRY_ADMIN}, data, log, env)
