@@ -28,7 +28,7 @@ from .settings import IdentitySettings
 #: never accepted, whatever the settings say
 FORBIDDEN_ALGORITHMS = {"none", "HS256", "HS384", "HS512"}
 #: the least time between two JWKS fetches caused by unknown key ids
-REFETCH_SECONDS = 30.0
+REFETCH_SECONDS = 10.0
 METADATA_SECONDS = 3600.0
 
 
