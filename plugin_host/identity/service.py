@@ -28,6 +28,7 @@ from .settings import IdentitySettings
 from .store import ACCESS_PREFIX, IdentityStore, Principal
 
 LOGIN_SECONDS = 600  # how long a started sign-in may take
+ASSERTION_SECONDS = 24 * 3600  # how long a SAML assertion id is remembered
 Link = Callable[[Principal, str], Principal]
 
 
@@ -185,15 +186,15 @@ class Identity:
                           address: str) -> dict[str, Any]:
         sp = self._need(self.saml, "SAML")
         try:
-            who, request_id, assertion_id, lifetime = await asyncio.to_thread(
-                sp.finish, response)
+            request_id = await asyncio.to_thread(sp.in_response_to, response)
             pending = await asyncio.to_thread(self.store.take_once, "saml-request",
-                                              request_id or "")
+                                              request_id) if request_id else None
             if pending is None:
                 raise Unauthorized("the SAML response answers no sign-in this service "
                                    "started (unsolicited, expired or replayed)")
+            who, assertion_id = await asyncio.to_thread(sp.finish, response, request_id)
             if not await asyncio.to_thread(self.store.first_use, "saml-assertion",
-                                           assertion_id, lifetime):
+                                           assertion_id, ASSERTION_SECONDS):
                 raise Unauthorized("this SAML assertion was already used (replay)")
         except Unauthorized as e:
             await asyncio.to_thread(self.refused, "saml", str(e), address)
