@@ -5,13 +5,16 @@ koha-host-admins map to the roles; the CI client ``ci-publisher`` publishes."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from ops.processes import free_port
+from tests.support.ldap import READER_DN, READER_PW, SUFFIX, Slapd, start_slapd
 from tests.support.oidc import RESOURCE, WEB_SECRET, Idp, browser_sign_in, start_idp
+from tests.support.saml import SamlIdp, rsa_certificate, start_saml_idp
 from tests.support.servers import Host, RegistryProc, start_registry
 
 #: login → groups at the provider
@@ -77,3 +80,48 @@ def web_sign_in(service_url: str, login: str) -> dict:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def ldap_env(prefix: str, slapd: Slapd, url: str | None = None, **extra: str) -> dict:
+    settings = {"ldap_url": url or slapd.url, "ldap_ca_file": str(slapd.ca),
+                "ldap_user_search_base": f"ou=people,{SUFFIX}",
+                "ldap_bind_dn": READER_DN, "ldap_bind_password": READER_PW,
+                "ldap_group_search_base": f"ou=groups,{SUFFIX}",
+                "role_groups": json.dumps(ROLE_GROUPS), **extra}
+    return {f"{prefix}{k.upper()}": v for k, v in settings.items()}
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory) -> Iterator[Slapd]:
+    server = start_slapd(tmp_path_factory.mktemp("slapd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def saml_idp(tmp_path_factory) -> SamlIdp:
+    return start_saml_idp(tmp_path_factory.mktemp("saml-idp"))
+
+
+def saml_env(prefix: str, idp: SamlIdp, folder, url: str) -> dict[str, str]:
+    cert, key = rsa_certificate(folder, "sp")
+    settings = {"public_url": url, "saml_idp_metadata": str(idp.metadata_file),
+                "saml_sp_cert": str(cert), "saml_sp_key": str(key),
+                "role_groups": json.dumps(ROLE_GROUPS)}
+    return {f"{prefix}{k.upper()}": v for k, v in settings.items()}
+
+
+def cli_access_token(idp, login: str) -> str:
+    """The provider's access token for ``login``, as `plugin-host login --sso` gets it."""
+    from plugin_host.identity.client import browser_login
+
+    got: dict = {}
+
+    def show(url: str) -> None:
+        got["back"] = browser_sign_in(url, login,
+                                      stop_at=httpx.URL(url).params["redirect_uri"])
+        threading.Thread(target=httpx.get, args=(got["back"],), daemon=True).start()
+
+    oidc = {"issuer": idp.issuer, "cli_client_id": "plugin-host-cli", "resource": RESOURCE,
+            "scopes": "openid profile"}
+    return browser_login(oidc, show, timeout=30)["access_token"]

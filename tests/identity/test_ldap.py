@@ -4,7 +4,6 @@ certificate, a clear-text setting refused, and groups read again at refresh."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,25 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.identity.conftest import ROLE_GROUPS, bearer
-from tests.support.ldap import PASSWORDS, READER_DN, READER_PW, SUFFIX, Slapd, start_slapd
+from tests.identity.conftest import bearer, ldap_env
+from tests.support.ldap import PASSWORDS
 from tests.support.servers import Host, RegistryProc, start_registry
-
-
-def ldap_env(prefix: str, slapd: Slapd, url: str | None = None, **extra: str) -> dict:
-    settings = {"ldap_url": url or slapd.url, "ldap_ca_file": str(slapd.ca),
-                "ldap_user_search_base": f"ou=people,{SUFFIX}",
-                "ldap_bind_dn": READER_DN, "ldap_bind_password": READER_PW,
-                "ldap_group_search_base": f"ou=groups,{SUFFIX}",
-                "role_groups": json.dumps(ROLE_GROUPS), **extra}
-    return {f"{prefix}{k.upper()}": v for k, v in settings.items()}
-
-
-@pytest.fixture(scope="module")
-def slapd(tmp_path_factory) -> Iterator[Slapd]:
-    server = start_slapd(tmp_path_factory.mktemp("slapd"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import httpx
 
 from plugin_host.package.signing import generate_keypair
-from tests.identity.conftest import bearer, web_sign_in
-from tests.support.oidc import CI_SECRET, RESOURCE, browser_sign_in
+from tests.identity.conftest import bearer, cli_access_token, web_sign_in
+from tests.support.oidc import CI_SECRET, browser_sign_in
 from tests.support.paths import EXAMPLES
 from tests.support.plugins import signed
 
@@ -211,19 +210,3 @@ def test_the_host_admin_api_takes_the_providers_people(sso_host, idp):
     assert events[0]["actor"] == "bootstrap-token" and events[0]["status"] == r.status_code
     assert any(e["actor"] == "hal" and e["action"] == "sign_in" for e in events)
     assert any(e["actor"] == "uma" and e["action"] == "sign_in" for e in events)
-
-
-def cli_access_token(idp, login: str) -> str:
-    """The provider's access token for ``login``, as `plugin-host login --sso` gets it."""
-    from plugin_host.identity.client import browser_login
-
-    got: dict = {}
-
-    def show(url: str) -> None:
-        got["back"] = browser_sign_in(url, login,
-                                      stop_at=httpx.URL(url).params["redirect_uri"])
-        threading.Thread(target=httpx.get, args=(got["back"],), daemon=True).start()
-
-    oidc = {"issuer": idp.issuer, "cli_client_id": "plugin-host-cli", "resource": RESOURCE,
-            "scopes": "openid profile"}
-    return browser_login(oidc, show, timeout=30)["access_token"]

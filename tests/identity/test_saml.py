@@ -5,37 +5,17 @@ request."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.identity.conftest import ROLE_GROUPS, bearer
-from tests.support.saml import (
-    SamlIdp,
-    post_response,
-    rsa_certificate,
-    start_saml_idp,
-    tamper,
-)
+from tests.identity.conftest import bearer, saml_env
+from tests.support.saml import post_response, start_saml_idp, tamper
 from tests.support.servers import RegistryProc, start_registry
 
 ADA = {"uid": ["ada"], "memberOf": ["koha-admins"]}
 UMA = {"uid": ["uma"], "memberOf": ["koha-users"]}
-
-
-@pytest.fixture(scope="module")
-def saml_idp(tmp_path_factory) -> SamlIdp:
-    return start_saml_idp(tmp_path_factory.mktemp("saml-idp"))
-
-
-def saml_env(prefix: str, idp: SamlIdp, folder, url: str) -> dict[str, str]:
-    cert, key = rsa_certificate(folder, "sp")
-    settings = {"public_url": url, "saml_idp_metadata": str(idp.metadata_file),
-                "saml_sp_cert": str(cert), "saml_sp_key": str(key),
-                "role_groups": json.dumps(ROLE_GROUPS)}
-    return {f"{prefix}{k.upper()}": v for k, v in settings.items()}
 
 
 @pytest.fixture(scope="module")

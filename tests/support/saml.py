@@ -8,7 +8,7 @@ import base64
 import datetime
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -46,7 +46,7 @@ def rsa_certificate(folder: Path, name: str) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def _idp_config(folder: Path, cert: Path, key: Path, sp_metadata: str | None) -> IdPConfig:
+def _idp_config(folder: Path, cert: Path, key: Path, sp_metadata: list[str]) -> IdPConfig:
     config = IdPConfig()
     config.load({
         "entityid": IDP_ENTITY, "xmlsec_binary": "/usr/bin/xmlsec1",
@@ -58,7 +58,7 @@ def _idp_config(folder: Path, cert: Path, key: Path, sp_metadata: str | None) ->
             "policy": {"default": {"lifetime": {"minutes": 15},
                                    "attribute_restrictions": None}},
         }},
-        **({"metadata": {"inline": [sp_metadata]}} if sp_metadata else {}),
+        **({"metadata": {"inline": sp_metadata}} if sp_metadata else {}),
     })
     return config
 
@@ -70,11 +70,13 @@ class SamlIdp:
     key: Path
     metadata_file: Path
     server: Server | None = None
+    trusted: list[str] = field(default_factory=list)
 
     def trust(self, sp_metadata: str) -> None:
-        """Read the service provider's metadata (from its /auth/saml/metadata)."""
+        """Read a service provider's metadata (from its /auth/saml/metadata)."""
+        self.trusted.append(sp_metadata)
         self.server = Server(config=_idp_config(self.folder, self.cert, self.key,
-                                                sp_metadata))
+                                                self.trusted))
 
     def answer(self, login_location: str, attributes: dict[str, list[str]], *,
                sign: bool = True, sha1: bool = False) -> tuple[str, str]:
@@ -106,7 +108,7 @@ def start_saml_idp(folder: Path) -> SamlIdp:
     require_tool("xmlsec1", "apt-get install xmlsec1 (./dev does this as root)")
     folder.mkdir(parents=True, exist_ok=True)
     cert, key = rsa_certificate(folder, "idp")
-    data = create_metadata_string(None, config=_idp_config(folder, cert, key, None))
+    data = create_metadata_string(None, config=_idp_config(folder, cert, key, []))
     metadata = folder / "idp-metadata.xml"
     metadata.write_bytes(data if isinstance(data, bytes) else str(data).encode())
     return SamlIdp(folder, cert, key, metadata)
