@@ -4,7 +4,6 @@ The HTTP routers (host/api/) and the tests reach them through ``app.state.servic
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from dataclasses import dataclass
 

@@ -48,7 +48,7 @@ def discover(issuer: str) -> dict[str, Any]:
 class _Catch(BaseHTTPRequestHandler):
     result: dict[str, str] = {}
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         if parts.path != "/callback":
             self.send_error(404)

@@ -12,9 +12,9 @@ the access token as ``Authorization: Bearer``."""
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import parse_qs
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse

@@ -11,12 +11,12 @@ import structlog
 from fastapi import FastAPI
 
 from .. import __version__
+from ..identity import routes as identity_routes
+from ..identity.audit import AuditMiddleware
 from ..runtime.sandbox import release_cgroups
 from ..service.db import database_status, make_engine, make_sessionmaker, migrate
 from ..service.http import install_error_handlers
 from ..service.http_metrics import MetricsMiddleware
-from ..identity import routes as identity_routes
-from ..identity.audit import AuditMiddleware
 from ..service.probes import probes_router
 from .api import accounts, audit, catalogue, marketplace, publishing
 from .db import MIGRATIONS

@@ -13,10 +13,10 @@ from ..identity.service import Identity
 from ..identity.store import Principal
 from .accounts import Accounts
 from .catalogue import Catalogue
+from .db import ROLES
 from .marketplace import Marketplace
 from .publication import IndexPublisher
 from .publishing import Publishing
-from .db import ROLES
 from .settings import RegistrySettings
 
 

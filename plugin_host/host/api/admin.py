@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ...errors import Forbidden, NotFound, PluginHostError, Unauthorized
-from ...identity.audit import REFUSED, client_address, set_actor
+from ...identity.audit import REFUSED, audit_detail, client_address, set_actor
 from ...service.http import error_responses, json_body, package_body
 from ..views import describe, secrets_status
 from . import Services
@@ -91,12 +91,15 @@ async def install_plugin(request: Request, host: Services,
         if isinstance(name, str) and name in host.manager.plugins:
             # installed already: a live upgrade to what the range selects (200)
             item, done, was = await host.registry.upgrade(name, range_)
+            audit_detail(request, plugin=name, version=item.version, was=was)
             return JSONResponse(_upgraded(host, item, done, was))
         item, done = await host.registry.install(name, range_, enable=enable)
+        audit_detail(request, plugin=item.name, version=item.version, range=range_)
         return {**describe(host.manager, item, detail=True),
                 "installed": [{"name": i.name, "version": i.version} for i in done]}
     item = await host.manager.install(
         await package_body(request, host.settings.max_package_bytes), enable=enable)
+    audit_detail(request, plugin=item.name, version=item.version)
     return describe(host.manager, item, detail=True)
 
 
@@ -117,6 +120,7 @@ async def upgrade_plugin(name: str, request: Request, host: Services) -> dict[st
         body = await json_body(request)
         if "range" in body and "path" not in body:  # from the registry's signed index
             item, done, was = await host.registry.upgrade(name, body["range"])
+            audit_detail(request, version=item.version, was=was)
             return _upgraded(host, item, done, was)
         path = body.get("path")
         if not isinstance(path, str) or not path:
@@ -126,7 +130,9 @@ async def upgrade_plugin(name: str, request: Request, host: Services) -> dict[st
         data = await asyncio.to_thread(read_package_file, Path(path), limit)
     else:
         data = await package_body(request, limit)
-    return describe(host.manager, await host.swap.upgrade(name, data), detail=True)
+    item = await host.swap.upgrade(name, data)
+    audit_detail(request, version=item.version)
+    return describe(host.manager, item, detail=True)
 
 
 def _upgraded(host, item, done, was: str | None) -> dict[str, Any]:
@@ -176,6 +182,7 @@ async def configure_plugin(name: str, request: Request, host: Services) -> dict[
     plugin switches to workers started with them the zero-downtime way, as for an
     upgrade."""
     config = await json_body(request)
+    audit_detail(request, keys=sorted(config))  # which settings, never their values
     return describe(host.manager, await host.swap.reconfigure(name, config), detail=True)
 
 

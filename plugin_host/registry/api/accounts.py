@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 
+from ...identity.audit import audit_detail
 from ...service.http import error_responses
 from . import JSON_CHECK, DbId, RequiredCaller, Services
 
@@ -22,22 +23,26 @@ async def whoami(c: RequiredCaller) -> dict[str, Any]:
 
 
 @router.post("/accounts", tags=["accounts"], status_code=201)
-async def create_account(registry: Services, c: RequiredCaller,
+async def create_account(request: Request, registry: Services, c: RequiredCaller,
                          name: Annotated[str, Body(pattern=r"^[a-z][a-z0-9_.-]{1,63}$")],
                          role: Annotated[str, Body()]) -> dict[str, Any]:
     """Create an account with a role: admin, reviewer, publisher or user (admin only)."""
+    audit_detail(request, account=name, role=role)
     return registry.accounts.create_account(c, name, role)
 
 
 @router.post("/accounts/{name}/tokens", tags=["accounts"], status_code=201)
-async def create_token(name: str, registry: Services, c: RequiredCaller,
+async def create_token(name: str, request: Request, registry: Services, c: RequiredCaller,
                        scopes: Annotated[list[str] | None, Body(max_length=8)] = None,
                        days: Annotated[float | None, Body()] = None,
                        label: Annotated[str, Body(max_length=128)] = "") -> dict[str, Any]:
     """A new API token for an account (its own, or any for an admin), for CI: limited to
     ``scopes`` (some of the account's roles; default ``["*"]``, all of them), expiring
     after ``days`` (default 90, at most 366). Shown once."""
-    return registry.accounts.create_token(c, name, scopes, days, label)
+    out = registry.accounts.create_token(c, name, scopes, days, label)
+    audit_detail(request, token_id=out["id"], scopes=out["scopes"],
+                 expires_at=out["expires_at"])
+    return out
 
 
 @router.delete("/tokens/{token_id}", tags=["accounts"])

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
 
+from ...identity.audit import audit_detail
 from ...service.http import error_responses, package_body
 from . import JSON_CHECK, RequiredCaller, Services
 
@@ -23,7 +24,10 @@ async def publish(request: Request, registry: Services, c: RequiredCaller) -> di
     the report (``checks``): fix it and publish the same version again. A version a
     reviewer rejected may be published again too."""
     data = await package_body(request, registry.settings.max_package_bytes)
-    return await registry.publishing.publish(c, data)
+    out = await registry.publishing.publish(c, data)
+    audit_detail(request, plugin=out.get("plugin"), version=out.get("version"),
+                 sha256=out.get("sha256"))
+    return out
 
 
 @router.get("/review/queue", tags=["review"])
@@ -32,10 +36,11 @@ async def review_queue(registry: Services, c: RequiredCaller) -> dict[str, Any]:
 
 
 @router.post("/review/{name}/{version}", tags=["review"], dependencies=JSON_CHECK)
-async def review(name: str, version: str, registry: Services, c: RequiredCaller,
-                 decision: Annotated[str, Body()],
+async def review(name: str, version: str, request: Request, registry: Services,
+                 c: RequiredCaller, decision: Annotated[str, Body()],
                  comment: Annotated[str, Body()] = "") -> dict[str, Any]:
     """Approve or reject a release in review (a rejection needs a comment)."""
+    audit_detail(request, decision=decision, comment=comment[:200])
     return registry.publishing.review(c, name, version, decision, comment)
 
 
