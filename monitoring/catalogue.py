@@ -16,6 +16,7 @@ from types import ModuleType
 from prometheus_client.metrics import MetricWrapperBase
 
 from plugin_host.host import metrics as host_metrics
+from plugin_host.identity import metrics as identity_metrics
 from plugin_host.registry import metrics as registry_metrics
 
 #: suffixes Prometheus exposes for each type
@@ -49,7 +50,8 @@ def _metrics(module: ModuleType, service: str) -> list[Metric]:
 
 
 METRICS: list[Metric] = [*_metrics(host_metrics, "plugin-host"),
-                         *_metrics(registry_metrics, "registry")]
+                         *_metrics(registry_metrics, "registry"),
+                         *_metrics(identity_metrics, "plugin-host and registry")]
 #: what the host alerts read from node_exporter (Debian's prometheus-node-exporter, on
 #: every host): tests/monitoring/test_node_exporter.py scrapes a real one for them
 NODE_FS = ("device", "fstype", "mountpoint")

@@ -263,6 +263,23 @@ alerts_backups = [
           "warning", "The {{ $labels.service }} backup on {{ $labels.instance }} fails",
           "The last backup run failed and retries have not succeeded for half an hour.", "30m"),
 ]
+# Sign-in: repeated refusals (password guessing, forged tokens, a provider misconfigured)
+BY_SIGNIN = "environment, job, service, provider"
+alerts_identity = [
+    alert("KohaSignInFailures",
+          f"sum by ({BY_SIGNIN}) (increase(identity_signins_total{{outcome=\"refused\"}}[10m])) > 20",
+          "warning", "{{ $value | humanize }} refused {{ $labels.provider }} sign-ins at the "
+          "{{ $labels.service }} in 10 minutes",
+          "Sign-ins keep being refused: someone guessing passwords, or the identity "
+          "provider's settings (keys, clock, redirect address) no longer match.", "5m"),
+    alert("KohaCredentialsRefused",
+          "sum by (environment, job, service) (increase(identity_refused_credentials_total"
+          "{reason=\"token\"}[10m])) > 50",
+          "warning", "{{ $value | humanize }} bearer tokens refused by the {{ $labels.service }} "
+          "in 10 minutes",
+          "Tokens fail their signature, audience or expiry checks: forged tokens, or a key "
+          "rotation or clock skew at the identity provider.", "5m"),
+]
 # Host alerts from node_exporter (as the node-mixin writes them): real file systems only
 FS = 'fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs",mountpoint!~"/run.*|/sys.*|/proc.*"'
 alerts_node = [
@@ -323,6 +340,7 @@ FILES = {
     "node.rules.yml": [{"name": "koha-node", "rules": alerts_node}],
     "probes.rules.yml": [{"name": "koha-probes", "rules": alerts_probes}],
     "backups.rules.yml": [{"name": "koha-backups", "rules": alerts_backups}],
+    "identity.rules.yml": [{"name": "koha-identity", "rules": alerts_identity}],
 }
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -27,11 +26,6 @@ from .store import AuditEvent, Principal
 
 log = structlog.get_logger("audit")
 
-SIGNINS = Counter("identity_signins_total", "Sign-ins, by provider and outcome "
-                  "(ok, refused, error)", ["service", "provider", "outcome"])
-REFUSED = Counter("identity_refused_credentials_total", "Requests refused for their "
-                  "credentials (unknown, expired, forged tokens; a missing role)",
-                  ["service", "reason"])
 AUDIT_KEY = "koha.audit"
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 

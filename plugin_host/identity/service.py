@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import sessionmaker
 
 from ..errors import PluginHostError, Unauthorized
-from .audit import REFUSED, SIGNINS, AuditLog
+from .audit import AuditLog
 from .ldap import LdapDirectory
+from .metrics import REFUSED, SIGNINS
 from .oidc import OidcProvider, TokenRefused, looks_like_jwt
 from .roles import oidc_principal
 from .settings import IdentitySettings

@@ -53,8 +53,8 @@ def test_every_alert_has_a_firing_and_a_silent_case():
             (fires if case.get("exp_alerts") else silent).add(case["alertname"])
     names = {a["alert"] for a in rules_as_code.alerts()}
     # 23 platform alerts + 8 host alerts (node_exporter) + 3 probe/certificate + 2 backup
-    # alerts + Watchdog
-    assert len(names) == 37
+    # + 2 sign-in alerts + Watchdog
+    assert len(names) == 39
     assert names - fires == set(), "alerts never shown to fire"
     assert names - silent == {"Watchdog"}, "alerts never shown to stay silent"
 

@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ...errors import Forbidden, NotFound, PluginHostError, Unauthorized
-from ...identity.audit import REFUSED, audit_detail, client_address, set_actor
+from ...identity.audit import audit_detail, client_address, set_actor
+from ...identity.metrics import REFUSED
 from ...service.http import error_responses, json_body, package_body
 from ..views import describe, secrets_status
 from . import Services
