@@ -20,8 +20,10 @@ from .outputs import NAMES as REQUIRED
 PRODUCTION = ("prod", "production")
 
 #: outputs whose variable no role reads yet, and why (tests/infra/test_inventory.py)
-NOT_YET_READ = {"koha_oidc_issuer": "sign-in through the identity service is the identity "
-                                    "issue's work; the variable is there for it"}
+NOT_YET_READ: dict[str, str] = {}
+#: the stack's groups → the services' roles (Cognito groups / Cloud Identity groups)
+ROLE_GROUPS = {"admin": ["admin"], "reviewer": ["reviewer"], "publisher": ["publisher"],
+               "host-admin": ["host-admin"]}
 
 #: stack output → the inventory variables made from it, and what uses them
 MAPPING: dict[str, tuple[tuple[str, ...], str]] = {
@@ -48,8 +50,18 @@ MAPPING: dict[str, tuple[tuple[str, ...], str]] = {
                      "the signed index and approved packages, behind the CDN"),
     "index_url": (("registry_index_url", "plugin_host_registry_url"),
                   "where hosts read the index (the CDN)"),
-    "issuer_url": (("koha_oidc_issuer",),
-                   "the identity service; sign-in with it is the identity issue's work"),
+    "issuer_url": (("koha_identity",),
+                   "`oidc_issuer` of both services: people and CI sign in with the "
+                   "identity service (docs/operations/identity.md)"),
+    "oidc_clients": (("koha_identity",),
+                     "`oidc_client_id` (web sign-in), `oidc_cli_client_id`, and "
+                     "`oidc_machine_roles` giving the CI client the publisher role"),
+    "oidc_client_secret": (("koha_identity",),
+                           "`oidc_client_secret`: a reference to the web client's secret, "
+                           "read at start"),
+    "oidc_token_settings": (("koha_identity",),
+                            "`oidc_audiences`, `oidc_groups_claim`, `oidc_username_claims`, "
+                            "`oidc_cli_redirect_uri`: how the service's tokens read"),
     "prometheus_endpoint": (("prometheus_remote_write_url",
                              "prometheus_remote_write_sigv4_region"),
                             "Prometheus ships every series there (SigV4 on AWS)"),
@@ -58,6 +70,27 @@ MAPPING: dict[str, tuple[tuple[str, ...], str]] = {
 
 class InventoryError(Exception):
     pass
+
+
+def _identity(cloud: str, outputs: dict[str, Any]) -> dict[str, Any]:
+    """The services' OIDC settings (plugin_host/identity/settings.py) from the stack."""
+    clients = outputs.get("oidc_clients") or {}
+    tokens = outputs.get("oidc_token_settings") or {}
+    settings: dict[str, Any] = {
+        "oidc_issuer": outputs["issuer_url"],
+        "oidc_client_secret": _secret_ref(cloud, outputs["oidc_client_secret"]),
+        "oidc_audiences": tokens.get("audiences", []),
+        "oidc_groups_claim": tokens.get("groups_claim", "groups"),
+        "oidc_username_claims": tokens.get("username_claims", ["email", "sub"]),
+        "oidc_cli_redirect_uri": tokens.get("cli_redirect_uri", "http://127.0.0.1/callback"),
+        "role_groups": ROLE_GROUPS}
+    if clients.get("web"):
+        settings["oidc_client_id"] = clients["web"]
+    if clients.get("cli"):
+        settings["oidc_cli_client_id"] = clients["cli"]
+    if clients.get("ci"):
+        settings["oidc_machine_roles"] = {clients["ci"]: ["publisher"]}
+    return settings
 
 
 def _secret_ref(cloud: str, secret: str) -> str:
@@ -111,7 +144,7 @@ def to_inventory(outputs: dict[str, Any], ssh_user: str = "deploy",
             "registry_index_bucket": outputs["index_bucket"],
             "registry_index_url": outputs["index_url"],
             "plugin_host_registry_url": outputs["index_url"],
-            "koha_oidc_issuer": outputs["issuer_url"],
+            "koha_identity": _identity(cloud, outputs),
             "prometheus_remote_write_url": remote_write,
             "prometheus_remote_write_sigv4_region":
                 _region(remote_write) if cloud == "aws" else "",

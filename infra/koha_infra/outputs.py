@@ -21,6 +21,10 @@ class StackOutputs:
     index_bucket: Any
     index_url: Any  # the CDN in front of the index bucket
     issuer_url: Any  # the OIDC issuer of the identity service
+    oidc_clients: Any  # {"web", "cli", "ci"}: its client ids ("" where not provisioned)
+    oidc_client_secret: Any  # the secret (ARN or id) holding the web client's secret
+    oidc_token_settings: Any  # {"audiences", "groups_claim", "username_claims",
+    #                            "cli_redirect_uri"}: how its tokens read
     database_url_secret: Any  # the secret (ARN or id) holding the database URL
     signing_key_secret: Any
     prometheus_endpoint: Any  # the managed Prometheus (remote write, queries)

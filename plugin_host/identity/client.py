@@ -50,7 +50,7 @@ class _Catch(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
-        if parts.path != "/callback":
+        if parts.path != self.server.path:  # type: ignore[attr-defined]
             self.send_error(404)
             return
         type(self).result = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -68,14 +68,23 @@ def browser_login(oidc: dict[str, Any], show: Any, timeout: float = 300) -> dict
     the token answer plus ``token_endpoint`` and ``expires_at``."""
     meta = discover(oidc["issuer"])
     handler = type("Catch", (_Catch,), {"result": {}})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    redirect = f"http://127.0.0.1:{server.server_port}/callback"
+    wanted = urlsplit(oidc.get("cli_redirect_uri") or "http://127.0.0.1/callback")
+    if wanted.scheme != "http" or wanted.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise PluginHostError(f"cli_redirect_uri: {wanted.geturl()} is not a loopback "
+                              "address")
+    try:
+        server = HTTPServer(("127.0.0.1", wanted.port or 0), handler)
+    except OSError as e:
+        raise PluginHostError(f"cannot listen on {wanted.geturl()} for the answer: {e}") \
+            from None
+    redirect = f"http://{wanted.hostname}:{server.server_port}{wanted.path or '/callback'}"
     verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(24)
     extra = {"resource": oidc["resource"]} if oidc.get("resource") else {}
     url = prepare_grant_uri(meta["authorization_endpoint"], oidc["cli_client_id"], "code",
                             redirect_uri=redirect, scope=oidc.get("scopes") or "openid",
                             state=state, code_challenge=create_s256_code_challenge(verifier),
                             code_challenge_method="S256", **extra)
+    server.path = wanted.path or "/callback"  # type: ignore[attr-defined]
     thread = threading.Thread(target=_serve_until_called, args=(server, handler, timeout),
                               daemon=True)
     thread.start()

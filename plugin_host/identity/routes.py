@@ -62,6 +62,7 @@ async def providers(identity: IdentityDep) -> dict[str, Any]:
     out: dict[str, Any] = {"providers": s.providers}
     if identity.oidc is not None:
         out["oidc"] = {"issuer": identity.oidc.issuer, "cli_client_id": s.oidc_cli_client_id,
+                       "cli_redirect_uri": s.oidc_cli_redirect_uri,
                        "resource": s.oidc_resource or (identity.audiences or [None])[0],
                        "scopes": s.oidc_scopes, "login": "/auth/oidc/login"}
     if identity.ldap is not None:

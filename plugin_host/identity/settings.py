@@ -25,6 +25,10 @@ class IdentitySettings(BaseModel):
                                            "a secret: aws-sm://, gcp-sm://, file://)")
     oidc_cli_client_id: str | None = Field(default=None, description="The public client "
                                            "`plugin-host login --sso` uses (PKCE)")
+    oidc_cli_redirect_uri: str = Field(
+        default="http://127.0.0.1/callback", description="Where the provider sends the "
+        "CLI's code: a loopback address; without a port, any free one (RFC 8252), else that "
+        "port (Cognito wants http://localhost:PORT/callback registered exactly)")
     oidc_audiences: list[str] = Field(
         default_factory=list, description="Bearer access tokens must name one of these in "
         "`aud` (or, without `aud`, in `client_id`, as Cognito's do)")

@@ -37,6 +37,10 @@ def outputs() -> dict:
             "database_host": "db.internal", "database_port": 5432,
             "packages_bucket": "koha-prod-packages", "index_bucket": "koha-prod-index",
             "index_url": "https://d111.cloudfront.net", "issuer_url": "https://cognito/x",
+            "oidc_clients": {"web": "w1", "cli": "c1", "ci": "ci1"},
+            "oidc_client_secret": "arn:aws:secretsmanager:eu-west-1:1:secret:oidc",
+            "oidc_token_settings": {"audiences": ["c1", "ci1"],
+                                    "groups_claim": "cognito:groups"},
             "database_url_secret": "arn:aws:secretsmanager:eu-west-1:1:secret:db",
             "signing_key_secret": "arn:aws:secretsmanager:eu-west-1:1:secret:keys",
             "prometheus_endpoint": "https://aps-workspaces.eu-west-1.amazonaws.com/"

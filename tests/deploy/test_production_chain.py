@@ -41,6 +41,7 @@ from ops.deploy import INVENTORIES
 from ops.processes import free_port, start_server
 
 from ..host.test_hot_swap import version_of
+from ..support.oidc import RESOURCE, WEB_SECRET, Idp, start_idp
 from ..support.paths import ROOT, TEST_PLUGINS
 from ..support.plugins import signed
 from ..support.servers import S3_ENV, RegistryProc, publish_and_approve, throwaway_postgres
@@ -66,6 +67,8 @@ class Peers:
     db_secret_arn: str
     keys_secret_arn: str
     pg: object
+    idp: Idp
+    client_secret_arn: str
 
 
 def invoke(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -144,6 +147,12 @@ def peers(tmp_path_factory):
             {"host": f"{db}/koha_host", "registry": f"{db}/koha_registry"}))["ARN"]
         keys_arn = sm.create_secret(Name="koha/chain/registry-signing-key",
                                     SecretString=json.dumps(pems))["ARN"]
+        client_arn = sm.create_secret(Name="koha/chain/oidc-client-secret",
+                                      SecretString=WEB_SECRET)["ARN"]
+        # the identity service (Cognito in the cloud): a real OpenID provider
+        idp = start_idp(work / "idp", ["https://registry.chain.koha.invalid/auth/oidc/callback"],
+                        {"ada": ["host-admin", "admin"]}, address=gateway)
+        stack.callback(idp.stop)
         rport = free_port()
         receiver = start_server(
             ["prometheus", f"--web.listen-address={gateway}:{rport}",
@@ -152,7 +161,7 @@ def peers(tmp_path_factory):
             ready_path="/-/ready", address=gateway)
         stack.callback(receiver.stop)
         yield Peers(gateway, moto.url, receiver.url, password, pems, work / "root.json",
-                    db_arn, keys_arn, pg)
+                    db_arn, keys_arn, pg, idp, client_arn)
 
 
 def _empty_config(work: Path) -> Path:
@@ -177,7 +186,13 @@ def fleet(peers, tmp_path_factory, wheelhouse):
                    "database_host": peers.gateway, "database_port": peers.pg.port,
                    "packages_bucket": PACKAGES, "index_bucket": INDEX,
                    "index_url": f"{peers.moto}/{INDEX}",
-                   "issuer_url": "https://issuer.chain.koha.invalid",
+                   "issuer_url": peers.idp.issuer,
+                   "oidc_clients": {"web": "marketplace", "cli": "plugin-host-cli",
+                                    "ci": "ci-publisher"},
+                   "oidc_client_secret": peers.client_secret_arn,
+                   "oidc_token_settings": {"audiences": [RESOURCE], "groups_claim": "groups",
+                                           "username_claims": ["email", "sub"],
+                                           "cli_redirect_uri": "http://localhost:8765/callback"},
                    "database_url_secret": peers.db_secret_arn,
                    "signing_key_secret": peers.keys_secret_arn,
                    "prometheus_endpoint": f"{peers.receiver}/api/v1/write"}
@@ -248,6 +263,30 @@ def test_every_output_reaches_the_service_that_uses_it(fleet, peers):
     while time.monotonic() < deadline and remote_series() < 8:
         time.sleep(3)
     assert remote_series() >= 8  # 3 hosts, registry, 4 node exporters, the balancer
+
+
+def test_the_stacks_identity_service_signs_in_to_the_deployed_services(fleet, peers):
+    """The issuer, clients and client secret the stack provisions reach both services:
+    the CI client's token publishes-as-publisher on the registry, and is refused (403) by
+    the hosts' admin API (no host-admin role); forged tokens are refused (401)."""
+    token = peers.idp.client_credentials()
+    registry = f"http://{fleet['hosts'][0].address}:8090"
+    me = httpx.get(f"{registry}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200, me.text
+    assert me.json() == {"name": "ci-publisher", "role": "publisher",
+                         "roles": ["publisher"], "provider": "oidc"}
+    providers = httpx.get(f"{registry}/auth/providers").json()
+    assert providers["oidc"]["issuer"] == peers.idp.issuer
+    assert providers["oidc"]["cli_client_id"] == "plugin-host-cli"
+    for url in host_urls(fleet):
+        r = httpx.get(f"{url}/admin/plugins", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 403, r.text
+        forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        r = httpx.get(f"{url}/admin/plugins", headers={"Authorization": f"Bearer {forged}"})
+        assert r.status_code == 401, r.text
+    env = container(started_name(fleet, 0)).file("/etc/koha/registry.env").content_string
+    assert f"PLUGIN_REGISTRY_OIDC_CLIENT_SECRET='aws-sm://{peers.client_secret_arn}'" in env
+    assert WEB_SECRET not in env
 
 
 def started_name(fleet, i: int) -> str:

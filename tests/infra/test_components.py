@@ -49,7 +49,7 @@ def test_structure_parents_tags_and_policies(stack, cloud, env):
     assert outputs["cloud"] == cloud and outputs["environment"] == env
     for key in ("database_host", "packages_bucket", "index_bucket", "index_url",
                 "issuer_url", "database_url_secret", "signing_key_secret",
-                "prometheus_endpoint"):
+                "prometheus_endpoint", "oidc_client_secret", "oidc_token_settings"):
         assert outputs[key], key
     assert outputs["index_url"].startswith("https://")
 
@@ -140,13 +140,17 @@ def test_aws_identity(stack):
     assert pool["passwordPolicy"]["minimumLength"] >= 12
     assert pool["deletionProtection"] == "INACTIVE"
     groups = of_type(records, "aws:cognito/userGroup:UserGroup")
-    assert sorted(g.inputs["name"] for g in groups) == ["admin", "publisher", "reviewer"]
+    assert sorted(g.inputs["name"] for g in groups) == ["admin", "host-admin", "publisher",
+                                                         "reviewer"]
     market = one(records, "aws:cognito/userPoolClient:UserPoolClient",
                  "identity-marketplace").inputs
     assert market["callbackUrls"] == raw["marketplace_callback_urls"]
     assert market["allowedOauthFlows"] == ["code"] and market["generateSecret"] is True
     cli = one(records, "aws:cognito/userPoolClient:UserPoolClient", "identity-cli").inputs
     assert cli["generateSecret"] is False  # a public client: PKCE
+    ci = one(records, "aws:cognito/userPoolClient:UserPoolClient", "identity-ci").inputs
+    assert ci["allowedOauthFlows"] == ["client_credentials"] and ci["generateSecret"] is True
+    assert ci["allowedOauthScopes"] == ["koha-plugins/publish"]
     policies = {r.name: json.loads(r.inputs["policy"])
                 for r in of_type(records, "aws:iam/rolePolicy:RolePolicy")}
     host = {a for s in policies["identity-host"]["Statement"] for a in s["Action"]}
@@ -156,9 +160,11 @@ def test_aws_identity(stack):
     secrets_of = {n: [r for s in p["Statement"] if "secretsmanager:GetSecretValue" in s["Action"]
                       for r in s["Resource"]] for n, p in policies.items()
                   if n.startswith("identity-")}
-    assert secrets_of["identity-host"] == ["arn:mock:identity-database-url"]
-    assert sorted(secrets_of["identity-registry"]) == ["arn:mock:identity-database-url",
-                                                       "arn:mock:identity-signing-key"]
+    assert sorted(secrets_of["identity-host"]) == ["arn:mock:identity-database-url",
+                                                   "arn:mock:identity-oidc-client-secret"]
+    assert sorted(secrets_of["identity-registry"]) == [
+        "arn:mock:identity-database-url", "arn:mock:identity-oidc-client-secret",
+        "arn:mock:identity-signing-key"]
     for s in of_type(records, "aws:secretsmanager/secret:Secret"):
         assert s.inputs["kmsKeyId"] == "arn:mock:artifacts-key"
         assert s.inputs["name"].startswith("koha-dev-")
@@ -174,7 +180,7 @@ def test_gcp_identity(stack):
     records, _, _ = stack("gcp")
     groups = of_type(records, "gcp:cloudidentity/group:Group")
     assert sorted(g.inputs["displayName"] for g in groups) == [
-        "koha-dev-admin", "koha-dev-publisher", "koha-dev-reviewer"]
+        "koha-dev-admin", "koha-dev-host-admin", "koha-dev-publisher", "koha-dev-reviewer"]
     grants = {r.name: r.inputs["role"]
               for r in of_type(records, "gcp:storage/bucketIAMMember:BucketIAMMember")}
     assert grants == {"artifacts-index-public": "roles/storage.objectViewer",
@@ -185,6 +191,8 @@ def test_gcp_identity(stack):
     readers = sorted(r.name for r in of_type(
         records, "gcp:secretmanager/secretIamMember:SecretIamMember"))
     assert readers == ["identity-database-url-host", "identity-database-url-registry",
+                       "identity-oidc-client-secret-host",
+                       "identity-oidc-client-secret-registry",
                        "identity-signing-key-registry"]  # the host never reads the key
     for s in of_type(records, "gcp:secretmanager/secret:Secret"):
         replica = s.inputs["replication"]["userManaged"]["replicas"][0]

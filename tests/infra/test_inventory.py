@@ -69,7 +69,7 @@ def test_every_stack_output_becomes_a_variable_a_role_reads(stack, cloud):
                 assert f"hosts: {var}" in read or f"groups['{var}']" in read, var
             elif var not in NOT_YET_READ:
                 assert var in read, f"{output} → {var}: no role reads it"
-    assert set(NOT_YET_READ) == {"koha_oidc_issuer"}  # shrink this, never grow it
+    assert NOT_YET_READ == {}  # keep it empty
     # secrets stay references: no value of a secret is in the inventory
     assert all(not str(v).startswith(("postgresql", "-----BEGIN")) for v in inv["vars"].values())
 
@@ -129,3 +129,28 @@ def test_cli_tasks_say_what_is_needed_without_pulumi():
     assert "The Pulumi CLI is needed" in r.stderr and "./dev infra.test" in r.stderr
     r = run_task("infra.check", "--stack", "azure-dev")
     assert r.returncode != 0 and "no stack 'azure-dev': known stacks are aws-dev" in r.stderr
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+def test_the_identity_service_becomes_the_services_sign_in_settings(stack, cloud):
+    """What infra.inventory hands both roles is exactly what the services read: every key
+    an identity setting, each value one it accepts, the secret a reference."""
+    from plugin_host.identity.settings import IdentitySettings
+
+    _records, outputs, _ = stack(cloud)
+    identity = to_inventory(outputs)["all"]["vars"]["koha_identity"]
+    settings = IdentitySettings.model_validate(
+        {**identity, "oidc_client_secret": None})  # a reference is read only at start
+    assert set(identity) <= set(IdentitySettings.model_fields)
+    assert settings.oidc_issuer == outputs["issuer_url"]
+    assert identity["oidc_client_secret"].startswith("aws-sm://" if cloud == "aws"
+                                                     else "gcp-sm://")
+    assert settings.role_groups["host-admin"] == ["host-admin"]
+    if cloud == "aws":
+        assert settings.oidc_groups_claim == "cognito:groups"
+        assert settings.oidc_audiences == [outputs["oidc_clients"]["cli"],
+                                           outputs["oidc_clients"]["ci"]]
+        assert settings.oidc_machine_roles == {outputs["oidc_clients"]["ci"]: ["publisher"]}
+        assert settings.oidc_cli_redirect_uri == "http://localhost:8765/callback"
+    else:
+        assert settings.oidc_audiences and "oidc_client_id" not in identity

@@ -47,10 +47,11 @@ class Idp:
     redirect_uris: list[str]
     keys: list[RSAKey] = field(default_factory=list)
     server: Server | None = None
+    address: str = "127.0.0.1"
 
     @property
     def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}:{self.port}"
 
     @property
     def users_file(self) -> Path:
@@ -71,7 +72,8 @@ class Idp:
             self.keys = keys
         self.stop()
         config = {
-            "issuer": self.issuer, "port": self.port, "resource": RESOURCE,
+            "issuer": self.issuer, "port": self.port, "address": self.address,
+            "resource": RESOURCE,
             "users_file": str(self.users_file),
             "jwks": {"keys": [k.as_dict(private=True) for k in self.keys]},
             "clients": [
@@ -90,7 +92,8 @@ class Idp:
         path.write_text(json.dumps(config))
         self.server = start_server(["node", str(IDP_DIR / "server.mjs"), str(path)],
                                    self.folder / "idp.log", port=self.port,
-                                   ready_path="/.well-known/openid-configuration")
+                                   ready_path="/.well-known/openid-configuration",
+                                   address=self.address)
         return self
 
     def stop(self) -> None:
@@ -106,10 +109,11 @@ class Idp:
         return r.json()["access_token"]
 
 
-def start_idp(folder: Path, redirect_uris: list[str], users: dict[str, list[str]]) -> Idp:
+def start_idp(folder: Path, redirect_uris: list[str], users: dict[str, list[str]],
+              address: str = "127.0.0.1") -> Idp:
     node_modules()
     folder.mkdir(parents=True, exist_ok=True)
-    idp = Idp(folder, free_port(), redirect_uris, [rsa_key("k1")])
+    idp = Idp(folder, free_port(), redirect_uris, [rsa_key("k1")], address=address)
     idp.set_users(users)
     return idp.start()
 

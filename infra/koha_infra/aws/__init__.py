@@ -43,6 +43,16 @@ def build(cfg: StackConfig, rules_dir: Path) -> StackOutputs:
         host_ips=hosts.private_ips, database_host=db.endpoint, database_port=db.port,
         packages_bucket=store.packages.bucket, index_bucket=store.index.bucket,
         index_url=store.index_url, issuer_url=identity.issuer_url,
+        oidc_clients=Output.all(identity.marketplace_client.id, identity.cli_client.id,
+                                identity.ci_client.id).apply(
+            lambda ids: dict(zip(("web", "cli", "ci"), ids, strict=True))),
+        oidc_client_secret=identity.client_secret.arn,
+        # Cognito's access tokens name their client in client_id (no aud), its groups in
+        # cognito:groups
+        oidc_token_settings=Output.all(identity.cli_client.id, identity.ci_client.id).apply(
+            lambda ids: {"audiences": list(ids), "groups_claim": "cognito:groups",
+                         "username_claims": ["email", "cognito:username", "username", "sub"],
+                         "cli_redirect_uri": Identity.CLI_REDIRECT}),
         database_url_secret=identity.database_url.arn,
         signing_key_secret=identity.signing_key.arn,
         prometheus_endpoint=monitoring.endpoint)

@@ -42,14 +42,19 @@ class Identity(ComponentResource):
     Creates: a Cognito user pool (strong password policy, MFA required of everyone:
     Cognito cannot require it of one group only, and every account here can publish,
     review or administer; deletion
-    protection in prod) with groups admin, reviewer and publisher; app clients for the
-    marketplace (authorization code + PKCE, callback URLs from config) and the CLI
-    (public, PKCE); IAM roles and instance profiles for hosts (read-only on the artifact
-    store) and the registry (read-write); Secrets Manager secrets for the signing key
-    and the database URL, encrypted with the store's KMS key.
+    protection in prod) with groups admin, reviewer, publisher and host-admin (the
+    services map them to roles: docs/operations/identity.md); app clients for the
+    marketplace (authorization code + PKCE, callback URLs from config), the CLI
+    (public, PKCE, loopback callback) and CI (client credentials for the ``publish``
+    scope of the ``koha-plugins`` resource server); IAM roles and instance profiles for
+    hosts (read-only on the artifact store) and the registry (read-write); Secrets
+    Manager secrets for the signing key, the database URL and the marketplace client's
+    secret (both services sign people in with it), encrypted with the store's KMS key.
     """
 
-    GROUPS = ("admin", "reviewer", "publisher")
+    GROUPS = ("admin", "reviewer", "publisher", "host-admin")
+    #: where the CLI listens for the code (Cognito matches callback URLs exactly)
+    CLI_REDIRECT = "http://localhost:8765/callback"
 
     def __init__(self, name: str, args: IdentityArgs,
                  opts: ResourceOptions | None = None):
@@ -78,7 +83,24 @@ class Identity(ComponentResource):
             callback_urls=cfg.marketplace_callback_urls, opts=_opts(self), **common)
         self.cli_client = aws.cognito.UserPoolClient(
             f"{name}-cli", name="cli", generate_secret=False,
-            callback_urls=["http://localhost:8765/callback"], opts=_opts(self), **common)
+            callback_urls=[self.CLI_REDIRECT], opts=_opts(self), **common)
+        self.api = aws.cognito.ResourceServer(
+            f"{name}-api", identifier="koha-plugins", name="Koha plugins",
+            user_pool_id=self.pool.id, opts=_opts(self),
+            scopes=[{"scope_name": "publish", "scope_description": "Publish plugins (CI)"}])
+        self.ci_client = aws.cognito.UserPoolClient(
+            f"{name}-ci", name="ci", generate_secret=True, user_pool_id=self.pool.id,
+            allowed_oauth_flows=["client_credentials"],
+            allowed_oauth_flows_user_pool_client=True,
+            allowed_oauth_scopes=self.api.identifier.apply(lambda i: [f"{i}/publish"]),
+            supported_identity_providers=["COGNITO"], opts=_opts(self))
+        self.client_secret = aws.secretsmanager.Secret(
+            f"{name}-oidc-client-secret", name=cfg.name("oidc-client-secret"),
+            kms_key_id=store.key.arn, tags={**tags, "purpose": "oidc-client-secret"},
+            opts=_opts(self))
+        aws.secretsmanager.SecretVersion(
+            f"{name}-oidc-client-secret", secret_id=self.client_secret.id,
+            secret_string=self.marketplace_client.client_secret, opts=_opts(self))
         self.signing_key = aws.secretsmanager.Secret(
             f"{name}-signing-key", name=cfg.name("registry-signing-key"),
             kms_key_id=store.key.arn, tags={**tags, "purpose": "signing-key"},
@@ -88,14 +110,16 @@ class Identity(ComponentResource):
             kms_key_id=store.key.arn, tags={**tags, "purpose": "database-url"},
             opts=_opts(self))
         self.host_role, self.host_profile = self._role(
-            f"{name}-host", cfg, store, write=False, secrets=[self.database_url])
+            f"{name}-host", cfg, store, write=False,
+            secrets=[self.database_url, self.client_secret])
         self.registry_role, self.registry_profile = self._role(
             f"{name}-registry", cfg, store, write=True,
-            secrets=[self.database_url, self.signing_key])
+            secrets=[self.database_url, self.signing_key, self.client_secret])
         self.issuer_url = self.pool.endpoint.apply(lambda e: f"https://{e}")
         self.register_outputs({"issuer_url": self.issuer_url,
                                "marketplace_client_id": self.marketplace_client.id,
                                "cli_client_id": self.cli_client.id,
+                               "ci_client_id": self.ci_client.id,
                                "host_role": self.host_role.arn,
                                "registry_role": self.registry_role.arn})
 

@@ -43,6 +43,13 @@ def build(cfg: StackConfig, rules_dir: Path) -> StackOutputs:
         host_ips=hosts.private_ips, database_host=db.endpoint, database_port=db.port,
         packages_bucket=store.packages.name, index_bucket=store.index.name,
         index_url=store.index_url, issuer_url=identity.issuer_url,
+        oidc_clients=Output.from_input({"web": "", "cli": "", "ci": ""}),
+        oidc_client_secret=identity.client_secret.id,
+        # Identity Platform's ID tokens name the project as their audience
+        oidc_token_settings=Output.from_input({
+            "audiences": [cfg.project], "groups_claim": "groups",
+            "username_claims": ["email", "sub"],
+            "cli_redirect_uri": "http://127.0.0.1/callback"}),
         database_url_secret=identity.database_url.id,
         signing_key_secret=identity.signing_key.id,
         prometheus_endpoint=monitoring.endpoint)

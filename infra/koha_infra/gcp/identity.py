@@ -27,14 +27,16 @@ class Identity(ComponentResource):
 
     Creates: Identity Platform configuration (e-mail sign-in, MFA required of everyone,
     TOTP: every account here can publish, review or administer); Cloud
-    Identity groups admin, reviewer and publisher; OAuth clients for the marketplace
-    and the CLI (Identity Platform OAuth IdP configs); service accounts for hosts
+    Identity groups admin, reviewer, publisher and host-admin (the services map them to
+    roles through a ``groups`` custom claim); a Secret Manager secret for the web
+    client's secret, readable by both services (its OAuth clients are made by the
+    operator: docs/operations/identity.md); service accounts for hosts
     (objectViewer on packages and index) and the registry (objectAdmin), each granted
     only its secrets; Secret Manager secrets for the signing key and the database URL
     with CMEK replication.
     """
 
-    GROUPS = ("admin", "reviewer", "publisher")
+    GROUPS = ("admin", "reviewer", "publisher", "host-admin")
 
     def __init__(self, name: str, args: IdentityArgs,
                  opts: ResourceOptions | None = None):
@@ -79,6 +81,10 @@ class Identity(ComponentResource):
         self.database_url = self._secret(f"{name}-database-url", cfg, store, "database-url",
                                          {"host": self.host_account,
                                           "registry": self.registry_account})
+        self.client_secret = self._secret(f"{name}-oidc-client-secret", cfg, store,
+                                          "oidc-client-secret",
+                                          {"host": self.host_account,
+                                           "registry": self.registry_account})
         self.issuer_url = Output.from_input(
             f"https://securetoken.google.com/{cfg.project}")
         self.register_outputs({"issuer_url": self.issuer_url,

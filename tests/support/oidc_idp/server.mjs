@@ -5,7 +5,7 @@
 //
 //   node server.mjs CONFIG.json
 //
-// CONFIG: {issuer, port, jwks: {keys: [private JWKs]}, clients: [...], resource,
+// CONFIG: {issuer, port, address, jwks: {keys: [private JWKs]}, clients: [...], resource,
 //          users_file}. users_file holds {login: {groups: [...], email}} and is read at
 //          every token, so a test can move a user out of a group.
 import { readFileSync } from 'node:fs';
@@ -57,6 +57,6 @@ const provider = new Provider(config.issuer, {
 });
 provider.proxy = false;
 provider.on('server_error', (ctx, err) => console.error('server_error', err));
-provider.listen(config.port, '127.0.0.1', () => {
+provider.listen(config.port, config.address || '127.0.0.1', () => {
   console.log(`listening ${config.issuer}`);
 });
