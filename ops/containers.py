@@ -39,7 +39,7 @@ PACKAGES = ("python3", "python3-venv", "python3-apt", "openssh-server", "sudo",
             "ca-certificates", "curl", "procps", "iproute2", "prometheus",
             "prometheus-alertmanager", "prometheus-node-exporter",
             "prometheus-blackbox-exporter", "libseccomp2",
-            "bubblewrap", "haproxy", "socat", "openssl", "systemd",
+            "bubblewrap", "haproxy", "socat", "openssl", "xmlsec1", "systemd",
             "systemd-sysv", "dbus")
 BASE = "koha-base"
 HOST_IMAGE = "koha-testhost"
