@@ -120,12 +120,19 @@ class AuditMiddleware:
             state = scope.get("state") or {}
             who: Principal | None = state.get("koha.actor")
             if who is not None:
-                endpoint = scope.get("endpoint")
-                params = scope.get("path_params") or {}
-                await asyncio.to_thread(
-                    self.audit.record, actor=who.name, provider=who.provider,
-                    action=getattr(endpoint, "__name__", scope.get("path", "?")),
-                    target="/".join(str(v) for v in params.values()),
-                    outcome="ok" if status < 400 else "refused" if status < 500 else "error",
-                    status=status, address=client_address(scope),
-                    detail=state.get(AUDIT_KEY, {}))
+                await self._record(scope, state, who, status)
+
+    async def _record(self, scope: dict, state: dict, who: Principal, status: int) -> None:
+        endpoint = scope.get("endpoint")
+        params = scope.get("path_params") or {}
+        try:
+            await asyncio.to_thread(
+                self.audit.record, actor=who.name, provider=who.provider,
+                action=getattr(endpoint, "__name__", scope.get("path", "?")),
+                target="/".join(str(v) for v in params.values()),
+                outcome="ok" if status < 400 else "refused" if status < 500 else "error",
+                status=status, address=client_address(scope),
+                detail=state.get(AUDIT_KEY, {}))
+        except Exception as e:  # the database is down: the act happened; say so loudly
+            log.error("audit.record_failed", actor=who.name, path=scope.get("path"),
+                      status=status, error=str(e)[:200])
