@@ -13,10 +13,14 @@ The stack-outputs file points at these peers; the test only adds what an operato
 to the generated inventory (the SSH key, the root.json kept from the offline key
 ceremony, the balancer host, tokens). It then checks what an operator would: packages in
 the bucket, both services on PostgreSQL, secrets read from Secrets Manager and written
-to no file, metrics arriving at the remote-write receiver; the declared plugin set
+to no file, metrics arriving at the remote-write receiver; sign-in with the stack's
+identity service (a real OpenID provider on the gateway); the declared plugin set
 converged on every host; a fleet upgrade and a rollback with requests through the
 balancer all the while, none failing; PostgreSQL stopped for 30 s under load, the hosts
 serving and saying so (`/readyz` degraded), and catching up when it returns.
+
+Long on purpose: every test here shares one fleet of containers started by this
+module's fixtures (minutes to build); split across files, it would start twice.
 """
 
 from __future__ import annotations

@@ -210,3 +210,19 @@ def test_the_host_admin_api_takes_the_providers_people(sso_host, idp):
     assert events[0]["actor"] == "bootstrap-token" and events[0]["status"] == r.status_code
     assert any(e["actor"] == "hal" and e["action"] == "sign_in" for e in events)
     assert any(e["actor"] == "uma" and e["action"] == "sign_in" for e in events)
+
+
+def test_a_provider_user_named_admin_never_becomes_the_local_admin(sso_registry, idp):
+    """Accounts are linked by provider and subject, never by name: `admin` at the
+    provider gets an account of its own (admin-2) with only the roles of its groups."""
+    users = json.loads(idp.users_file.read_text())
+    users["admin"] = {"groups": [], "email": "admin@evil.example"}
+    idp.users_file.write_text(json.dumps(users))
+    session = web_sign_in(sso_registry.url, "admin")
+    assert session["name"] == "admin-2" and session["roles"] == ["user"]
+    r = httpx.post(f"{sso_registry.url}/api/v1/accounts", headers=bearer(
+        session["access_token"]), json={"name": "x2", "role": "admin"})
+    assert r.status_code == 403
+    local = httpx.get(f"{sso_registry.url}/api/v1/me",
+                      headers=bearer(sso_registry.tokens["admin"])).json()
+    assert local == {"name": "admin", "role": "admin", "roles": ["admin"], "provider": "token"}
