@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from .errors import ManifestError
+from .integrations import UPSTREAM_NAME, Upstream
 from .versions import parse_range, parse_version
 
 NAME_RE = r"^[a-z][a-z0-9-]{1,62}$"
@@ -265,6 +266,17 @@ class Manifest(_Strict):
     config: dict[Annotated[str, Field(pattern=CONFIG_KEY_RE)], ConfigField] = Field(
         default_factory=dict, description="The plugin's settings: checked on install and "
                                           "on every change; none declared: any object")
+    upstreams: dict[Annotated[str, Field(pattern=UPSTREAM_NAME)], Upstream] = Field(
+        default_factory=dict, description="Library services called through "
+                                          "ctx.upstream(NAME), credentials held by the host")
+
+    def operator_secrets(self) -> list[str]:
+        """Every secret an operator may set for it: ``permissions.secrets`` (the plugin
+        reads them) and its upstreams' credentials (only the host reads those)."""
+        names = list(self.permissions.secrets)
+        for upstream in self.upstreams.values():
+            names += [n for n in upstream.auth.secret_names() if n not in names]
+        return names
 
     def default_config(self) -> dict[str, Any]:
         return {k: f.default for k, f in self.config.items() if f.default is not None}
@@ -296,6 +308,12 @@ class Manifest(_Strict):
             raise ValueError(f"dependencies: {self.plugin.name!r} cannot depend on itself")
         if self.permissions.hooks and self.backend is None:
             raise ValueError("permissions.hooks: hooks need a [backend] to handle them")
+        for name, upstream in self.upstreams.items():
+            shared = set(upstream.auth.secret_names()) & set(self.permissions.secrets)
+            if shared:
+                raise ValueError(f"upstreams.{name}.auth: {sorted(shared)[0]} is also in "
+                                 "permissions.secrets, so the plugin could read it: the "
+                                 "host alone holds upstream credentials")
         return self
 
     @property

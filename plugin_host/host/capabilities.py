@@ -18,21 +18,24 @@ import httpx
 import structlog
 
 from ..errors import PluginHostError
+from ..integrations import Upstream
 from ..manifest import Manifest
 from ..protocol import capabilities as caps
 from ..protocol.capabilities import CapabilityPolicy, CapabilityRefused
-from ..runtime.process import CURRENT_CALL
+from ..runtime.process import CALL_STARTED, CURRENT_CALL
 from ..service.http import HEADER_NAME, HEADER_VALUE
 from . import metrics
 from .kv import KVStore
 from .settings import plugin_secret, reference_secret
 from .traces import PluginLogs, Traces
+from .upstreams import UpstreamClient
 
 plugin_log = structlog.get_logger("plugin")
 HTTP_METHOD = re.compile(r"^[A-Z]{3,10}$")
 
 #: capabilities whose refusals are counted, by operation
-_DENIAL_LABEL = {caps.SECRET_GET: "secrets", caps.HTTP_REQUEST: "http"}
+_DENIAL_LABEL = {caps.SECRET_GET: "secrets", caps.HTTP_REQUEST: "http",
+                 caps.UPSTREAM_REQUEST: "upstream"}
 
 
 class Capabilities:
@@ -42,7 +45,8 @@ class Capabilities:
                  response_limit: int,
                  secret_refs: Callable[[], dict[str, str]] = dict,
                  stored_secret: Callable[[str], str | None] = lambda name: None,
-                 traces: Traces | None = None, logs: PluginLogs | None = None):
+                 traces: Traces | None = None, logs: PluginLogs | None = None,
+                 upstreams: dict[str, Upstream] | None = None):
         self.manifest = manifest
         self.name = manifest.name
         self.kv = kv
@@ -54,6 +58,10 @@ class Capabilities:
         self.stored_secret = stored_secret
         self.traces = traces
         self.logs = logs
+        #: ctx.upstream clients: the manifest's [upstreams] with the operator's overrides
+        self.upstreams = {name: UpstreamClient(self.name, name, up, http, self.host_secret,
+                                               response_limit)
+                          for name, up in (upstreams or {}).items()}
 
     async def handle(self, op: str, args: dict[str, Any]) -> Any:
         """Serve one capability request; a refusal is a PluginHostError with the code the
@@ -90,20 +98,41 @@ class Capabilities:
             return await self.http_request(args)
         if op == caps.SECRET_GET:
             return self.secret(str(args.get("name")))
+        if op == caps.UPSTREAM_REQUEST:
+            return await self.upstream_request(args)
         policy.check_op(op)
         raise CapabilityRefused(caps.ERROR, f"unknown capability {op!r}")
 
     def secret(self, name: str) -> str:
         self.policy.check_secret(name)
-        # the fleet's declared reference, else one set through the admin API, else the
-        # host's environment (PLUGIN_HOST_SECRET_NAME)
+        value = self.host_secret(name)
+        if value is None:
+            raise CapabilityRefused(caps.SECRET_NOT_SET, f"secret {name!r} is not set on this host")
+        return value
+
+    def host_secret(self, name: str) -> str | None:
+        """A secret of this plugin as the host reads it, with no permission check: the
+        fleet's declared reference, else one set through the admin API, else the host's
+        environment (PLUGIN_HOST_SECRET_NAME). Upstream credentials are read only so."""
         ref = self.secret_refs().get(name)
         value = reference_secret(ref) if ref else self.stored_secret(name)
         if value is None and not ref:
             value = plugin_secret(name)
-        if value is None:
-            raise CapabilityRefused(caps.SECRET_NOT_SET, f"secret {name!r} is not set on this host")
         return value
+
+    async def upstream_request(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = args.get("upstream")
+        client = self.upstreams.get(name) if isinstance(name, str) else None
+        if client is None:
+            raise CapabilityRefused(caps.DENIED, f"ctx.upstream: {name!r} is not declared "
+                                    f"in [upstreams] (declared: {', '.join(self.upstreams)})")
+        started = CALL_STARTED.get() or time.monotonic()
+        # what is left of the plugin call's timeout, less a margin for the answer's way back
+        budget = self.manifest.resources.timeout_ms / 1000 - (time.monotonic() - started) - 0.1
+        if budget <= 0:
+            raise CapabilityRefused(caps.UPSTREAM_UNAVAILABLE, "ctx.upstream: no time left "
+                                    "in this call (resources.timeout_ms)")
+        return await client.request(args, budget)
 
     async def http_request(self, args: dict[str, Any]) -> dict[str, Any]:
         url = str(args.get("url", ""))

@@ -18,6 +18,7 @@ import structlog
 
 from .. import HOST_API_VERSION
 from ..errors import Conflict, NotFound, PackageError
+from ..integrations import Upstream, overridden
 from ..koha import check_names
 from ..manifest import Manifest
 from ..package.archive import Package, extract, read_package
@@ -50,6 +51,8 @@ class PluginManager:
         self.kv = KVStore(self.sessions)
         self.traces = Traces()
         self.logs = PluginLogs()
+        #: each plugin's ctx.upstream clients (breaker, tokens, quota): the health view
+        self.upstream_clients: dict[str, dict] = {}
         self.secrets = SecretStore(self.sessions,
                                    load_key(settings.secrets_key, settings.data_dir))
         self.store = PluginStore(self.sessions, settings.packages_dir, self.kv,
@@ -112,12 +115,27 @@ class PluginManager:
 
     # ---- running backends ------------------------------------------------------
 
+    def upstreams_of(self, item: Installed) -> dict[str, Upstream]:
+        """The plugin's [upstreams] with this host's overrides (``upstreams`` setting)."""
+        overrides = self.settings.upstreams.get(item.name, {})
+        out = {}
+        for name, upstream in item.manifest.upstreams.items():
+            try:
+                out[name] = overridden(upstream, overrides.get(name))
+            except ValueError as e:  # pydantic's ValidationError is one
+                raise PackageError(f"upstreams: the override of {item.name}'s {name}: "
+                                   f"{str(e).splitlines()[-1].strip()}",
+                                   code="bad_setting") from None
+        return out
+
     def _runtime(self, item: Installed) -> PluginRuntime:
         assert self.http is not None
         caps = Capabilities(item.manifest, self.kv, self.http, self.settings.http_response_limit,
                             secret_refs=lambda: self.secret_refs.get(item.name, {}),
                             stored_secret=lambda secret: self.secrets.get(item.name, secret),
-                            traces=self.traces, logs=self.logs)
+                            traces=self.traces, logs=self.logs,
+                            upstreams=self.upstreams_of(item))
+        self.upstream_clients[item.name] = caps.upstreams  # the health view's
         spec = WorkerSpec(name=item.name, version=item.version, manifest=item.manifest,
                           code_dir=item.code_dir,
                           scratch_root=self.settings.plugin_data_dir / item.name,

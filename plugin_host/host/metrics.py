@@ -35,6 +35,27 @@ MEMORY = Gauge("plugin_host_plugin_memory_bytes",
                ["plugin"])
 KV_BYTES = Gauge("plugin_host_plugin_kv_bytes", "Bytes of kv data a plugin holds", ["plugin"])
 KV_QUOTA = Gauge("plugin_host_plugin_kv_quota_bytes", "A plugin's kv quota", ["plugin"])
+UPSTREAM_REQUESTS = Counter(
+    "plugin_host_upstream_requests_total",
+    "Attempts at ctx.upstream calls, by outcome (2xx, 3xx, 4xx, 5xx, timeout, error; "
+    "rejected: the circuit was open; throttled: the local rate limit refused)",
+    ["plugin", "upstream", "outcome"])
+UPSTREAM_LATENCY = Histogram("plugin_host_upstream_request_duration_seconds",
+                             "Latency of each attempt at an upstream", ["plugin", "upstream"],
+                             buckets=LATENCY_BUCKETS)
+UPSTREAM_RETRIES = Counter("plugin_host_upstream_retries_total",
+                           "Attempts after the first (backoff, Retry-After)",
+                           ["plugin", "upstream"])
+UPSTREAM_THROTTLED = Counter("plugin_host_upstream_throttled_total",
+                             "Calls held back or refused for a rate limit: local (the "
+                             "declared limit or daily quota) or upstream (a 429)",
+                             ["plugin", "upstream", "source"])
+UPSTREAM_BREAKER = Gauge("plugin_host_upstream_circuit_state",
+                         "The circuit breaker: 0 closed, 0.5 half-open, 1 open",
+                         ["plugin", "upstream"])
+UPSTREAM_TOKENS = Counter("plugin_host_upstream_token_requests_total",
+                          "OAuth 2 client-credentials tokens fetched for an upstream",
+                          ["plugin", "upstream", "outcome"])
 UPGRADES = Counter("plugin_host_upgrades_total", "Upgrades and rollbacks",
                    ["plugin", "action", "outcome"])
 INSTALLS = Counter("plugin_host_installs_total", "Plugin installs", ["outcome"])

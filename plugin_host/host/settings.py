@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -55,6 +55,10 @@ class HostSettings(ServiceSettings):
                                    description="Largest body a plugin route or hook accepts")
     max_package_bytes: int = Field(default=16 * 1024 * 1024,
                                    description="Largest package an install or upgrade accepts")
+    upstreams: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict, description="Overrides of plugins' [upstreams], "
+        '{"plugin": {"upstream": {"url": "https://…", "rate": {"per_second": 5}}}}: '
+        "another region, a test server, a tighter limit")
     worker_start_timeout: float = 10.0
     http_response_limit: int = 10 * 1024 * 1024
     log_level: str = "info"

@@ -27,6 +27,8 @@ def describe(manager: PluginManager, item: Installed, detail: bool = False) -> d
             "config": item.effective_config,
             "config_problems": m.config_problems(item.effective_config),
             "secrets": secrets_status(manager, item),
+            "upstreams": {name: client.describe() for name, client in
+                          manager.upstream_clients.get(item.name, {}).items()},
             "warnings": warnings(manager, item),
             "routes": [[r.method, r.template] for r in item.runtime.routes]
             if item.runtime else [],
@@ -48,7 +50,7 @@ def secrets_status(manager: PluginManager, item: Installed) -> dict[str, str]:
     stored = manager.secrets.status(item.name)
     refs = manager.secret_refs.get(item.name, {})
     out = {}
-    for name in item.manifest.permissions.secrets:
+    for name in item.manifest.operator_secrets():
         if name in refs:
             out[name] = "set (the fleet's declared reference)"
         elif stored.get(name) == "set":

@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # the worker imports this module: no pydantic at run time
 KV_GET, KV_SET, KV_DELETE, KV_KEYS = "kv.get", "kv.set", "kv.delete", "kv.keys"
 HTTP_REQUEST = "http.request"
 SECRET_GET = "secret.get"
-OPS = (KV_GET, KV_SET, KV_DELETE, KV_KEYS, HTTP_REQUEST, SECRET_GET)
+UPSTREAM_REQUEST = "upstream.request"
+OPS = (KV_GET, KV_SET, KV_DELETE, KV_KEYS, HTTP_REQUEST, SECRET_GET, UPSTREAM_REQUEST)
 
 # ---- refusal codes (the SDK raises a matching exception class) ----------------------
 ERROR = "capability_error"  # a malformed or unknown request
@@ -28,6 +29,7 @@ DENIED = "capability_denied"  # outside the plugin's permissions
 QUOTA_EXCEEDED = "kv_quota_exceeded"
 SECRET_NOT_SET = "secret_not_set"
 HTTP_ERROR = "http_error"
+UPSTREAM_UNAVAILABLE = "upstream_unavailable"  # circuit open, throttled, retries spent
 
 MAX_KEY_BYTES = 512
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +44,11 @@ OUTPUT_LINE = 2048
 MAX_CAPS_IN_FLIGHT = 4
 
 CapHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
-#: the correlation id of the call a capability request is made during (set while the
-#: host serves it: a worker runs one call at a time)
-CURRENT_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_call",
-                                                                          default=None)
+#: while the host serves a capability request: the correlation id of the call it is made
+#: during, and when (monotonic) that call began running (its timeout bounds ctx.upstream)
+CURRENT_CALL = contextvars.ContextVar[str | None]("current_call", default=None)
+CALL_STARTED = contextvars.ContextVar[float | None]("call_started", default=None)
 LogHandler = Callable[[dict[str, Any]], None]
-
 
 
 async def _remove_later(group: cgroups.Group, tries: int = 100) -> None:
@@ -187,6 +187,7 @@ class Worker:
         self.cgroup: cgroups.Group | None = None
         self.inflight: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.cids: dict[int, str | None] = {}  # call id → correlation id
+        self.head_started = 0.0  # when the call at the head of inflight began running
         self.seq = 0
         self.caps_in_flight = 0
         self.dead = False
@@ -283,6 +284,7 @@ class Worker:
         t = frame.get("t")
         if t == m.RESULT:
             fut = self.inflight.pop(frame.get("id"), None)
+            self.head_started = time.monotonic()  # the next call runs from now
             if fut is not None and not fut.done():
                 fut.set_result(frame)
         elif t == m.CAP:
@@ -308,6 +310,7 @@ class Worker:
 
     async def _serve_cap(self, frame: dict[str, Any]) -> None:
         CURRENT_CALL.set(self.cids.get(next(iter(self.inflight), None)))
+        CALL_STARTED.set(self.head_started)
         try:
             reply = m.cap_ok(frame["id"],
                              await self.on_cap(frame["op"], frame.get("args") or {}))
@@ -353,6 +356,7 @@ class Worker:
         self.seq += 1
         fut = asyncio.get_running_loop().create_future()
         msg["id"] = self.seq
+        self.head_started = self.head_started if self.inflight else time.monotonic()
         self.channel.write(msg, now=not self.inflight)
         self.inflight[self.seq] = fut
         self.cids[self.seq] = msg.get("cid")

@@ -23,6 +23,8 @@ __all__ = [
     "QuotaExceeded",
     "Request",
     "Response",
+    "Upstream",
+    "UpstreamUnavailable",
 ]
 
 Handler = Callable[..., Any]
@@ -162,7 +164,16 @@ class QuotaExceeded(CapabilityError):
     code = caps.QUOTA_EXCEEDED
 
 
-ERRORS = {cls.code: cls for cls in (CapabilityError, PermissionDenied, QuotaExceeded)}
+class UpstreamUnavailable(CapabilityError):
+    """``ctx.upstream`` could not get an answer: the circuit is open after repeated
+    failures, a rate limit or daily quota leaves no room, or every retry failed. The
+    message says which and for how long."""
+
+    code = caps.UPSTREAM_UNAVAILABLE
+
+
+ERRORS = {cls.code: cls for cls in (CapabilityError, PermissionDenied, QuotaExceeded,
+                                    UpstreamUnavailable)}
 
 
 class Transport(Protocol):
@@ -257,6 +268,43 @@ class Http:
         return self.request("POST", url, **kw)
 
 
+class Upstream:
+    """A library service declared in ``[upstreams.NAME]``: the host adds the credentials
+    (the plugin never sees them), retries idempotent calls, rate-limits and breaks the
+    circuit as declared::
+
+        r = ctx.upstream("worldcat").get("/worldcat/search/v2/brief-bibs",
+                                         params={"q": "bn:9780441013593"})
+        if r.status == 200:
+            records = r.json()["briefRecords"]
+
+    Raises :class:`UpstreamUnavailable` when the host cannot get an answer; an answer
+    the upstream gave (a 404, even a last 503) comes back as an ``HttpResponse``."""
+
+    def __init__(self, transport: Transport, name: str):
+        self._t, self.name = transport, name
+
+    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                headers: dict[str, str] | None = None, body: bytes | None = None,
+                json_body: Any = None) -> HttpResponse:
+        """One call to ``path`` under the upstream's URL, with query ``params``."""
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers = {"content-type": "application/json", **(headers or {})}
+        r = self._t.cap(caps.UPSTREAM_REQUEST, {
+            "upstream": self.name, "method": method.upper(), "path": path,
+            "params": params or {}, "headers": headers or {}, "body": body})
+        return HttpResponse(status=r["status"], headers=r["headers"], body=r["body"])
+
+    def get(self, path: str, **kw: Any) -> HttpResponse:
+        """``request("GET", path, …)``."""
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> HttpResponse:
+        """``request("POST", path, …)`` (never retried: not idempotent)."""
+        return self.request("POST", path, **kw)
+
+
 class Secrets:
     """``ctx.secrets["NAME"]`` (``KeyError`` when the operator has not set it) or
     ``ctx.secrets.get("NAME")`` (``None``): only names listed in ``permissions.secrets``.
@@ -290,7 +338,8 @@ class PluginRef:
 class Context:
     """What a handler may reach (its second argument): ``plugin`` (name, version),
     ``config`` (the ``[config]`` defaults under what the operator set), ``log``, ``kv``,
-    ``http`` and ``secrets``. Everything outside the worker goes through it."""
+    ``http``, ``secrets`` and ``upstream(NAME)``. Everything outside the worker goes
+    through it."""
 
     def __init__(self, transport: Transport, name: str, version: str,
                  config: dict[str, Any] | None = None):
@@ -300,6 +349,11 @@ class Context:
         self.kv = KV(transport)
         self.http = Http(transport)
         self.secrets = Secrets(transport)
+        self._transport = transport
+
+    def upstream(self, name: str) -> Upstream:
+        """The library service ``[upstreams.NAME]`` declares (see :class:`Upstream`)."""
+        return Upstream(self._transport, name)
 
 
 def encode_response(value: Any) -> tuple[int, dict[str, str], bytes]:

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import msgpack
 
@@ -83,6 +84,18 @@ class _Transport:
                 raise CapabilityRefused(caps.HTTP_ERROR,
                                         "no http fake was given to PluginTestClient")
             r = self.http(args["method"], args["url"], args["headers"], args["body"])
+            return {"status": r.status, "headers": r.headers, "body": r.body}
+        if op == caps.UPSTREAM_REQUEST:  # the same fake, at the upstream's URL (no policy)
+            up = self.manifest.upstreams.get(args.get("upstream", ""))
+            if up is None:
+                raise CapabilityRefused(caps.DENIED, f"ctx.upstream: {args.get('upstream')!r}"
+                                                     " is not declared in [upstreams]")
+            if self.http is None:
+                raise CapabilityRefused(caps.HTTP_ERROR,
+                                        "no http fake was given to PluginTestClient")
+            query = urlencode(args.get("params") or {}, doseq=True)
+            r = self.http(args["method"], up.url + args["path"] + ("?" + query if query else ""),
+                          args["headers"], args["body"])
             return {"status": r.status, "headers": r.headers, "body": r.body}
         policy.check_op(op)
         raise CapabilityRefused(caps.ERROR, f"unknown capability {op!r}")

@@ -288,7 +288,7 @@ SECRET_LIMIT = 64 * 1024
 
 
 def _declared_secret(host, name: str, secret: str) -> None:
-    declared = host.manager.get(name).manifest.permissions.secrets
+    declared = host.manager.get(name).manifest.operator_secrets()
     if secret not in declared:
         import difflib
 
