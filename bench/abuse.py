@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -62,10 +63,13 @@ def floods(host, client: httpx.Client) -> dict:
                 client.post("/plugins/hostile/api/echo", content=stream(), timeout=60)
 
     def hooks():
+        # signed-looking: the host reads the 9 MiB body before it finds the signature wrong
         payload = b'{"blob": "' + b"x" * (9 * 1024 * 1024) + b'"}'
         for _ in range(20):
             client.post("/hooks/biblio.after_save", content=payload, timeout=60,
-                        headers={"Content-Type": "application/json"})
+                        headers={"Content-Type": "application/json",
+                                 "X-Koha-Hook-Timestamp": str(int(time.time())),
+                                 "X-Koha-Hook-Signature": "v1=0"})
 
     out = {}
     for name, flood in (("capability", cap), ("log", logs), ("body", bodies),

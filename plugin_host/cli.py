@@ -18,6 +18,7 @@ from .cli_support import FullHelpGroup, friendly
 from .dev_cli import dev
 from .errors import PluginHostError
 from .fleet_cli import fleet
+from .hook_cli import hook
 from .host_cli import (
     config,
     disable,
@@ -372,7 +373,7 @@ main.add_command(fleet)
 main.add_command(backup)
 main.add_command(secrets)
 for _command in (dev, logs, trace, profile, status, show, upgrade, rollback, enable, disable,
-                 uninstall, config, login, logout, publish, review):
+                 uninstall, config, hook, login, logout, publish, review):
     main.add_command(_command)
 
 add_examples(main)

@@ -34,6 +34,7 @@ EXAMPLES = {
                       "registry-20261202T030000Z.tar.gz",
     "status": "plugin-host status --url http://127.0.0.1:8080 --json",
     "show": "plugin-host show book-notes",
+    "hook": "echo '{\"biblionumber\": 42}' | plugin-host hook biblio.after_save --payload -",
     "rollback": "plugin-host rollback book-notes",
     "enable": "plugin-host enable book-notes",
     "disable": "plugin-host disable book-notes",

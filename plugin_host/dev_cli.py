@@ -44,8 +44,12 @@ def _fire(folder: Path, event: str, payload_file: Path | None) -> None:
     except FileNotFoundError:
         raise PluginHostError(f"no dev host runs for {folder}: start `plugin-host dev "
                               f"{folder}` first") from None
+    from .hook_signature import signed_headers
+
     payload = json.loads(payload_file.read_text()) if payload_file else example(event)
-    r = httpx.post(f"{state['url']}/hooks/{event}", json=payload, timeout=60)
+    data = json.dumps(payload).encode()
+    r = httpx.post(f"{state['url']}/hooks/{event}", content=data, timeout=60,
+                   headers=signed_headers(state["token"], f"/hooks/{event}", data))
     body = r.json()
     if r.status_code != 200:
         raise PluginHostError(f"{r.status_code} {body['error']['message']}")

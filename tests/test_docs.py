@@ -43,7 +43,7 @@ def test_authoring_guide_runs_as_written(tmp_path):
     assert "installed shelf-check 0.1.0" in out
     assert '{"message":"Hello Ada from shelf-check"}' in out
     assert '{"counter":1}' in out
-    assert '"result":{"seen":42}' in out
+    assert 'shelf-check 0.1.0: ok {"seen":42}' in out
     assert '"integrity":"sha384-' in out
     # a new version from the registry, live
     assert "upgraded shelf-check 0.1.0 → 0.2.0" in out

@@ -93,13 +93,13 @@ def test_the_host_and_the_registry_refuse_it_too(host, registry, made_up_slot):
 
 def test_the_hook_route_refuses_an_unknown_event_and_a_bad_payload(host, packages):
     assert host.install(packages["hello-world"]).status_code == 201
-    r = host.client.post("/hooks/biblio.aftersave", json={"biblionumber": 42})
+    r = host.hook("biblio.aftersave", {"biblionumber": 42})
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_event"
     assert "did you mean 'biblio.after_save'?" in r.json()["error"]["message"]
-    r = host.client.post("/hooks/biblio.after_save", json={"biblionumber": "forty-two"})
+    r = host.hook("biblio.after_save", {"biblionumber": "forty-two"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_payload"
     assert "biblionumber: Input should be a valid integer" in r.json()["error"]["message"]
-    r = host.client.post("/hooks/biblio.after_save", json={"biblionumber": 42, "extra": 1})
+    r = host.hook("biblio.after_save", {"biblionumber": 42, "extra": 1})
     assert r.status_code == 200, r.text
     assert [x["plugin"] for x in r.json()["results"]] == ["hello-world"]
 

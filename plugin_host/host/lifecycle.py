@@ -87,6 +87,10 @@ class PluginManager:
                                "scratch folders of workers of a host that was killed")
         self.http = httpx.AsyncClient(trust_env=False)
         self.reload_trusted_keys()
+        if self.settings.hook_auth == "none":
+            log.warning("host.hooks_unauthenticated",
+                        reason="hook_auth = none: anyone may deliver Koha events to plugins "
+                               "(development only)")
         if self.settings.allow_unsigned:
             log.warning("host.allow_unsigned",
                         message="UNSIGNED PLUGINS ARE ACCEPTED: development only, never in "

@@ -11,6 +11,7 @@ from ..identity.service import Identity
 from ..identity.store import Principal
 from .calls import PluginCalls
 from .fleet import Fleet
+from .hook_auth import HookAuth
 from .lifecycle import PluginManager
 from .registry_installs import RegistryInstalls
 from .settings import HostSettings
@@ -27,6 +28,7 @@ class HostServices:
     fleet: Fleet
     identity: Identity
     admin_token: str
+    hooks: HookAuth
 
     @classmethod
     def create(cls, settings: HostSettings) -> HostServices:
@@ -36,8 +38,10 @@ class HostServices:
         registry = RegistryInstalls(manager, settings, swap)
         identity = Identity(settings, manager.sessions, service="host",
                             data_dir=settings.data_dir, known=HOST_ROLES)
+        hooks = HookAuth(settings.hook_auth,
+                         settings.hook_secret or settings.kept_secret("hook-secret"))
         return cls(settings, manager, calls, swap, registry, Fleet(manager, swap, registry),
-                   identity, settings.resolve_admin_token())
+                   identity, settings.resolve_admin_token(), hooks)
 
     async def authenticate(self, token: str, address: str) -> Principal | None:
         """Who a bearer token is for: the bootstrap admin token (automation and first

@@ -9,18 +9,19 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from ..identity.settings import IdentitySettings
 from ..service.secrets import SecretError, is_reference, resolve
 from ..service.settings import ServiceSettings
 
 SECRET_ENV_PREFIX = "PLUGIN_HOST_SECRET_"
 
 
-class HostSettings(ServiceSettings):
+class HostSettings(ServiceSettings, IdentitySettings):
     model_config = SettingsConfigDict(env_prefix="PLUGIN_HOST_", extra="ignore")
     db_file: ClassVar[str] = "host.db"
 
@@ -37,6 +38,12 @@ class HostSettings(ServiceSettings):
     trusted_keys: list[Path] = Field(default_factory=list,
                                      description="Public key files or folders of *.pub")
     allow_unsigned: bool = Field(default=False, description="Development only")
+    hook_auth: Literal["signed", "token", "none"] = Field(
+        default="signed", description="Who may deliver Koha events: requests signed with "
+        "hook_secret (the Koha bridge), a bearer hook_secret, or anyone (development)")
+    hook_secret: str | None = Field(default=None, description="Shared with the Koha bridge; "
+                                    "kept in data_dir/hook-secret if not set; may name a "
+                                    "secret (aws-sm://, gcp-sm://, file://)")
     sandbox_layers: list[str] | None = Field(
         default=None, description="Optional layers to use (bubblewrap, seccomp, landlock, "
                                   "cgroups); "
@@ -79,7 +86,7 @@ class HostSettings(ServiceSettings):
         default=None, description="The registry's API (e.g. https://registry.example.org), "
                                   "told of each install so download counts stay true")
 
-    @field_validator("secrets_key")
+    @field_validator("secrets_key", "hook_secret")
     @classmethod
     def _secrets_key(cls, v: str | None) -> str | None:
         """A reference to a secret store is read now, once."""

@@ -8,11 +8,12 @@ from typing import ClassVar, Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from ..identity.settings import IdentitySettings
 from ..service.settings import ServiceSettings
 from .checks import DEFAULT_LICENSES
 
 
-class RegistrySettings(ServiceSettings):
+class RegistrySettings(ServiceSettings, IdentitySettings):
     model_config = SettingsConfigDict(env_prefix="PLUGIN_REGISTRY_", extra="ignore")
     db_file: ClassVar[str] = "registry.db"
     token_prefix: ClassVar[str] = "kr_"

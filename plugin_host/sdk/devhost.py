@@ -77,7 +77,8 @@ class DevHost:
         self.key()
         port = self.port or _free_port()
         self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "PLUGIN_HOST_ADMIN_TOKEN": self.token}
+        env = {**os.environ, "PLUGIN_HOST_ADMIN_TOKEN": self.token,
+               "PLUGIN_HOST_HOOK_SECRET": self.token}  # the dev host signs its own events
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(port),
              "--data-dir", str(self.dir / "host"), "--trusted-key", str(self.dir / "dev.pub")],

@@ -18,6 +18,7 @@ plugin.toml gets:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -111,10 +112,13 @@ class RunningPlugin:
         (``ok``, ``result`` or ``error``)."""
         import httpx
 
+        from ..hook_signature import signed_headers
         from ..koha import example
 
         body = example(event, **fields) if payload is None else payload
-        r = httpx.post(f"{self.url}/hooks/{event}", json=body, timeout=60)
+        data = json.dumps(body).encode()
+        r = httpx.post(f"{self.url}/hooks/{event}", content=data, timeout=60,
+                       headers=signed_headers(self._host.token, f"/hooks/{event}", data))
         if r.status_code != 200:
             raise AssertionError(f"POST /hooks/{event}: {r.status_code} {r.text}")
         mine = [x for x in r.json()["results"] if x["plugin"] == self.name]

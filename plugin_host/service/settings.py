@@ -12,11 +12,10 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
-from ..identity.settings import IdentitySettings
 from .secrets import resolve
 
 
-class ServiceSettings(BaseSettings, IdentitySettings):
+class ServiceSettings(BaseSettings):
     #: file name of the default SQLite database in data_dir
     db_file: ClassVar[str] = "service.db"
     #: prefix of generated admin tokens
@@ -49,12 +48,14 @@ class ServiceSettings(BaseSettings, IdentitySettings):
 
     def resolve_admin_token(self) -> str:
         """The configured token, or one kept in ``data_dir/admin-token`` (mode 0600)."""
-        if self.admin_token:
-            return self.admin_token
-        path = self.data_dir / "admin-token"
+        return self.admin_token or self.kept_secret("admin-token", self.token_prefix)
+
+    def kept_secret(self, name: str, prefix: str = "") -> str:
+        """A random secret kept in ``data_dir/NAME`` (mode 0600), made the first time."""
+        path = self.data_dir / name
         if path.exists():
             return path.read_text().strip()
-        token = self.token_prefix + secrets.token_urlsafe(32)
+        token = prefix + secrets.token_urlsafe(32)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:

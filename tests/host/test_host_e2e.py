@@ -44,7 +44,7 @@ def test_scaffold_pack_sign_install_and_use(tmp_path, keys, host):
     r = host.client.post("/plugins/shelf-check/api/counter")
     assert r.status_code == 201 and r.json() == {"counter": 1}
 
-    r = host.client.post("/hooks/biblio.after_save", json={"biblionumber": 7})
+    r = host.hook("biblio.after_save", {"biblionumber": 7})
     assert r.status_code == 200
     assert r.json()["results"] == [{"plugin": "shelf-check", "version": "0.1.0", "ok": True,
                                     "result": {"seen": 7}}]
@@ -63,13 +63,13 @@ def test_scaffold_pack_sign_install_and_use(tmp_path, keys, host):
 def test_hooks_give_per_plugin_results(host, packages):
     for name in ("hello-world", "book-notes"):
         assert host.install(packages[name]).status_code == 201
-    r = host.client.post("/hooks/biblio.after_save", json={"biblionumber": 12})
+    r = host.hook("biblio.after_save", {"biblionumber": 12})
     results = r.json()["results"]
     assert [x["plugin"] for x in results] == ["book-notes", "hello-world"]
     assert results[0]["result"] == {"saves": 1}
     assert results[1]["result"] == {"greeted_record": 12}
     # an event no plugin subscribes to: delivered to none
-    assert host.client.post("/hooks/patron.after_delete", json={"borrowernumber": 5}
+    assert host.hook("patron.after_delete", {"borrowernumber": 5}
                             ).json()["results"] == []
 
 

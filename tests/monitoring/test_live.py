@@ -99,7 +99,7 @@ def traffic(host) -> None:
     c.get("/plugins/faulty/api/raise")                 # a 500
     c.get("/plugins/faulty/api/sleep", params={"s": 3})  # a timeout, worker replaced
     c.get("/plugins/faulty/api/secret/OTHER")          # a capability denial
-    c.post("/hooks/biblio.after_save", json={"biblionumber": 1})
+    host.hook("biblio.after_save", {"biblionumber": 1})
     # an upgrade attempt that is refused still counts
     host.admin.post("/admin/plugins/hello-world/upgrade", content=b"x",
                     headers={"Content-Type": "application/zip"})

@@ -23,6 +23,7 @@ import httpx
 from ops.processes import Server, free_port, open_for_workers, start_server
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+HOOK_SECRET = "test-hook-secret-0123456789"
 REGISTRY_ADMIN = "registry-admin-token-0123456789"
 BUCKET = "koha-plugins"
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -74,7 +75,8 @@ class Host:
             [*prefix, sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(self.port),
              "--data-dir", str(self.data_dir), "--trusted-key", str(self.trusted),
              "--admin-token", ADMIN_TOKEN, *self.extra_args],
-            self.log, port=self.port, env=_env(self.env))
+            self.log, port=self.port, env=_env({"PLUGIN_HOST_HOOK_SECRET": HOOK_SECRET,
+                                                **self.env}))
         self.client = httpx.Client(base_url=self.url, timeout=30)
         self.admin = httpx.Client(base_url=self.url, timeout=60,
                                   headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
@@ -91,6 +93,15 @@ class Host:
     def install(self, data: bytes, **params) -> httpx.Response:
         return self.admin.post("/admin/plugins", content=data, params=params,
                                headers={"Content-Type": "application/zip"})
+
+    def hook(self, event: str, payload: object = None, content: bytes | None = None,
+             secret: str = HOOK_SECRET) -> httpx.Response:
+        """Deliver a Koha event as the Koha bridge does: signed with the hook secret."""
+        from plugin_host.hook_signature import signed_headers
+
+        body = content if content is not None else json.dumps(payload).encode()
+        return self.client.post(f"/hooks/{event}", content=body,
+                                headers=signed_headers(secret, f"/hooks/{event}", body))
 
     def installed(self) -> list[str]:
         return [p["name"] for p in self.admin.get("/admin/plugins").json()["plugins"]]

@@ -43,19 +43,23 @@ for _method in METHODS:  # one route per method: each has its own operation id
         responses=error_responses(404, 405, 413, 500, 502, 503, 504))
 
 
-@router.post("/hooks/{event}", responses=error_responses(404, 413, 422),
+@router.post("/hooks/{event}", responses=error_responses(401, 404, 413, 422),
              openapi_extra={"requestBody": {"content": {"application/json": {
                  "schema": {"description": "the event's payload: its fields in "
                                            "docs/plugins/koha-events.md"}}}}})
 async def deliver_hook(event: str, request: Request) -> dict[str, Any]:
     """Deliver a Koha event to every enabled plugin subscribed to it. An event Koha does
     not have is a 404 (with a did-you-mean); a payload missing a field or of the wrong
-    type a 422 naming the field (docs/plugins/koha-events.md)."""
+    type a 422 naming the field (docs/plugins/koha-events.md). Only trusted senders:
+    a request signed with the host's hook secret (the Koha bridge), or as ``hook_auth``
+    says (docs/integrations/koha-bridge.md); else 401."""
     host = services(request)
     cid = correlation_id(request)
-    if event not in EVENTS:  # before reading the body: a misspelt event is a 404
+    host.hooks.precheck(request.headers)  # before reading anything else
+    body = await read_body(request, host.settings.max_request_bytes)
+    host.hooks.verify(request.headers, request.method, request.url.path, body)
+    if event not in EVENTS:  # a misspelt event is a 404 (with a did-you-mean)
         validate_payload(event, None)
-    payload = validate_payload(event, parse_json(
-        await read_body(request, host.settings.max_request_bytes), "the event payload"))
+    payload = validate_payload(event, parse_json(body, "the event payload"))
     results = await host.calls.deliver_hook(event, payload, cid)
     return {"event": event, "correlation_id": cid, "results": results}
