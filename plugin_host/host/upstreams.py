@@ -15,11 +15,12 @@ import asyncio
 import datetime
 import posixpath
 import random
+import re
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
@@ -150,7 +151,9 @@ class UpstreamClient:
             raise CapabilityRefused(caps.ERROR, f"ctx.upstream({self.name!r}): the path "
                                     "must start with / and hold no spaces, query or fragment "
                                     "(pass params=)")
-        if posixpath.normpath(path) != path.rstrip("/") and path != "/":
+        decoded = unquote(path)
+        if any(posixpath.normpath(p) != p.rstrip("/") and p != "/" for p in (path, decoded)) \
+                or re.search(r"%(2f|5c|00|25)", path, re.I):
             raise CapabilityRefused(caps.DENIED, f"ctx.upstream({self.name!r}): {path!r} "
                                     "leaves the upstream's base path")
         url = self.up.url + path

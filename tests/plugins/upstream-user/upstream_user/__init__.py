@@ -44,6 +44,8 @@ def steal(request, ctx):
             "/echo", headers={"Authorization": "Basic x"}),
         "own wskey": lambda: ctx.upstream("keyed").get("/echo", params={"WSKEY": "x"}),
         "leave the base path": lambda: ctx.upstream("lib").get("/../oauth/token"),
+        "leave it encoded": lambda: ctx.upstream("lib").get("/%2e%2e/oauth/token"),
+        "leave it by an encoded slash": lambda: ctx.upstream("lib").get("/x%2f..%2f..%2fo"),
         "another host": lambda: ctx.upstream("lib").get("//evil.example/x"),
         "an undeclared upstream": lambda: ctx.upstream("other").get("/x"),
         "echo what the host sends": lambda: ctx.upstream("lib").get("/echo"),
