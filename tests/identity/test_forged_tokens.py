@@ -120,8 +120,14 @@ def test_an_id_token_with_another_nonce_is_refused(idp):
     token = sign(claims(idp, aud="marketplace", nonce="sent-with-sign-in-A"), idp.keys[0])
 
     def verify(nonce):
-        return asyncio.run(provider.verify(token, audiences=["marketplace"], nonce=nonce,
-                                           id_token=True))
+        # a loop of its own, never installed: asyncio.run() would leave the main thread
+        # without a current loop, which Pulumi's mocks (tests/infra) still ask for
+        loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(provider.verify(
+                token, audiences=["marketplace"], nonce=nonce, id_token=True))
+        finally:
+            loop.close()
 
     assert verify("sent-with-sign-in-A")["sub"] == "ada"
     for nonce in ("sent-with-sign-in-B", None):
