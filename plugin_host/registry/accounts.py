@@ -115,7 +115,15 @@ class Accounts:
         """The account of a person from an identity provider: made at first sign-in
         (named after them, with a suffix if the name is taken), its roles set to what
         their groups give now. Returns the person under the account's name, with
-        ``role_change`` in ``extra`` when the roles changed (the audit log records it)."""
+        ``role_change`` in ``extra`` when the roles changed (the audit log records it).
+        Two first requests of one person at once (parallel CI jobs) make one account: the
+        one that loses the race finds the winner's."""
+        try:
+            return self._link(who)
+        except IntegrityError:
+            return self._link(who)
+
+    def _link(self, who: Principal) -> Principal:
         with self.sessions.begin() as s:
             account = s.scalar(select(Account).where(Account.provider == who.provider,
                                                      Account.subject == who.subject))
