@@ -17,8 +17,17 @@ def test_migrations_match_the_models(tmp_path, module):
     engine = service_db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
     service_db.migrate(engine, module.MIGRATIONS)
     service_db.migrate(engine, module.MIGRATIONS)  # idempotent
+    # the service's models and the identity tables both services keep
+    from sqlalchemy import MetaData
+
+    from plugin_host.identity.store import IdentityBase
+
+    models = MetaData()
+    for source in (module.Base.metadata, IdentityBase.metadata):
+        for table in source.tables.values():
+            table.to_metadata(models)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), module.Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), models)
     assert diff == []
 
 

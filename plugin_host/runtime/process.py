@@ -51,10 +51,10 @@ CALL_STARTED = contextvars.ContextVar[float | None]("call_started", default=None
 LogHandler = Callable[[dict[str, Any]], None]
 
 
-async def _remove_later(group: cgroups.Group, tries: int = 100) -> None:
-    """Remove a killed worker's group once its last process has gone."""
-    for _ in range(tries):
-        await asyncio.sleep(0.05)
+async def _remove_later(group: cgroups.Group, tries: int = 160) -> None:
+    """Remove a killed worker's group once its last process has gone (within a minute)."""
+    for i in range(tries):
+        await asyncio.sleep(0.05 if i < 100 else 1.0)
         if group.remove(wait=0):
             return
     log.warning("worker.cgroup_left", dirs=[str(d) for d in group.dirs])
@@ -220,11 +220,11 @@ class Worker:
                 env={**WORKER_ENV, **launch.env}, cwd=launch.cwd,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-        except BaseException:
+        except BaseException:  # cancelled mid-spawn too: kill what got in, remove later
             parent.close()
             scratch.release(self.scratch)
-            if self.cgroup is not None:
-                self.cgroup.remove(wait=0)
+            if self.cgroup is not None and not self.cgroup.remove(wait=0):
+                _cleanups.spawn(_remove_later(self.cgroup))
             raise
         finally:
             child.close()

@@ -126,7 +126,9 @@ def assert_nothing_left(host: Host) -> None:
                 left.append(f"process {entry.name}")
         return left
 
-    assert wait_until(lambda: not leftovers()), leftovers()
+    # a killed worker's group goes once its last process has (the host retries for a
+    # minute); one whose start was cancelled mid-spawn too
+    assert wait_until(lambda: not leftovers(), timeout=30, interval=0.2), leftovers()
 
 
 def assert_cgroups_hold(outcomes: dict[str, dict], layers: list[str]) -> None:
