@@ -12,7 +12,6 @@ the access token as ``Authorization: Bearer``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -28,8 +27,6 @@ from .store import Principal
 
 bearer = HTTPBearer(auto_error=False)
 SAML_LIMIT = 1024 * 1024  # a signed response is a few KiB
-#: how a service turns a bearer token into a person (app.state.authenticate)
-Authenticate = Callable[[str, str], Awaitable[Principal | None]]
 
 
 def identity_of(request: Request) -> Identity:

@@ -9,8 +9,6 @@ registry keeps an account for them)."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -256,11 +254,4 @@ class Identity:
         elif refresh_token:
             ended = await asyncio.to_thread(self.store.revoke_refresh, refresh_token)
         return {"signed_out": ended is not None, "session": ended}
-
-
-def pkce_pair() -> tuple[str, str]:
-    """A PKCE verifier and its S256 challenge (RFC 7636), for clients (the CLI)."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    return verifier, challenge.rstrip(b"=").decode()
 
