@@ -4,7 +4,7 @@ Into ``dist/``: the sdist and wheel of this project; ``wheelhouse/`` with every 
 dependency as a wheel (with the cloud extras installed here, listed in ``extras.txt``:
 boto3 for AWS; the GCP one needs a venv without Pulumi's older protobuf), pinned by
 ``constraints.txt`` (what hosts without internet install
-from); the example plugins as ``.kplugin`` packages (signed if a key is given); a
+from); the example and first-party plugins as ``.kplugin`` packages (signed if a key is given); a
 CycloneDX SBOM of the runtime dependencies; and ``SHA256SUMS`` over all of it.
 
 Timestamps come from ``SOURCE_DATE_EPOCH`` (default: the last commit's time), archives
@@ -31,7 +31,7 @@ from pathlib import Path
 from plugin_host.package.archive import pack
 from plugin_host.package.signing import sign_package
 
-from .paths import ROOT
+from .paths import ROOT, published_plugins
 
 PROJECT = "koha-plugin-host"
 
@@ -172,7 +172,7 @@ def build(out: Path, key: Path | None = None, deps: bool = True,
         for wheel in out.glob("*.whl"):
             shutil.copy2(wheel, wheelhouse / wheel.name)
     plugins = out / "plugins"
-    for folder in sorted(p for p in (root / "examples").iterdir() if (p / "plugin.toml").exists()):
+    for folder in published_plugins(root):
         pkg = pack(folder, plugins)
         if key:
             sign_package(pkg, key)

@@ -31,13 +31,18 @@ class Auth(_Strict):
     type: Literal["oauth2_client_credentials", "api_key", "none"] = "none"
     token_url: str | None = Field(default=None, description="oauth2: the token endpoint")
     scope: str | None = None
+    client_auth: Literal["basic", "body"] = Field(
+        default="basic", description="oauth2: the client's id and secret in HTTP Basic "
+        "(RFC 6749 client_secret_basic) or in the form body (client_secret_post, as Koha "
+        "reads them)")
     client_id_secret: Annotated[str, Field(pattern=SECRET_NAME)] | None = None
     client_secret_secret: Annotated[str, Field(pattern=SECRET_NAME)] | None = None
     key_secret: Annotated[str, Field(pattern=SECRET_NAME)] | None = Field(
         default=None, description="api_key: the key")
     header: str | None = Field(default=None, description="api_key: sent in this header, "
                                                          "e.g. Authorization")
-    prefix: str = Field(default="", description="api_key: before the key, e.g. 'apikey '")
+    prefix: str = Field(default="", description="api_key: a word before the key, a space "
+                        "between them, e.g. 'apikey' (Alma) or 'Bearer'")
     query: str | None = Field(default=None, description="api_key: or in this query "
                                                         "parameter, e.g. wskey")
 

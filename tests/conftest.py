@@ -11,7 +11,7 @@ import pytest
 
 from plugin_host.package.signing import generate_keypair
 
-from .support.paths import EXAMPLES, TEST_PLUGINS
+from .support.paths import EXAMPLES, FIRST_PARTY, TEST_PLUGINS
 from .support.plugins import signed
 from .support.servers import (
     Host,
@@ -39,10 +39,10 @@ def keys(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def packages(tmp_path_factory, keys) -> dict[str, bytes]:
-    """Every example and test plugin, packed and signed by the trusted key."""
+    """Every example, first-party and test plugin, packed and signed by the trusted key."""
     out = tmp_path_factory.mktemp("packages")
     return {folder.name: signed(folder, keys["key"], out)
-            for folder in [*EXAMPLES.iterdir(), *TEST_PLUGINS.iterdir()]
+            for folder in [*EXAMPLES.iterdir(), *FIRST_PARTY.iterdir(), *TEST_PLUGINS.iterdir()]
             if (folder / "plugin.toml").exists()}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from .support.paths import ROOT
 
 CODE = [ROOT / "plugin_host", ROOT / "ops", ROOT / "monitoring", ROOT / "infra",
-        ROOT / "tests", ROOT / "bench", ROOT / "examples", ROOT / "tasks.py"]
+        ROOT / "tests", ROOT / "bench", ROOT / "examples", ROOT / "plugins", ROOT / "tasks.py"]
 #: these put a *plugin's* folder on the path, which is their job
 PLUGIN_LOADERS = {"plugin_host/worker/__main__.py", "plugin_host/sdk/testing.py",
                   "bench/plugin_call.py"}

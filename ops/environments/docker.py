@@ -23,7 +23,7 @@ from plugin_host.errors import PluginHostError
 
 from .. import docker_engine as engine
 from ..containers import ensure_base_image
-from ..paths import EXAMPLES, MONITORING, ROOT
+from ..paths import MONITORING, ROOT, published_plugins
 from ..processes import free_port, wait_ready
 from .examples import dev_key, install_examples, pack_examples, publish_examples
 from .state import EnvInfo, Service, load_services, save_services
@@ -182,6 +182,5 @@ def _info(name: str, env_dir: Path, services: dict[str, Service], started: float
     return EnvInfo(name=name, url=host.url, admin_token=host_token, pid=0,
                    registry_url=services["registry"].url, registry_token=registry_token,
                    data_dir=env_dir / "docker" / "host", log=Path(host.log),
-                   plugins=installed or sorted(p.name for p in EXAMPLES.iterdir()
-                                               if (p / "plugin.toml").exists()),
+                   plugins=installed or [p.name for p in published_plugins()],
                    services=services, seconds=round(time.monotonic() - started, 2))

@@ -10,7 +10,7 @@ import httpx
 from plugin_host.package.archive import pack
 from plugin_host.package.signing import generate_keypair, sign_package
 
-from ..paths import EXAMPLES
+from ..paths import published_plugins
 
 
 def dev_key(state: Path) -> tuple[Path, Path]:
@@ -24,9 +24,9 @@ def dev_key(state: Path) -> tuple[Path, Path]:
 
 
 def pack_examples(key: Path, out: Path) -> dict[str, bytes]:
-    """Every example plugin, packed and signed with the development key."""
+    """Every example and first-party plugin, packed and signed with the development key."""
     packages = {}
-    for folder in sorted(p for p in EXAMPLES.iterdir() if (p / "plugin.toml").exists()):
+    for folder in published_plugins():
         pkg = pack(folder, out)
         sign_package(pkg, key)
         packages[folder.name] = pkg.read_bytes()

@@ -4,7 +4,8 @@ override: a rate limit (token bucket, and a daily quota), a circuit breaker, ret
 idempotent calls with exponential backoff and full jitter (tenacity) honouring
 ``Retry-After``, a timeout per attempt within the plugin call's own budget, and the
 credentials, which only the host holds (OAuth 2 client credentials with the token
-cached and refreshed once on a 401, or an API key in a header or the query).
+cached and refreshed once on a 401, or an API key in a header or the query). Redirects
+are followed only while they stay under the upstream's base URL.
 
 Refusals come back to the plugin as ``UpstreamUnavailable`` (circuit open, throttled,
 retries spent) with a message saying which and for how long."""
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
@@ -234,8 +235,22 @@ class UpstreamClient:
             raise exc if exc is not None else RuntimeError("no time left")
         return pause
 
+    def _redirect(self, url: str, location: str) -> str | None:
+        """Where a redirect leads, if that is still under the upstream's base URL (Alma
+        answers an item look-up by barcode with a 302 to the item); else None."""
+        target, base = urlsplit(urljoin(url, location)), urlsplit(self.up.url)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc) \
+                or not target.path.startswith(base.path.rstrip("/") + "/") or target.fragment:
+            return None
+        try:
+            within = self.url_for(target.path[len(base.path.rstrip("/")):])
+        except CapabilityRefused:
+            return None
+        return within + (f"?{target.query}" if target.query else "")
+
     async def _attempt(self, method: str, url: str, params: dict, headers: dict,
-                       body: Any, deadline: float, refreshed: bool = False) -> dict[str, Any]:
+                       body: Any, deadline: float, refreshed: bool = False,
+                       hops: int = 0) -> dict[str, Any]:
         timeout = min(self.up.timeout_ms / 1000, max(0.01, deadline - time.monotonic()))
         send_headers, send_params = dict(headers), dict(params)
         await self._authenticate(send_headers, send_params, deadline)
@@ -259,7 +274,13 @@ class UpstreamClient:
         if r.status_code == 401 and self.up.auth.type == "oauth2_client_credentials" \
                 and not refreshed:
             self.token = None  # expired or revoked early: one new token, one more try
-            return await self._attempt(method, url, params, headers, body, deadline, True)
+            return await self._attempt(method, url, params, headers, body, deadline, True,
+                                       hops)
+        if r.status_code in (301, 302, 303, 307, 308) and hops < 5 \
+                and (target := self._redirect(url, r.headers.get("location", ""))):
+            keep = r.status_code in (307, 308)
+            return await self._attempt(method if keep else "GET", target, {}, headers,
+                                       body if keep else None, deadline, refreshed, hops + 1)
         if r.status_code == 429:
             metrics.UPSTREAM_THROTTLED.labels(self.plugin, self.name, "upstream").inc()
             raise Retryable("throttled", "429 Too Many Requests",
@@ -274,7 +295,7 @@ class UpstreamClient:
         if a.type == "api_key":
             key = self._secret(a.key_secret)
             if a.header:
-                headers[a.header] = a.prefix + key
+                headers[a.header] = f"{a.prefix} {key}" if a.prefix else key
             else:
                 params[a.query] = key
         elif a.type == "oauth2_client_credentials":
@@ -296,10 +317,13 @@ class UpstreamClient:
             form = {"grant_type": "client_credentials", **({"scope": a.scope} if a.scope
                                                            else {})}
             outcome = "error"
+            client = (self._secret(a.client_id_secret), self._secret(a.client_secret_secret))
+            if a.client_auth == "body":
+                form.update(client_id=client[0], client_secret=client[1])
             try:
                 r = await self.http.post(
                     a.token_url or "", data=form, follow_redirects=False,
-                    auth=(self._secret(a.client_id_secret), self._secret(a.client_secret_secret)),
+                    auth=client if a.client_auth == "basic" else None,
                     timeout=min(self.up.timeout_ms / 1000, max(0.01, deadline - time.monotonic())))
                 body = r.json()
                 if r.status_code != 200 or not isinstance(body.get("access_token"), str):

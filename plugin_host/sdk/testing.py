@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 import msgpack
 
@@ -94,8 +94,16 @@ class _Transport:
                 raise CapabilityRefused(caps.HTTP_ERROR,
                                         "no http fake was given to PluginTestClient")
             query = urlencode(args.get("params") or {}, doseq=True)
-            r = self.http(args["method"], up.url + args["path"] + ("?" + query if query else ""),
-                          args["headers"], args["body"])
+            url = up.url + args["path"] + ("?" + query if query else "")
+            r = self.http(args["method"], url, args["headers"], args["body"])
+            for _ in range(5):  # redirects under the upstream's URL, as the host follows
+                where = urljoin(url, {k.lower(): v for k, v in r.headers.items()}.get(
+                    "location", ""))
+                if r.status not in (301, 302, 303, 307, 308) or \
+                        not where.startswith(up.url + "/"):
+                    break
+                url = where
+                r = self.http("GET", url, args["headers"], None)
             return {"status": r.status, "headers": r.headers, "body": r.body}
         policy.check_op(op)
         raise CapabilityRefused(caps.ERROR, f"unknown capability {op!r}")
