@@ -64,7 +64,8 @@ class KohaRest(Service):
         if path == "/holds":
             patron = call.arg("patron_id")
             return self._page(call, [
-                {"hold_id": h, "patron_id": p, "biblio_id": b, "item_id": i,
+                {"hold_id": h, "patron_id": p, "biblio_id": b,
+                 "item_id": None if i is None else str(i),  # a string in hold.yaml
                  "pickup_library_id": "CPL", "priority": 1, "status": None,
                  "hold_date": "2026-11-30", "expiration_date": None, "suspended": False}
                 for h, p, b, i in catalogue.HOLDS if patron in (None, str(p))])
