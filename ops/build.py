@@ -3,9 +3,10 @@
 Into ``dist/``: the sdist and wheel of this project; ``wheelhouse/`` with every runtime
 dependency as a wheel (with the cloud extras installed here, listed in ``extras.txt``:
 boto3 for AWS; the GCP one needs a venv without Pulumi's older protobuf), pinned by
-``constraints.txt`` (what hosts without internet install
-from); the example and first-party plugins as ``.kplugin`` packages (signed if a key is given); a
-CycloneDX SBOM of the runtime dependencies; and ``SHA256SUMS`` over all of it.
+``constraints.txt`` (what hosts without internet install from); the example and
+first-party plugins as ``.kplugin`` packages (signed if a key is given); the Koha bridge
+as ``koha/koha-shadcn-bridge-VERSION.kpz`` (ops/koha_bridge.py); a CycloneDX SBOM of
+the runtime dependencies; and ``SHA256SUMS`` over all of it.
 
 Timestamps come from ``SOURCE_DATE_EPOCH`` (default: the last commit's time), archives
 are normalised (sorted entries, fixed owners and modes), Ed25519 signatures are
@@ -31,6 +32,7 @@ from pathlib import Path
 from plugin_host.package.archive import pack
 from plugin_host.package.signing import sign_package
 
+from .koha_bridge import build_kpz
 from .paths import ROOT, published_plugins
 
 PROJECT = "koha-plugin-host"
@@ -176,6 +178,7 @@ def build(out: Path, key: Path | None = None, deps: bool = True,
         pkg = pack(folder, plugins)
         if key:
             sign_package(pkg, key)
+    build_kpz(out / "koha", epoch, root / "koha-bridge")
     _sbom(out, constraints, epoch)
     files = sorted(p for p in out.rglob("*") if p.is_file())
     sums = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out)}\n"

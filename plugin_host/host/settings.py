@@ -92,6 +92,15 @@ class HostSettings(ServiceSettings, IdentitySettings):
         """A reference to a secret store is read now, once."""
         return resolve(v) if v else v
 
+    @field_validator("hook_secret")
+    @classmethod
+    def _hook_secret_long_enough(cls, v: str | None) -> str | None:
+        if v and len(v) < 32:
+            raise ValueError("at least 32 characters (the Koha bridge refuses shorter ones "
+                             "too): e.g. python3 -c 'import secrets; print(secrets."
+                             "token_urlsafe(32))'")
+        return v
+
     @property
     def plugins_dir(self) -> Path:
         return self.data_dir / "plugins"

@@ -95,3 +95,18 @@ def test_without_a_configured_secret_the_host_keeps_one(tmp_path, keys, packages
         assert r.status_code == 200, r.text
     finally:
         host.stop()
+
+
+def test_a_short_hook_secret_stops_the_host_at_start(tmp_path):
+    """A guessable secret would let anyone deliver events: the host says so and stops."""
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "plugin_host.cli", "serve", "--data-dir",
+                        str(tmp_path / "h"), "--port", "0", "--admin-token", "x"],
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PLUGIN_HOST_HOOK_SECRET": "0123456789abcdef"})
+    assert r.returncode != 0
+    assert "hook_secret: Value error, at least 32 characters" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

@@ -23,7 +23,7 @@ import httpx
 from ops.processes import Server, free_port, open_for_workers, start_server
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
-HOOK_SECRET = "test-hook-secret-0123456789"
+HOOK_SECRET = "test-hook-secret-0123456789abcdefghij"
 REGISTRY_ADMIN = "registry-admin-token-0123456789"
 BUCKET = "koha-plugins"
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

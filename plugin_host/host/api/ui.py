@@ -1,17 +1,47 @@
-"""UI components for Koha's pages: which components fill a slot, and their bundles."""
+"""UI components for Koha's pages: which components fill a slot, their bundles, and the
+slot loader Koha's pages include (``/ui/loader.js``; ``/ui/loader`` gives its URL and SRI
+hash, which the Koha bridge puts in the script tag)."""
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import mimetypes
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from ...service.http import error_responses
 from . import Services
 
 router = APIRouter(tags=["ui"])
+LOADER = Path(__file__).resolve().parents[1] / "static" / "slot-loader.js"
+
+
+@functools.cache
+def _loader() -> tuple[bytes, str]:
+    data = LOADER.read_bytes()
+    return data, "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
+
+
+@router.get("/ui/loader")
+async def ui_loader_info() -> dict[str, str]:
+    """Where the slot loader is and its SRI hash, for the script tag Koha's pages carry:
+    ``<script type="module" src="HOST/ui/loader.js" integrity="…" crossorigin="anonymous">``.
+    The hash changes only when the host is upgraded."""
+    return {"url": "/ui/loader.js", "integrity": _loader()[1]}
+
+
+@router.get("/ui/loader.js", response_class=Response)
+async def ui_loader() -> Response:
+    """The slot loader (an ES module)."""
+    data, integrity = _loader()
+    return Response(data, media_type="text/javascript", headers={
+        "Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff",
+        "Access-Control-Allow-Origin": "*", "ETag": f'"{integrity}"'})
 
 
 @router.get("/ui/slots/{slot}")

@@ -1,0 +1,3 @@
+export function mount(element, { plugin }) {
+  element.textContent = `${plugin} is here`;
+}
