@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from .. import HOST_API_VERSION, __version__
 from ..identity import routes as identity_routes
 from ..identity.audit import AuditMiddleware
+from ..service import tracing
 from ..service.db import database_status
 from ..service.http import install_error_handlers
 from ..service.http_metrics import MetricsMiddleware
@@ -26,6 +27,7 @@ from .views import update_gauges
 def create_app(settings: HostSettings) -> FastAPI:
     services = HostServices.create(settings)
     manager = services.manager
+    tracing.setup("koha-plugin-host", settings.instance, settings.otlp_endpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -34,6 +36,7 @@ def create_app(settings: HostSettings) -> FastAPI:
         yield
         await services.fleet.stop()
         await manager.shutdown()
+        tracing.shutdown()
 
     app = FastAPI(title="Koha plugin host", version=__version__, lifespan=lifespan,
                   description="Runs sandboxed Koha plugins: their routes, hooks and UI "
@@ -44,6 +47,7 @@ def create_app(settings: HostSettings) -> FastAPI:
     app.state.authenticate = services.authenticate
     app.add_middleware(AuditMiddleware, audit=services.identity.audit)
     app.add_middleware(MetricsMiddleware, requests=HTTP_REQUESTS, latency=HTTP_LATENCY)
+    app.add_middleware(tracing.TracingMiddleware)  # outermost: the request's whole time
     install_error_handlers(app, "host")
     app.include_router(probes_router(
         ready=lambda: manager.ready,

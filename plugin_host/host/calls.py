@@ -18,6 +18,7 @@ import structlog
 from ..errors import NotFound, PluginCallError
 from ..protocol import messages as m
 from ..sdk.routing import match_routes
+from ..service import tracing
 from ..service.http import HEADER_NAME, HEADER_VALUE, HOP_BY_HOP
 from . import metrics
 from .installed import Installed
@@ -75,7 +76,8 @@ class PluginCalls:
         if samples is not None:
             msg["profile"] = True  # type: ignore[typeddict-unknown-key]
         result = await self.call(item, route.template, msg, correlation_id,
-                                 trace_label=f"{method} {path}")
+                                 trace_label=f"{method} {path}",
+                                 span_label=f"{method} {route.template}")
         if samples is not None:
             got = result.get("profile", {}).get("samples", {})
             for stack, n in (got.items() if isinstance(got, dict) else ()):
@@ -86,30 +88,41 @@ class PluginCalls:
         return response
 
     async def call(self, item: Installed, label: str, msg: m.Call,
-                   correlation_id: str, trace_label: str | None = None) -> dict[str, Any]:
-        """One call on ``item``'s backend, counted and timed under ``label``, and traced
-        (host/traces.py) under ``trace_label`` (default ``label``)."""
+                   correlation_id: str, trace_label: str | None = None,
+                   span_label: str | None = None) -> dict[str, Any]:
+        """One call on ``item``'s backend, counted and timed under ``label``, traced
+        (host/traces.py) under ``trace_label`` and as an OpenTelemetry span named after
+        ``span_label`` (both default ``label``)."""
         assert item.runtime is not None
         start = time.perf_counter()
         outcome = "ok"
         trace = self.manager.traces.begin(item.name, item.version, correlation_id,
                                           trace_label or label)
-        try:
-            result = await item.runtime.call(msg)
-            if not result.get("ok"):
-                outcome = "error"
-                raise handler_failure(item.name, result, correlation_id)
-            return result
-        except PluginCallError as e:
-            if outcome == "ok":
-                outcome = OUTCOMES.get(e.code, "error")
-                log.warning("plugin.call_failed", plugin=item.name, route=label,
-                            correlation_id=correlation_id, code=e.code, error=e.message)
-            raise
-        finally:
-            self.manager.traces.end(trace, outcome)
-            metrics.PLUGIN_CALLS.labels(item.name, label, outcome).inc()
-            metrics.PLUGIN_LATENCY.labels(item.name, label).observe(time.perf_counter() - start)
+        with tracing.span(f"plugin {item.name} {span_label or label}", **{
+                "koha.plugin": item.name, "koha.plugin.version": item.version,
+                "koha.correlation_id": correlation_id}) as span:
+            trace["_span"] = span  # capability requests of this call are its children
+            try:
+                result = await item.runtime.call(msg)
+                if not result.get("ok"):
+                    outcome = "error"
+                    raise handler_failure(item.name, result, correlation_id)
+                return result
+            except PluginCallError as e:
+                if outcome == "ok":
+                    outcome = OUTCOMES.get(e.code, "error")
+                    log.warning("plugin.call_failed", plugin=item.name, route=label,
+                                correlation_id=correlation_id, code=e.code, error=e.message)
+                raise
+            finally:
+                span.set_attribute("koha.outcome", outcome)
+                self._finish(item, label, trace, outcome, start)
+
+    def _finish(self, item: Installed, label: str, trace: dict[str, Any], outcome: str,
+                start: float) -> None:
+        self.manager.traces.end(trace, outcome)
+        metrics.PLUGIN_CALLS.labels(item.name, label, outcome).inc()
+        metrics.PLUGIN_LATENCY.labels(item.name, label).observe(time.perf_counter() - start)
 
     async def deliver_hook(self, event: str, payload: Any, correlation_id: str
                            ) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from ..manifest import Manifest
 from ..protocol import capabilities as caps
 from ..protocol.capabilities import CapabilityPolicy, CapabilityRefused
 from ..runtime.process import CALL_STARTED, CURRENT_CALL
+from ..service import tracing
 from ..service.http import HEADER_NAME, HEADER_VALUE
 from . import metrics
 from .kv import KVStore
@@ -68,8 +69,11 @@ class Capabilities:
         SDK turns back into its exception. Each is added to the trace of the call it was
         made during."""
         start, outcome = time.perf_counter(), "ok"
+        parent = self.traces.span_of(self.name, CURRENT_CALL.get()) if self.traces else None
         try:
-            return await self._handle(op, args)
+            with tracing.span(f"capability {op}", parent=parent,
+                              **{"koha.plugin": self.name, "koha.capability": op}):
+                return await self._handle(op, args)
         except CapabilityRefused as e:
             outcome = e.code
             if e.code == caps.DENIED and op in _DENIAL_LABEL:

@@ -82,6 +82,10 @@ class HostSettings(ServiceSettings, IdentitySettings):
                                   "admin API (hosts sharing a database must share it); may "
                                   "name a secret (aws-sm://, gcp-sm://, file://); default: "
                                   "data_dir/secrets.key, made on first start")
+    otlp_endpoint: str | None = Field(
+        default=None, description="OpenTelemetry collector (OTLP over HTTP, e.g. "
+        "http://otel-collector:4318): a trace per request, host to worker to capability to "
+        "upstream; also read from OTEL_EXPORTER_OTLP_ENDPOINT. Unset: no traces exported")
     registry_api_url: str | None = Field(
         default=None, description="The registry's API (e.g. https://registry.example.org), "
                                   "told of each install so download counts stay true")

@@ -34,6 +34,7 @@ class Traces:
 
     def end(self, trace: dict[str, Any], outcome: str, **fields: Any) -> None:
         trace["ms"] = round((time.perf_counter() - trace.pop("_t0")) * 1000, 3)
+        trace.pop("_span", None)
         trace["outcome"] = outcome
         trace.update(fields)
         self.open.pop((trace["plugin"], trace["correlation_id"]), None)
@@ -44,6 +45,11 @@ class Traces:
         if trace is not None and len(trace["caps"]) < 200:
             trace["caps"].append({"op": op, "what": _what(op, args), "ms": round(ms, 3),
                                   "outcome": outcome})
+
+    def span_of(self, plugin: str, cid: str | None) -> Any:
+        """The OpenTelemetry span of the call ``cid`` on ``plugin`` while it runs."""
+        trace = self.open.get((plugin, cid or ""))
+        return trace.get("_span") if trace is not None else None
 
     def annotate(self, plugin: str, cid: str, **fields: Any) -> None:
         """Add ``fields`` to the newest trace of ``cid`` on ``plugin``."""

@@ -24,11 +24,13 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
+from opentelemetry.trace import SpanKind
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from ..integrations import IDEMPOTENT, Upstream
 from ..protocol import capabilities as caps
 from ..protocol.capabilities import CapabilityRefused
+from ..service import tracing
 from . import metrics
 
 #: headers the plugin may not set: the host's credentials and routing
@@ -254,23 +256,14 @@ class UpstreamClient:
         timeout = min(self.up.timeout_ms / 1000, max(0.01, deadline - time.monotonic()))
         send_headers, send_params = dict(headers), dict(params)
         await self._authenticate(send_headers, send_params, deadline)
-        start, outcome = time.perf_counter(), "error"
-        try:
-            r = await self.http.request(method, url, params=send_params, headers=send_headers,
-                                        content=body, timeout=timeout, follow_redirects=False)
-            data = r.content[:self.response_limit + 1]
-            if len(data) > self.response_limit:
-                raise CapabilityRefused(caps.HTTP_ERROR, f"upstream {self.name}: the answer "
-                                        f"is larger than {self.response_limit} bytes")
-            outcome = f"{r.status_code // 100}xx"
-            answer = {"status": r.status_code, "headers": dict(r.headers), "body": data}
-        except httpx.TimeoutException:
-            outcome = "timeout"
-            raise Retryable("timeout", f"no answer within {timeout:.2f} s") from None
-        except httpx.HTTPError as e:
-            raise Retryable("error", f"{type(e).__name__}: {e}") from None
-        finally:
-            self._count(outcome, time.perf_counter() - start)
+        start = time.perf_counter()
+        with tracing.span(f"upstream {self.name} {method}", SpanKind.CLIENT, **{
+                "koha.plugin": self.plugin, "koha.upstream": self.name,
+                "http.request.method": method, "server.address": urlsplit(url).hostname,
+                "url.path": urlsplit(url).path}) as span:
+            tracing.inject_headers(send_headers)  # the service may join the trace
+            r = await self._send(span, method, url, send_params, send_headers, body, timeout,
+                                 start)
         if r.status_code == 401 and self.up.auth.type == "oauth2_client_credentials" \
                 and not refreshed:
             self.token = None  # expired or revoked early: one new token, one more try
@@ -281,6 +274,7 @@ class UpstreamClient:
             keep = r.status_code in (307, 308)
             return await self._attempt(method if keep else "GET", target, {}, headers,
                                        body if keep else None, deadline, refreshed, hops + 1)
+        answer = {"status": r.status_code, "headers": dict(r.headers), "body": r.content}
         if r.status_code == 429:
             metrics.UPSTREAM_THROTTLED.labels(self.plugin, self.name, "upstream").inc()
             raise Retryable("throttled", "429 Too Many Requests",
@@ -289,6 +283,28 @@ class UpstreamClient:
             raise Retryable("5xx", f"{r.status_code} from the upstream",
                             retry_after(r.headers.get("retry-after")), answer)
         return answer
+
+    async def _send(self, span: Any, method: str, url: str, params: dict, headers: dict,
+                    body: Any, timeout: float, start: float) -> httpx.Response:
+        """One HTTP exchange, counted and traced, its answer held to the size limit."""
+        outcome = "error"
+        try:
+            r = await self.http.request(method, url, params=params, headers=headers,
+                                        content=body, timeout=timeout, follow_redirects=False)
+            if len(r.content) > self.response_limit:
+                raise CapabilityRefused(caps.HTTP_ERROR, f"upstream {self.name}: the answer "
+                                        f"is larger than {self.response_limit} bytes")
+            outcome = f"{r.status_code // 100}xx"
+            span.set_attribute("http.response.status_code", r.status_code)
+            return r
+        except httpx.TimeoutException:
+            outcome = "timeout"
+            raise Retryable("timeout", f"no answer within {timeout:.2f} s") from None
+        except httpx.HTTPError as e:
+            raise Retryable("error", f"{type(e).__name__}: {e}") from None
+        finally:
+            span.set_attribute("koha.outcome", outcome)
+            self._count(outcome, time.perf_counter() - start)
 
     async def _authenticate(self, headers: dict, params: dict, deadline: float) -> None:
         a = self.up.auth

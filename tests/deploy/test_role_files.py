@@ -176,3 +176,35 @@ def test_read_only_commands_run_in_check_mode():
                     and "until" not in task):  # a wait loop: the switch it guards is skipped
                 assert task.get("check_mode") is False, \
                     f"{tasks_file.relative_to(ROOT)}: {task['name']}"
+
+
+def test_every_variable_the_service_env_files_set_is_a_setting(tmp_path):
+    """The services ignore unknown PLUGIN_HOST_*/PLUGIN_REGISTRY_* variables, so a
+    misspelt one in a role's env file would be lost without a word: each one rendered
+    (every optional branch on) must name a setting. This caught PUBLIC_URL written as
+    PLUGIN_HOST_plugin_host_public_url_URL."""
+    from plugin_host.host.settings import HostSettings
+    from plugin_host.registry.settings import RegistrySettings
+
+    common = {"koha_etc": "/etc/koha", "koha_data": "/var/lib/koha",
+              "inventory_hostname": "h1", "koha_identity": {"oidc_issuer": "https://idp"},
+              "koha_identity_files": ["saml_idp_metadata"],
+              "koha_service_environment": {"AWS_REGION": "eu-west-1"}}
+    cases = [
+        (ROLES / "plugin_host/templates/plugin-host.env.j2", "PLUGIN_HOST_", HostSettings,
+         {"plugin_host_database_url": "postgresql://x", "plugin_host_registry_url": "http://r",
+          "plugin_host_registry_api_url": "http://r", "plugin_host_hook_secret": "h" * 40,
+          "plugin_host_secrets_key": "k", "plugin_host_sandbox_require": ["seccomp"],
+          "plugin_host_public_url": "https://host.example.org",
+          "plugin_host_settings": {"otlp_endpoint": "http://collector:4318"}}),
+        (ROLES / "registry/templates/registry.env.j2", "PLUGIN_REGISTRY_", RegistrySettings,
+         {"registry_public_url": "https://registry.example.org"}),
+    ]
+    for template, prefix, settings, extra in cases:
+        text = render(template, tmp_path, **common, **extra)
+        names = [line.split("=", 1)[0] for line in text.splitlines()
+                 if line.startswith(prefix)]
+        assert f"{prefix}PUBLIC_URL" in names, text
+        fields = {prefix + f.upper() for f in settings.model_fields}
+        unknown = [n for n in names if n not in fields]
+        assert not unknown, f"{template.name} sets {unknown}, which are not settings"
