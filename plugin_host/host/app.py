@@ -33,7 +33,9 @@ def create_app(settings: HostSettings) -> FastAPI:
     async def lifespan(app: FastAPI):
         await manager.startup()
         await services.fleet.start()
+        services.usage.start()
         yield
+        await services.usage.stop()
         await services.fleet.stop()
         await manager.shutdown()
         tracing.shutdown()

@@ -16,6 +16,7 @@ from .lifecycle import PluginManager
 from .registry_installs import RegistryInstalls
 from .settings import HostSettings
 from .swap import HotSwap
+from .usage_report import UsageReporter
 
 
 @dataclass
@@ -29,6 +30,7 @@ class HostServices:
     identity: Identity
     admin_token: str
     hooks: HookAuth
+    usage: UsageReporter
 
     @classmethod
     def create(cls, settings: HostSettings) -> HostServices:
@@ -41,7 +43,8 @@ class HostServices:
         hooks = HookAuth(settings.hook_auth,
                          settings.hook_secret or settings.kept_secret("hook-secret"))
         return cls(settings, manager, calls, swap, registry, Fleet(manager, swap, registry),
-                   identity, settings.resolve_admin_token(), hooks)
+                   identity, settings.resolve_admin_token(), hooks,
+                   UsageReporter(settings, manager))
 
     async def authenticate(self, token: str, address: str) -> Principal | None:
         """Who a bearer token is for: the bootstrap admin token (automation and first

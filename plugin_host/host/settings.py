@@ -82,6 +82,12 @@ class HostSettings(ServiceSettings, IdentitySettings):
                                   "admin API (hosts sharing a database must share it); may "
                                   "name a secret (aws-sm://, gcp-sm://, file://); default: "
                                   "data_dir/secrets.key, made on first start")
+    usage_reporting: bool = Field(
+        default=False, description="Opt in: tell the registry (registry_api_url) once a day "
+        "which plugins this host runs, under a random installation id, for the "
+        "catalogue's active installs; nothing else is sent")
+    usage_report_interval: float = Field(default=86400, ge=1, le=7 * 86400,
+                                         description="Seconds between usage reports")
     otlp_endpoint: str | None = Field(
         default=None, description="OpenTelemetry collector (OTLP over HTTP, e.g. "
         "http://otel-collector:4318): a trace per request, host to worker to capability to "

@@ -19,6 +19,7 @@ from .db import Account, PluginRecord, PublisherKey, Rating, Release, Review
 from .metrics import DOWNLOADS
 from .records import aware, package_file, release_view, valid_range
 from .storage import Storage
+from .usage import active_installs
 
 
 class Catalogue:
@@ -58,6 +59,7 @@ class Catalogue:
             for r in s.scalars(select(Release).where(Release.state == "approved")):
                 approved[r.plugin].append(r)
             ratings = self._ratings(s)
+            installs = active_installs(s)
         out = []
         for p in plugins:
             tags = p.tags or []
@@ -76,11 +78,13 @@ class Catalogue:
             out.append({"name": p.name, "summary": p.summary, "tags": tags,
                         "latest": latest.version if latest else None,
                         "downloads": sum(r.downloads for r in releases),
+                        "active_installs": installs.get(p.name, 0),
                         "updated": updated.isoformat() if updated else None,
                         "deprecated": p.deprecated,
                         **ratings.get(p.name, {"rating": None, "ratings": 0})})
         out.sort(key=lambda x: x["name"])
         key = {"downloads": lambda x: -x["downloads"],
+               "installs": lambda x: -x["active_installs"],
                "rating": lambda x: -(x["rating"] or 0),
                "updated": lambda x: x["updated"] or ""}.get(sort)
         if key:
@@ -117,6 +121,7 @@ class Catalogue:
                        s.scalars(select(Rating).where(Rating.plugin == name))]
             return {"name": name, "summary": p.summary, "tags": p.tags,
                     "deprecated": p.deprecated, **self.rating(name),
+                    "active_installs": active_installs(s, name).get(name, 0),
                     "reviews_by_users": ratings,
                     "versions": sorted((release_view(r) for r in releases),
                                        key=lambda r: parse_version(r["version"]), reverse=True),

@@ -3,12 +3,13 @@ reviews. Created and upgraded by Alembic (plugin_host/registry/migrations)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -122,3 +123,16 @@ class Rating(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
+
+
+class UsageReport(Base):
+    """A host (by the random installation id it made for itself) ran a plugin on a day:
+    what active installs are counted from. Hosts report only when their operator turns
+    ``usage_reporting`` on (docs/registry/operating.md)."""
+
+    __tablename__ = "usage_reports"
+
+    installation: Mapped[str] = mapped_column(String(32), primary_key=True)
+    plugin: Mapped[str] = mapped_column(ForeignKey("plugins.name"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    version: Mapped[str] = mapped_column(String(64))

@@ -11,6 +11,9 @@ HTTP_REQUESTS, HTTP_LATENCY = request_metrics("registry")
 PUBLISHES = Counter("registry_publishes_total", "Publish attempts", ["outcome"])
 REVIEWS = Counter("registry_reviews_total", "Review decisions", ["decision"])
 DOWNLOADS = Counter("registry_downloads_total", "Package downloads", ["plugin"])
+USAGE_REPORTS = Counter("registry_usage_reports_total", "Hosts' daily reports of the plugins "
+                        "they run, by outcome (counted, refused: too many from one address, "
+                        "invalid)", ["outcome"])
 QUEUE_SIZE = Gauge("registry_review_queue_size", "Releases waiting for review")
 QUEUE_AGE = Gauge("registry_review_queue_oldest_age_seconds",
                   "How long the oldest release in the queue has waited")

@@ -18,6 +18,7 @@ from .marketplace import Marketplace
 from .publication import IndexPublisher
 from .publishing import Publishing
 from .settings import RegistrySettings
+from .usage import Usage
 
 
 @dataclass
@@ -29,6 +30,7 @@ class RegistryServices:
     catalogue: Catalogue
     marketplace: Marketplace
     identity: Identity
+    usage: Usage
 
     @classmethod
     def create(cls, settings: RegistrySettings, sessions: sessionmaker) -> RegistryServices:
@@ -38,7 +40,8 @@ class RegistryServices:
         identity = Identity(settings, sessions, service="registry", data_dir=settings.data_dir,
                             known=ROLES, base=("user",), link=accounts.link)
         return cls(settings, accounts, index, Publishing(settings, sessions, accounts, index),
-                   catalogue, Marketplace(sessions, index, catalogue), identity)
+                   catalogue, Marketplace(sessions, index, catalogue), identity,
+                   Usage(sessions))
 
     async def authenticate(self, token: str, address: str) -> Principal:
         """Who a bearer token is for: a session or OIDC access token (identity), else an

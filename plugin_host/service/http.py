@@ -57,6 +57,7 @@ ERROR_MEANINGS = {
     409: "it conflicts with the current state", 413: "the body is larger than allowed",
     415: "the body is not of the type asked for",
     422: "invalid input: each problem names the field",
+    429: "too many requests: wait and try again (Retry-After when known)",
     500: "a plugin's handler raised, or an unexpected error (see the log)",
     501: "this server is not configured for it",
     502: "a plugin's worker crashed or answered badly, or the index failed verification",

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from ... import HOST_API_VERSION
 from ...errors import PluginHostError
+from ...identity.audit import client_address
+from ...manifest import NAME_RE
 from ...service.http import error_responses
 from ...versions import parse_version
 from . import JSON_CHECK, OptionalCaller, Services
@@ -33,10 +36,12 @@ router = APIRouter(prefix="/api/v1",
 async def search(registry: Services, q: Annotated[str, Query()] = "",
                  tag: Annotated[str | None, Query()] = None,
                  host_api: Annotated[str | None, Query(pattern=r"^\d+\.\d+\.\d+$")] = None,
-                 sort: Annotated[str, Query(pattern="^(name|downloads|rating|updated)$")
-                                 ] = "name") -> dict[str, Any]:
+                 sort: Annotated[str, Query(
+                     pattern="^(name|downloads|installs|rating|updated)$")] = "name"
+                 ) -> dict[str, Any]:
     """Search name, summary and tags; filter by tag and by a host API version the
-    latest release must support; sort by name, downloads, rating or updated."""
+    latest release must support; sort by name, downloads, active installs, rating or
+    updated."""
     if host_api is not None:
         check_version("host_api", host_api)
     return {"plugins": registry.catalogue.search(q, tag, sort, host_api)}
@@ -78,6 +83,32 @@ async def download(name: str, version: str, registry: Services) -> Response:
     filename, data = await asyncio.to_thread(registry.catalogue.download, name, version)
     return Response(data, media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+class PluginRun(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=NAME_RE, max_length=63)
+    version: str = Field(min_length=1, max_length=64)
+
+
+class UsageReportBody(BaseModel):
+    """What a host sends (and all it sends) when its operator turned usage_reporting on."""
+
+    model_config = ConfigDict(extra="forbid")
+    installation: str = Field(description="A random id the host made for itself (32 hex)")
+    plugins: list[PluginRun] = Field(max_length=1000, description="The enabled plugins")
+    host_version: str = Field(default="", max_length=64)
+
+
+@router.post("/usage", status_code=202, responses=error_responses(422, 429))
+async def usage(report: UsageReportBody, request: Request,
+                registry: Services) -> dict[str, Any]:
+    """A host's daily report of the plugins it runs (anonymous: an installation id the
+    host made up); counted once per installation, plugin and day into the catalogue's
+    active installs. Plugins the registry does not list are ignored."""
+    return await asyncio.to_thread(
+        registry.usage.record, report.installation,
+        [p.model_dump() for p in report.plugins], client_address(request.scope))
 
 
 @router.post("/plugins/{name}/{version}/installed", status_code=204)
