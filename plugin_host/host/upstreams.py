@@ -149,7 +149,10 @@ class UpstreamClient:
 
     def url_for(self, path: str) -> str:
         """``path`` under the base URL; anything that would leave it is refused."""
-        if not isinstance(path, str) or not path.startswith("/") or path.startswith("//") \
+        if isinstance(path, str) and path.startswith("//"):  # another host, scheme-relative
+            raise CapabilityRefused(caps.DENIED, f"ctx.upstream({self.name!r}): {path[:100]!r} "
+                                    "leaves the upstream")
+        if not isinstance(path, str) or not path.startswith("/") \
                 or any(ord(c) < 33 or c in "\\#?" for c in path):
             raise CapabilityRefused(caps.ERROR, f"ctx.upstream({self.name!r}): the path "
                                     "must start with / and hold no spaces, query or fragment "

@@ -39,8 +39,10 @@ def start_host(tmp: Path, keys, packages, layers: list[str] | None, require: lis
                 env={"PLUGIN_HOST_SECRET_TOKEN": "top-secret"}).start()
     assert host.install(packages["hello-world"]).status_code == 201
     assert host.install(packages["book-notes"]).status_code == 201
-    # the token file a host keeps when it generates its own admin token
+    # the token file a host keeps when it generates its own admin token, and the hook
+    # secret it keeps when none is set
     (host.data_dir / "admin-token").write_text("generated-admin-token\n")
+    (host.data_dir / "hook-secret").write_text("kept-hook-secret-" + "x" * 32 + "\n")
     # something private of another plugin's, where a careless host would keep it
     other = host.data_dir / "plugin-data" / "book-notes"
     other.mkdir(parents=True, exist_ok=True)
@@ -51,6 +53,7 @@ def start_host(tmp: Path, keys, packages, layers: list[str] | None, require: lis
 def targets(host: Host, code_dir: Path) -> dict:
     return {"host_db": str(host.data_dir / "host.db"),
             "admin_token": str(host.data_dir / "admin-token"),
+            "hook_secret": str(host.data_dir / "hook-secret"),
             "trusted_key": str(host.trusted),
             "other_data": str(host.data_dir / "plugin-data" / "book-notes" / "private.txt"),
             "host_data": str(host.data_dir), "code_dir": str(code_dir),
@@ -169,6 +172,11 @@ def test_every_escape_is_contained(full_host, tmp_path, keys):
     assert_nothing_left(full_host)
     for name in ("http-outside-allow-list", "http-loopback", "http-metadata"):
         assert "not in permissions.network" in outcomes[name]["error"], outcomes[name]
+    for name in ("read-upstream-key-through-secrets", "upstream-leave-base-path",
+                 "upstream-leave-by-dots", "upstream-another-host",
+                 "upstream-own-credential-header", "upstream-own-authorization",
+                 "undeclared-upstream"):  # refused by the host before anything is sent
+        assert outcomes[name]["error"].startswith("PermissionDenied"), outcomes[name]
     # the host is unharmed: still serving, nothing planted
     assert full_host.proc.poll() is None
     assert not (full_host.data_dir / "planted").exists()
@@ -337,7 +345,9 @@ AS_PLAIN_USER = ["read-host-database", "read-admin-token", "write-host-data", "w
                  "signal-host", "ptrace-host", "prlimit-host", "renice-host",
                  "read-host-environment", "sigqueue-host", "pidfd-signal-host",
                  "write-proc-sys", "tcp-connect", "exec-shell", "memfd-memory",
-                 "inherited-descriptors"]
+                 "inherited-descriptors", "read-hook-secret",
+                 "read-upstream-key-through-secrets", "upstream-own-credential-header",
+                 "upstream-leave-base-path"]
 
 
 @pytest.mark.parametrize("layers", [None, ["landlock", "seccomp"]],

@@ -24,6 +24,16 @@ network = ["covers.openlibrary.org:443"]
 [resources]
 memory = "64MiB"
 timeout_ms = 1500
+
+# a library service whose key the host holds (the operator's TOKEN secret)
+[upstreams.lib]
+url = "https://lib.example.org/api"
+retries = 0
+
+[upstreams.lib.auth]
+type = "api_key"
+key_secret = "TOKEN"
+header = "X-Api-Key"
 '''
 
 CODE = '''
@@ -46,6 +56,22 @@ def attempt(request, ctx):
 def run(args, ctx):
 {body}
 '''
+
+
+
+def _refused(call: str) -> str:
+    """A body that escapes unless the host refuses ``call`` as outside the plugin's
+    permissions (a call that merely fails, e.g. an unreachable service, escapes too:
+    the host must refuse before sending anything)."""
+    return ('from plugin_host.sdk import CapabilityError\n'
+            '    try:\n'
+            f'        {call}\n'
+            '    except CapabilityError as e:\n'
+            '        if e.code == "capability_denied":\n'
+            '            raise\n'
+            '        return f"not refused: {e.code}: {e}"\n'
+            '    return "sent"')
+
 
 # name → (body of run(args, ctx), needs a file system layer only)
 ATTEMPTS = {
@@ -187,6 +213,18 @@ ATTEMPTS = {
                      '    return resource.prlimit(args["host_pid"], limit, (8, 8))', False),
     "renice-host": ('os.setpriority(os.PRIO_PROCESS, args["host_pid"], 19)', False),
     "realtime-priority": ('os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))', False),
+    # the credentials the host holds for a plugin's library services, and its hook secret
+    "read-hook-secret": ('return open(args["hook_secret"]).read()', True),
+    "read-upstream-key-through-secrets": ('return ctx.secrets["TOKEN"]', False),
+    "upstream-leave-base-path": (_refused('ctx.upstream("lib").get("/%2e%2e/admin")'), False),
+    "upstream-leave-by-dots": (_refused('ctx.upstream("lib").get("/a/../../admin")'), False),
+    "upstream-another-host": (_refused('ctx.upstream("lib").get("//evil.example/x")'), False),
+    "upstream-own-credential-header": (
+        _refused('ctx.upstream("lib").get("/x", headers={"X-Api-Key": "mine"})'), False),
+    "upstream-own-authorization": (
+        _refused('ctx.upstream("lib").get("/x", headers={"Authorization": "Basic eA=="})'),
+        False),
+    "undeclared-upstream": (_refused('ctx.upstream("elsewhere").get("/x")'), False),
     "abstract-socket": ('s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n'
                         '    s.connect("\\0koha-test")\n'
                         '    return s', False),
