@@ -20,6 +20,10 @@ from ..support.paths import ROOT
 from ..support.waiting import wait_until
 
 
+#: what every environment publishes and installs: the examples and first-party plugins
+PUBLISHED = ["alma", "book-notes", "hello-world", "koha-rest", "oclc-worldcat"]
+
+
 def port_free(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
@@ -41,10 +45,11 @@ def test_two_environments_side_by_side_and_down_leaves_nothing(tmp_path):
     try:
         b = up(tmp_path, "b")
         try:
-            assert a.plugins == b.plugins == ["book-notes", "hello-world"]
-            # the examples came from the environment's registry, through its signed index
+            assert a.plugins == b.plugins == PUBLISHED
+            # the examples and first-party plugins came from the environment's registry,
+            # through its signed index
             catalogue = httpx.get(f"{a.registry_url}/api/v1/plugins").json()["plugins"]
-            assert [p["name"] for p in catalogue] == ["book-notes", "hello-world"]
+            assert [p["name"] for p in catalogue] == PUBLISHED
             assert '"source": "registry"' in logs(tmp_path, "a", "host", 200)
             for env in (a, b):
                 r = httpx.get(f"{env.url}/plugins/hello-world/api/greet/Ada")
@@ -170,7 +175,7 @@ def test_docker_backend_runs_the_same_stack_in_containers(tmp_path):
         r = httpx.get(f"{env.url}/plugins/hello-world/api/greet/Ada")
         assert r.json() == {"greeting": "Hello Ada"}
         catalogue = httpx.get(f"{env.registry_url}/api/v1/plugins").json()["plugins"]
-        assert [p["name"] for p in catalogue] == ["book-notes", "hello-world"]
+        assert [p["name"] for p in catalogue] == PUBLISHED
         detail = httpx.get(f"{env.url}/admin/plugins/hello-world",
                            headers={"Authorization": f"Bearer {env.admin_token}"}).json()
         assert "bubblewrap" in detail["sandbox"]["layers"], detail["sandbox"]
