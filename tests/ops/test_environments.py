@@ -19,7 +19,6 @@ from ops.processes import open_for_workers
 from ..support.paths import ROOT
 from ..support.waiting import wait_until
 
-
 #: what every environment publishes and installs: the examples and first-party plugins
 PUBLISHED = ["alma", "book-notes", "hello-world", "koha-rest", "oclc-worldcat"]
 
