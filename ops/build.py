@@ -34,6 +34,7 @@ from plugin_host.package.signing import sign_package
 
 from .koha_bridge import build_kpz
 from .paths import ROOT, published_plugins
+from .webui import ensure_built
 
 PROJECT = "koha-plugin-host"
 
@@ -151,6 +152,7 @@ def _iso(epoch: int) -> str:
 def build(out: Path, key: Path | None = None, deps: bool = True,
           root: Path = ROOT) -> BuildResult:
     """Build the project at ``root`` into ``out`` (emptied first)."""
+    ensure_built()  # the wheel ships the built web UI (plugin_host/webui/dist)
     epoch = source_date_epoch(root)
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "PYTHONHASHSEED": "0"}
     if out.exists():

@@ -46,8 +46,19 @@ def lint(c):
 def test(c, k=None, args=""):
     """The whole suite: lint, then pytest (real processes, real HTTP)."""
     lint(c)
+    web(c)
     extra = f" -k {k!r}" if k else ""
     c.run(f"{sys.executable} -m pytest {c.config.test.pytest_args}{extra} {args}", pty=False)
+
+
+@task(help={"force": "build even if nothing changed"})
+def web(c, force=False):
+    """Build the web UI (web/ into plugin_host/webui/dist) if a source changed; budgets."""
+    from ..webui import ensure_built
+
+    for f in ensure_built(force=force):
+        print(f"web: {f.page}: {f.js_gzip / 1024:.1f} KiB JS, {f.css_gzip / 1024:.1f} KiB CSS "
+              "(gzipped)")
 
 
 @task(help={"json": "print one JSON object of figures as the last line"})
@@ -96,6 +107,7 @@ GROUPS = {
         ("test", "lint, then the whole suite (real processes, real HTTP)"),
         ("lint", "ruff, import-linter, yamllint, ansible-lint"),
         ("bench", "every benchmark under bench/, with figures"),
+        ("web", "build the web UI (marketplace) if a source changed; size budgets"),
         ("build | release", "wheel, wheelhouse, SBOM, signed examples; bump, tag, sign"),
         ("monitoring.check | infra.test", "promtool/amtool checks; Pulumi programs under mocks"),
     ],
@@ -113,4 +125,4 @@ def overview(c):
     print("\n./dev TASK --help shows a task's options; ./dev --list lists every task.\n")
 
 
-tasks = (up, down, lint, test, bench, schema)
+tasks = (up, down, lint, test, web, bench, schema)

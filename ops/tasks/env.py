@@ -30,7 +30,9 @@ def up(c, name=None, port=0, monitoring=True, backend="local", json_=False, trus
 
     from ..environments import up as env_up
     from ..environments.examples import trust_key
+    from ..webui import ensure_built
 
+    ensure_built()  # the registry serves the marketplace from it
     try:
         info = env_up(state_dir(c), _env_name(c, name),
                       int(port or c.config.dev.host_port), monitoring,

@@ -18,6 +18,7 @@ from ..service.db import database_status, make_engine, make_sessionmaker, migrat
 from ..service.http import install_error_handlers
 from ..service.http_metrics import MetricsMiddleware
 from ..service.probes import probes_router
+from ..webui import serve_pages
 from .api import accounts, audit, catalogue, marketplace, publishing
 from .db import MIGRATIONS
 from .metrics import DATABASE_UP, HTTP_LATENCY, HTTP_REQUESTS
@@ -76,6 +77,7 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     app.include_router(identity_routes.router)
     for module in (accounts, publishing, catalogue, marketplace, audit):
         app.include_router(module.router)
+    serve_pages(app, "marketplace", ["/", "/plugins/{name}"])  # web/src/marketplace
     if isinstance(registry.index.storage, LocalStorage):
         # convenient in development: the registry serves its own static index. Hosts
         # can read the same folder from any static server, with the registry stopped.

@@ -10,14 +10,21 @@ every layer it expects.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
 
 from ops.processes import open_for_workers
 
-from ..support.escapes import ATTEMPTS, HANGS, NEEDS_CGROUPS, NOT_IN_LANDLOCK_MODE, make_plugin
+from ..support.escapes import (
+    AS_PLAIN_USER,
+    ATTEMPTS,
+    HANGS,
+    NEEDS_CGROUPS,
+    NOT_IN_LANDLOCK_MODE,
+    make_plugin,
+    worker_uids,
+)
 from ..support.plugins import signed
 from ..support.servers import Host
 from ..support.waiting import Prober, wait_until
@@ -265,43 +272,6 @@ def test_operators_can_see_the_sandbox_level(full_host):
         assert report["machine"]["seccomp"]["available"]
 
 
-def worker_uids(host: Host, plugin: str) -> dict[int, int]:
-    """pid → real uid of every process of a plugin's workers (each worker's launcher and
-    all its descendants, the sandboxed Python included), seen from outside, where it
-    matters."""
-    leaders = {w["pid"] for w in host.admin.get(f"/admin/plugins/{plugin}").json()
-               ["runtime"]["workers"]}
-    parent, uid, argv = {}, {}, {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        parent[pid] = int(fields[1])
-        try:
-            argv[pid] = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            argv[pid] = []
-        uid[pid] = int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
-
-    def under_a_leader(pid: int) -> bool:
-        while pid > 1:
-            if pid in leaders:
-                return True
-            pid = parent.get(pid, 0)
-        return False
-
-    found = {pid: u for pid, u in uid.items() if under_a_leader(pid)}
-    workers = [pid for pid in found if argv[pid] and b"bwrap" not in argv[pid][0]
-               and b"plugin_host.worker" in argv[pid]]
-    assert workers, "the worker's Python process was not found"
-    return found
-
-
 @pytest.mark.parametrize("layers", [None, ["landlock", "seccomp"]],
                          ids=["bubblewrap", "landlock"])
 def test_no_worker_process_is_root_outside(layers, tmp_path, keys, packages):
@@ -340,14 +310,6 @@ def plain_user() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-#: the attempts that depend on who runs the host: its files, its processes
-AS_PLAIN_USER = ["read-host-database", "read-admin-token", "write-host-data", "write-own-code",
-                 "signal-host", "ptrace-host", "prlimit-host", "renice-host",
-                 "read-host-environment", "sigqueue-host", "pidfd-signal-host",
-                 "write-proc-sys", "tcp-connect", "exec-shell", "memfd-memory",
-                 "inherited-descriptors", "read-hook-secret",
-                 "read-upstream-key-through-secrets", "upstream-own-credential-header",
-                 "upstream-leave-base-path"]
 
 
 @pytest.mark.parametrize("layers", [None, ["landlock", "seccomp"]],

@@ -112,7 +112,9 @@ def test_groups_are_read_again_at_refresh(ldap_registry, slapd):
 def test_the_host_takes_directory_people_with_the_host_admin_group(tmp_path, keys, slapd):
     host = Host(tmp_path / "host", keys["pub"], env=ldap_env("PLUGIN_HOST_", slapd)).start()
     try:
-        ada = sign_in(host.url, "ada", PASSWORDS["ada"]).json()
+        r = sign_in(host.url, "ada", PASSWORDS["ada"])
+        assert r.status_code == 200, r.text
+        ada = r.json()
         assert ada["roles"] == ["host-admin"]
         assert httpx.get(f"{host.url}/admin/plugins", headers=bearer(ada["access_token"])
                          ).status_code == 200

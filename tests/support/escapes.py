@@ -4,6 +4,7 @@ tests/host/test_escape.py in every sandbox mode and as every kind of host user."
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 TEMPLATE = '''
@@ -229,6 +230,14 @@ ATTEMPTS = {
                         '    s.connect("\\0koha-test")\n'
                         '    return s', False),
 }
+#: the attempts that depend on who runs the host: its files, its processes
+AS_PLAIN_USER = ["read-host-database", "read-admin-token", "write-host-data", "write-own-code",
+                 "signal-host", "ptrace-host", "prlimit-host", "renice-host",
+                 "read-host-environment", "sigqueue-host", "pidfd-signal-host",
+                 "write-proc-sys", "tcp-connect", "exec-shell", "memfd-memory",
+                 "inherited-descriptors", "read-hook-secret",
+                 "read-upstream-key-through-secrets", "upstream-own-credential-header",
+                 "upstream-leave-base-path"]
 #: what Landlock mode does not promise when the host runs as a plain user
 #: (docs/security/sandbox.md): its scratch folder is then on the host's disk, capped per
 #: file (64 MiB), not in total (as root it is a 64 MiB tmpfs)
@@ -249,3 +258,38 @@ def make_plugin(root: Path, slug: str, body: str) -> Path:
     return src
 
 
+def worker_uids(host, plugin: str) -> dict[int, int]:
+    """pid → real uid of every process of a plugin's workers (each worker's launcher and
+    all its descendants, the sandboxed Python included), seen from outside, where it
+    matters."""
+    leaders = {w["pid"] for w in host.admin.get(f"/admin/plugins/{plugin}").json()
+               ["runtime"]["workers"]}
+    parent, uid, argv = {}, {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        try:
+            argv[pid] = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            argv[pid] = []
+        uid[pid] = int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
+
+    def under_a_leader(pid: int) -> bool:
+        while pid > 1:
+            if pid in leaders:
+                return True
+            pid = parent.get(pid, 0)
+        return False
+
+    found = {pid: u for pid, u in uid.items() if under_a_leader(pid)}
+    workers = [pid for pid in found if argv[pid] and b"bwrap" not in argv[pid][0]
+               and b"plugin_host.worker" in argv[pid]]
+    assert workers, "the worker's Python process was not found"
+    return found

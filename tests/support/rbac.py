@@ -36,6 +36,7 @@ ROUTES = [
     ("POST", "/api/v1/resolve", {"requirements": {"hello-world": "^1"}}, PUBLIC),
     ("GET", "/api/v1/plugins/hello-world/1.0.0/download", None, PUBLIC),
     ("POST", "/api/v1/plugins/hello-world/1.0.0/installed", None, PUBLIC),
+    ("POST", "/api/v1/usage", {"installation": "0" * 32, "plugins": []}, PUBLIC),
     ("POST", "/api/v1/plugins/hello-world/1.0.0/yank", None, {"admin", "publisher"}),
     ("POST", "/api/v1/plugins/hello-world/1.0.0/unyank", None, {"admin", "publisher"}),
     ("POST", "/api/v1/plugins/hello-world/deprecate", {"message": None},

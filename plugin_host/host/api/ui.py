@@ -35,6 +35,19 @@ async def ui_loader_info() -> dict[str, str]:
     return {"url": "/ui/loader.js", "integrity": _loader()[1]}
 
 
+@router.get("/ui/demo", response_class=Response, include_in_schema=False)
+async def ui_demo(timeout_ms: int = 10000) -> Response:
+    """A page shaped like Koha's staff start page, with the slot loader: try plugins'
+    components without a Koha (docs/integrations/koha-bridge.md)."""
+    page = (LOADER.parent / "demo-staff.html").read_text()
+    page = page.replace("{{INTEGRITY}}", _loader()[1]).replace(
+        "{{TIMEOUT_MS}}", str(max(100, min(timeout_ms, 60000))))
+    return Response(page, media_type="text/html", headers={
+        "Content-Security-Policy": "default-src 'self'; script-src 'self' blob:; "
+        "style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
+        "Cache-Control": "no-cache"})
+
+
 @router.get("/ui/loader.js", response_class=Response)
 async def ui_loader() -> Response:
     """The slot loader (an ES module)."""

@@ -10,7 +10,7 @@
 const host = new URL("../", import.meta.url);
 const me = document.querySelector('script[src*="/ui/loader.js"]');
 const side = me?.dataset.kohaInterface ?? (document.body?.id?.startsWith("opac") ? "opac" : "staff");
-const TIMEOUT_MS = 10000;
+const TIMEOUT_MS = Number(me?.dataset.kohaTimeoutMs ?? 10000);
 
 // where each slot lives on Koha's pages (an element with data-koha-slot="…" also works)
 const PLACES = {
@@ -61,15 +61,24 @@ async function mount(box, slot, component) {
     clearTimeout(timer);
   }
   const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+  let late;
+  const tooLate = new Promise((_, reject) => {
+    late = setTimeout(() => reject(new Error("it did not start in time")), TIMEOUT_MS);
+  });
   try {
-    const module = await import(url);
-    const fn = module[component.export] ?? module.default;
-    if (typeof fn !== "function") throw new Error(`it exports no ${component.export}()`);
-    const target = box === document.head ? box : box.appendChild(document.createElement("div"));
-    await fn(target, { slot, host: host.href, plugin: component.plugin, version: component.version });
+    const run = async () => {
+      const module = await import(url);
+      const fn = module[component.export] ?? module.default;
+      if (typeof fn !== "function") throw new Error(`it exports no ${component.export}()`);
+      const target = box === document.head ? box : box.appendChild(document.createElement("div"));
+      target.dataset.kohaPlugin = component.plugin;
+      await fn(target, { slot, host: host.href, plugin: component.plugin, version: component.version });
+    };
+    await Promise.race([run(), tooLate]);
   } catch (e) {
-    failed(box, component, `it failed: ${e.message}`);
+    failed(box, component, e.message === "it did not start in time" ? e.message : `it failed: ${e.message}`);
   } finally {
+    clearTimeout(late);
     URL.revokeObjectURL(url);
   }
 }

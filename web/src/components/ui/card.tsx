@@ -1,0 +1,11 @@
+import * as React from "react";
+import { cn } from "@/lib/utils";
+
+export function Card({ className, ...props }: React.HTMLAttributes<HTMLElement>) {
+  return (
+    <article
+      className={cn("rounded-lg border border-border bg-card p-4 shadow-sm", className)}
+      {...props}
+    />
+  );
+}
