@@ -33,8 +33,43 @@ def manifest_of(release: Release) -> Manifest:
     return parse_manifest(release.manifest)
 
 
+def _size(n: int) -> str:
+    return f"{n // 1024**2} MiB" if n >= 1024**2 else f"{n // 1024} KiB"
+
+
+def asks_for(m: Manifest) -> list[str]:
+    """What a release asks of the host that installs it, in plain words (the plugin page
+    shows these before anyone installs it)."""
+    from urllib.parse import urlsplit
+
+    from ..koha import EVENTS, SLOTS
+
+    p, out = m.permissions, []
+    if p.network:
+        out.append("Connects to " + ", ".join(p.network) + " (nothing else on the network)")
+    for name, up in sorted(m.upstreams.items()):
+        who = urlsplit(up.url).hostname
+        creds = (", with credentials the host holds (the plugin never sees them)"
+                 if up.auth.type != "none" else "")
+        out.append(f"Calls the library service {name} at {who} through the host{creds}")
+    if p.secrets:
+        out.append("Reads secrets the library sets for it: " + ", ".join(p.secrets))
+    for event in p.hooks:
+        out.append(f"Is told when {EVENTS[event][0]}" if event in EVENTS
+                   else f"Is told of {event}")
+    for c in m.ui.components:
+        out.append(f"Adds a component to Koha's pages: {SLOTS.get(c.slot, c.slot)}")
+    if m.backend is not None:
+        r = m.resources
+        out.append(f"Keeps up to {_size(p.kv_quota)} of its own data; runs sandboxed with "
+                   f"{_size(r.memory)} of memory, {r.timeout_ms / 1000:g} s per call, "
+                   f"{r.workers} worker{'s' if r.workers > 1 else ''}")
+    return out
+
+
 def release_view(r: Release) -> dict[str, Any]:
     return {"plugin": r.plugin, "version": r.version, "state": r.state, "yanked": r.yanked,
             "sha256": r.sha256, "size": r.size, "signer": r.signer, "host_api": r.host_api,
             "dependencies": r.dependencies, "checks": r.checks, "downloads": r.downloads,
-            "published_at": aware(r.published_at).isoformat()}
+            "published_at": aware(r.published_at).isoformat(),
+            "asks_for": asks_for(manifest_of(r))}

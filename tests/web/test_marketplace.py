@@ -63,6 +63,11 @@ def test_browse_search_and_open_a_plugin_with_the_keyboard(browser_page, registr
     assert p.url.endswith("/plugins/alma")
     assert "1.0.0" in p.locator("table").inner_text()
     assert "Item look-ups work well." in p.locator("main").inner_text()
+    asks = p.get_by_role("heading", name="What it asks for (version 1.0.0)")
+    assert asks.is_visible()
+    assert ("Calls the library service alma at api-na.hosted.exlibrisgroup.com through the "
+            "host, with credentials the host holds (the plugin never sees them)"
+            in p.locator("main").inner_text())
     browser_page.axe("plugin page")
     browser_page.shots("marketplace-plugin")
     assert browser_page.errors == [], browser_page.errors

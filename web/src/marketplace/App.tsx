@@ -143,6 +143,14 @@ function Plugin({ name }: { name: string }) {
             <div><dt className="text-muted-foreground">Rating</dt><dd><Stars rating={page.rating} count={page.ratings} /></dd></div>
             <div><dt className="text-muted-foreground">Versions</dt><dd>{page.versions.length}</dd></div>
           </dl>
+          {page.versions.length > 0 && (
+            <>
+              <h2 className="mt-6 mb-2 text-lg font-semibold">What it asks for (version {page.versions[0].version})</h2>
+              <ul className="list-disc space-y-1 pl-5 text-sm">
+                {page.versions[0].asks_for.map((line) => <li key={line}>{line}</li>)}
+              </ul>
+            </>
+          )}
           <h2 className="mt-6 mb-2 text-lg font-semibold">Versions</h2>
           <div className="overflow-x-auto">
             <table className="w-full text-left text-sm">

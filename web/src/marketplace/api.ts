@@ -22,6 +22,7 @@ export interface Release {
   dependencies: Record<string, string>;
   signer: string;
   size: number;
+  asks_for: string[];
 }
 
 export interface PluginPage {
