@@ -71,7 +71,9 @@ class UsageReporter:
 
     async def send(self) -> bool:
         url = f"{(self.settings.registry_api_url or '').rstrip('/')}/api/v1/usage"
-        http = self.manager.http or httpx.AsyncClient(trust_env=False)
+        http = self.manager.http  # the host's client, made at start-up
+        if http is None:
+            return False
         try:
             r = await http.post(url, json=self.report(), timeout=10)
         except httpx.HTTPError as e:

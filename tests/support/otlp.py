@@ -9,13 +9,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+
+from .servers import serve_in_thread
 
 
 @dataclass
@@ -75,12 +77,6 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def otlp_receiver() -> Iterator[Receiver]:
     receiver = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
-    server.daemon_threads = True
-    receiver.url = f"http://127.0.0.1:{server.server_port}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serve_in_thread(_handler(receiver)) as port:
+        receiver.url = f"http://127.0.0.1:{port}"
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()

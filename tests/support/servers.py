@@ -271,11 +271,13 @@ def serve_in_thread(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
     """An HTTP server with ``handler`` in a thread of this process, on a free loopback
     port; yields the port."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True  # a handler still sleeping never holds up the test
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield server.server_address[1]
     finally:
         server.shutdown()
+        server.server_close()
 
 
 @contextmanager

@@ -18,11 +18,13 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from plugin_host.sdk import HttpResponse
+
+from ..servers import serve_in_thread
 
 
 @dataclass
@@ -205,13 +207,6 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def serving(service: Service) -> Iterator[Service]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(service))
-    server.daemon_threads = True
-    service.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(_handler(service)) as port:
+        service.url = f"http://127.0.0.1:{port}"
         yield service
-    finally:
-        server.shutdown()
-        server.server_close()
