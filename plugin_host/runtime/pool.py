@@ -204,6 +204,7 @@ class PluginRuntime:
         deadline = loop.time() + self.timeout
         # The worker skips a call still queued after this (same clock: CLOCK_MONOTONIC).
         msg["deadline"] = time.monotonic() + self.timeout
+        moved = False
         while True:
             w = await self._pick(deadline)
             fut = w.submit(msg)
@@ -211,7 +212,14 @@ class PluginRuntime:
             try:
                 result = await fut
             except NotStarted:
-                continue  # its worker died before reaching it: try another
+                # Its worker died before reaching it: try another. The call never ran,
+                # so the first move gives it its whole time again (a new worker may be
+                # starting); it is not charged for the call that killed the worker.
+                if not moved:
+                    moved = True
+                    deadline = loop.time() + self.timeout
+                    msg["deadline"] = time.monotonic() + self.timeout
+                continue
             except TimeoutError:
                 raise PluginCallError(
                     f"{self.spec.name}: the call took longer than "
