@@ -1,5 +1,6 @@
 // Builds each page of the web UI into plugin_host/webui/dist/, which the Python package
-// ships (production needs no node): the marketplace (served by the registry) for now.
+// ships (production needs no node): the marketplace (served by the registry) and the
+// host console (served by the host).
 // ops/webui.py runs this and checks the budgets.
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,7 +20,10 @@ export default defineConfig({
     emptyOutDir: true,
     sourcemap: false,
     rollupOptions: {
-      input: { marketplace: resolve(here, "src/marketplace/index.html") },
+      input: {
+        marketplace: resolve(here, "src/marketplace/index.html"),
+        console: resolve(here, "src/console/index.html"),
+      },
     },
   },
 });

@@ -16,6 +16,7 @@ from ..service.db import database_status
 from ..service.http import install_error_handlers
 from ..service.http_metrics import MetricsMiddleware
 from ..service.probes import probes_router
+from ..webui import serve_pages
 from . import metrics
 from .api import admin, audit, plugins, ui
 from .metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -62,4 +63,5 @@ def create_app(settings: HostSettings) -> FastAPI:
     app.include_router(identity_routes.router)
     app.include_router(admin.router)
     app.include_router(audit.router)
+    serve_pages(app, "console", ["/console", "/console/plugins/{name}"])  # web/src/console
     return app

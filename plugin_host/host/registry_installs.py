@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 import httpx
 import structlog
@@ -15,7 +16,7 @@ from ..errors import Conflict, PluginHostError
 from ..manifest import NAME_RE, pattern_problem
 from ..package.signing import TrustedKey
 from ..resolver import resolve
-from ..versions import parse_range
+from ..versions import parse_range, parse_version
 from . import metrics
 from .installed import Installed
 from .lifecycle import PluginManager
@@ -119,6 +120,26 @@ class RegistryInstalls:
                 release = session.index.release(c.name, c.version)
                 fetched.append((c, data, publisher_keys(session.index.keys, release.signer)))
         return fetched
+
+    async def available(self) -> dict[str, Any]:
+        """What the registry's signed index offers (verified through TUF like an
+        install): each plugin's summary, tags, deprecation and versions, newest first."""
+        if self.client is None:
+            raise PluginHostError(
+                "browsing the registry needs one: set registry_url and registry_root "
+                "(PLUGIN_HOST_REGISTRY_URL, PLUGIN_HOST_REGISTRY_ROOT)",
+                code="registry_not_configured", status=501)
+        async with self.fetch_lock:
+            session = await asyncio.to_thread(self.client.open)
+        out = {}
+        for name, p in sorted(session.index.document.plugins.items()):
+            versions = sorted(p.releases, key=parse_version, reverse=True)
+            out[name] = {"summary": p.summary, "tags": p.tags, "deprecated": p.deprecated,
+                         "versions": [{"version": v, "yanked": p.releases[v].yanked,
+                                       "host_api": p.releases[v].host_api,
+                                       "dependencies": p.releases[v].dependencies}
+                                      for v in versions]}
+        return {"registry": self.settings.registry_url, "plugins": out}
 
     def _installed(self, name: str) -> Conflict:
         current = self.manager.plugins[name].version

@@ -98,8 +98,10 @@ class HotSwap:
         old = self.manager.get(name)
         problems = old.manifest.config_problems({**old.manifest.default_config(), **config})
         if problems:
-            raise PluginHostError(f"config of {name}: {'; '.join(problems)}",
-                                  code="invalid_config", status=422)
+            error = PluginHostError(f"config of {name}: {'; '.join(problems)}",
+                                    code="invalid_config", status=422)
+            error.problems = problems  # type: ignore[attr-defined]  # each "key: why"
+            raise error
         new = Installed(manifest=old.manifest, code_dir=old.code_dir, enabled=old.enabled,
                         config=config, signer=old.signer, sha256=old.sha256,
                         previous_version=old.previous_version, integrity=old.integrity)

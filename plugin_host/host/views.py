@@ -20,6 +20,7 @@ def describe(manager: PluginManager, item: Installed, detail: bool = False) -> d
         "error": item.error,
         "sandbox": {"layers": item.runtime.layers if item.runtime else manager.sandbox.layers},
         "runtime": item.runtime.status() if item.runtime else None,
+        "calls": call_counts(item.name),
     }
     if detail:
         out.update({
@@ -38,6 +39,18 @@ def describe(manager: PluginManager, item: Installed, detail: bool = False) -> d
             "sha256": item.sha256,
         })
     return out
+
+
+def call_counts(name: str) -> dict[str, int]:
+    """Calls into the plugin since the host started, and how many failed (from
+    ``plugin_host_plugin_calls_total``)."""
+    total = failed = 0
+    for family in metrics.PLUGIN_CALLS.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total") and sample.labels.get("plugin") == name:
+                total += int(sample.value)
+                failed += int(sample.value) if sample.labels.get("outcome") != "ok" else 0
+    return {"total": total, "failed": failed}
 
 
 def secrets_status(manager: PluginManager, item: Installed) -> dict[str, str]:

@@ -4,10 +4,13 @@
 - ``GET /auth/oidc/login`` → the provider; ``GET /auth/oidc/callback`` → a session
 - ``POST /auth/ldap``: user name and password → a session
 - ``GET /auth/saml/metadata``, ``GET /auth/saml/login``, ``POST /auth/saml/acs``
+- ``POST /auth/handoff``: a browser's redirect sign-in → its session (below)
 - ``POST /auth/refresh``, ``POST /auth/logout``, ``GET /auth/me``
 
 A session answer is ``{access_token, refresh_token, expires_in, name, roles, …}``; send
-the access token as ``Authorization: Bearer``."""
+the access token as ``Authorization: Bearer``. A redirect sign-in (OIDC, SAML) started
+with ``return_to`` ends with a 303 to ``return_to#handoff=CODE`` instead, and the page
+there trades the code (once, within a minute) for the session."""
 
 from __future__ import annotations
 
@@ -78,21 +81,27 @@ async def oidc_login(identity: IdentityDep,
     return RedirectResponse(await identity.oidc_start(return_to), status_code=302)
 
 
-@router.get("/oidc/callback")
+@router.get("/oidc/callback", responses={303: {"description": "to return_to#handoff=CODE"}})
 async def oidc_callback(request: Request, identity: IdentityDep,
                         state: Annotated[str, Query(max_length=256)],
                         code: Annotated[str | None, Query(max_length=2048)] = None,
                         error: Annotated[str | None, Query(max_length=256)] = None
-                        ) -> dict[str, Any]:
+                        ) -> Any:
     """Where the provider sends the person back: the code is exchanged (with the PKCE
     verifier), the ID token checked (signature, issuer, audience, expiry, nonce), and a
-    session opened. Each ``state`` works once."""
+    session opened. Each ``state`` works once. Started with ``return_to``: a 303 there
+    with a hand-off code (``POST /auth/handoff``); else the session as JSON."""
     address = client_address(request.scope)
     if error or not code:
         await asyncio.to_thread(identity.store.take_once, "oidc-state", state)
         await asyncio.to_thread(identity.refused, "oidc", f"provider said {error}", address)
         raise Unauthorized(f"the identity provider did not sign you in: {error or 'no code'}")
-    return await identity.oidc_finish(code, state, address)
+    return await _answer(identity, await identity.oidc_finish(code, state, address))
+
+
+async def _answer(identity: Identity, tokens: dict[str, Any]) -> Any:
+    target = await identity.handoff(tokens)
+    return tokens if target is None else RedirectResponse(target, status_code=303)
 
 
 @router.post("/ldap")
@@ -119,22 +128,31 @@ async def saml_login(identity: IdentityDep,
     return RedirectResponse(await identity.saml_start(return_to), status_code=302)
 
 
-@router.post("/saml/acs", responses=error_responses(413), openapi_extra={"requestBody": {
+@router.post("/saml/acs", responses={**error_responses(413), 303: {
+    "description": "to RelayState's return_to#handoff=CODE"}}, openapi_extra={"requestBody": {
     "required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
         "type": "object", "required": ["SAMLResponse"],
         "properties": {"SAMLResponse": {"type": "string"},
                        "RelayState": {"type": "string"}}}}}}})
-async def saml_acs(request: Request, identity: IdentityDep) -> dict[str, Any]:
+async def saml_acs(request: Request, identity: IdentityDep) -> Any:
     """The assertion consumer (HTTP-POST binding): the response and its assertion must be
     signed by the IdP's key (SHA-256), answer a request this service made, and be new
-    (replays are refused)."""
+    (replays are refused). Started with ``return_to``: a 303 there with a hand-off code."""
     form = parse_qs((await read_body(request, SAML_LIMIT)).decode("latin-1"))
     saml_response = form.get("SAMLResponse", [""])[0]
     if not saml_response:
         raise PluginHostError("SAMLResponse: the form field is missing",
                               code="invalid_request", status=422)
-    return await identity.saml_finish(saml_response, form.get("RelayState", [""])[0],
-                                      client_address(request.scope))
+    return await _answer(identity, await identity.saml_finish(
+        saml_response, form.get("RelayState", [""])[0], client_address(request.scope)))
+
+
+@router.post("/handoff")
+async def handoff(request: Request, identity: IdentityDep,
+                  code: Annotated[str, Body(embed=True, max_length=128)]) -> dict[str, Any]:
+    """The session of a browser's redirect sign-in, for the code its page was handed
+    (``#handoff=CODE``): once, within a minute."""
+    return await identity.take_handoff(code, client_address(request.scope))
 
 
 @router.post("/refresh")

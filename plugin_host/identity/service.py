@@ -28,6 +28,7 @@ from .store import ACCESS_PREFIX, IdentityStore, Principal
 
 LOGIN_SECONDS = 600  # how long a started sign-in may take
 ASSERTION_SECONDS = 24 * 3600  # how long a SAML assertion id is remembered
+HANDOFF_SECONDS = 60  # a browser's redirect sign-in, until its page takes the session
 Link = Callable[[Principal, str], Principal]
 
 
@@ -201,6 +202,26 @@ class Identity:
         tokens = await asyncio.to_thread(self._open, who, address, True)
         return {**tokens, "return_to": pending.get("return_to")}
 
+
+    # a browser's sign-in, handed to the page it returns to
+    async def handoff(self, tokens: dict[str, Any]) -> str | None:
+        """Where a browser goes after a redirect sign-in that named ``return_to``:
+        ``return_to#handoff=CODE``, the code good once within a minute for the session
+        (``POST /auth/handoff``). The tokens never appear in an address or a log."""
+        return_to = tokens.get("return_to")
+        if not return_to:
+            return None
+        code = secrets.token_urlsafe(32)
+        await asyncio.to_thread(self.store.put_once, "handoff", code, tokens, HANDOFF_SECONDS)
+        return f"{return_to.split('#')[0]}#handoff={code}"
+
+    async def take_handoff(self, code: str, address: str) -> dict[str, Any]:
+        tokens = await asyncio.to_thread(self.store.take_once, "handoff", code)
+        if tokens is None:
+            await asyncio.to_thread(self.refused, "handoff", "unknown or used code", address)
+            raise Unauthorized("this sign-in hand-off is unknown, expired or was already "
+                               "used: sign in again")
+        return tokens
 
     # refresh and logout
     async def refresh(self, refresh_token: str, address: str) -> dict[str, Any]:

@@ -53,7 +53,7 @@ ROUTES = [
 SIGN_IN_FLOWS = {("GET", "/auth/oidc/login"), ("GET", "/auth/oidc/callback"),
                  ("POST", "/auth/ldap"), ("GET", "/auth/saml/metadata"),
                  ("GET", "/auth/saml/login"), ("POST", "/auth/saml/acs"),
-                 ("POST", "/auth/refresh")}
+                 ("POST", "/auth/refresh"), ("POST", "/auth/handoff")}
 PROBES = {("GET", "/healthz"), ("GET", "/readyz")}
 
 

@@ -61,6 +61,12 @@ class Page:
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
 
+    def unexpected_errors(self, *statuses: int) -> list[str]:
+        """The console errors, less the browser's note of each refusal the test asked
+        for (``Failed to load resource: … status of 422``)."""
+        return [e for e in self.errors if not ("Failed to load resource" in e and any(
+            f"status of {s} " in e for s in statuses))]
+
     def axe(self, state: str) -> list[dict]:
         """axe-core over the page as it is: the serious and critical violations."""
         result = self.page.evaluate("async () => await axe.run(document)")

@@ -69,6 +69,13 @@ async def sandbox_report(host: Services) -> dict[str, Any]:
     return host.manager.sandbox.report()
 
 
+@router.get("/registry")
+async def registry_catalogue(host: Services) -> dict[str, Any]:
+    """What the registry's signed index offers to install or upgrade to (verified as an
+    install is): each plugin's summary, tags, deprecation and versions, newest first."""
+    return await host.registry.available()
+
+
 @router.get("/plugins/{name}")
 async def show_plugin(name: str, host: Services) -> dict[str, Any]:
     return describe(host.manager, host.manager.get(name), detail=True)
