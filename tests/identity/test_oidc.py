@@ -226,3 +226,24 @@ def test_a_provider_user_named_admin_never_becomes_the_local_admin(sso_registry,
     local = httpx.get(f"{sso_registry.url}/api/v1/me",
                       headers=bearer(sso_registry.tokens["admin"])).json()
     assert local == {"name": "admin", "role": "admin", "roles": ["admin"], "provider": "token"}
+
+
+def test_a_browser_sign_in_returns_to_its_page_with_a_one_time_handoff(sso_host):
+    """Started with return_to, the callback sends the browser back there with a code in
+    the fragment (never sent to a server, never in a log); the page trades it for the
+    session once, within a minute. The tokens never appear in an address."""
+    start = f"{sso_host.url}/auth/oidc/login?return_to=/console"
+    back = browser_sign_in(start, "hal", stop_at=f"{sso_host.url}/auth/oidc/callback")
+    r = httpx.get(back)
+    assert r.status_code == 303, r.text
+    target = r.headers["location"]
+    assert target.startswith("/console#handoff=") and "ksa_" not in target
+    code = target.split("#handoff=")[1]
+    session = httpx.post(f"{sso_host.url}/auth/handoff", json={"code": code})
+    assert session.status_code == 200, session.text
+    assert session.json()["name"] == "hal" and "host-admin" in session.json()["roles"]
+    token = session.json()["access_token"]
+    assert httpx.get(f"{sso_host.url}/admin/plugins", headers=bearer(token)).status_code == 200
+    for attempt in (code, "made-up-code-0123456789"):
+        again = httpx.post(f"{sso_host.url}/auth/handoff", json={"code": attempt})
+        assert again.status_code == 401 and "sign in again" in again.json()["error"]["message"]

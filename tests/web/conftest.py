@@ -60,6 +60,10 @@ class Page:
         self.page, self.engine, self.errors = page, engine, []
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
+        #: the answers of 400 and above the page received, as "STATUS METHOD URL"
+        self.refused: list[str] = []
+        page.on("response", lambda r: self.refused.append(
+            f"{r.status} {r.request.method} {r.url}") if r.status >= 400 else None)
 
     def unexpected_errors(self, *statuses: int) -> list[str]:
         """The console errors, less the browser's note of each refusal the test asked
