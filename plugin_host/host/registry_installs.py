@@ -123,12 +123,13 @@ class RegistryInstalls:
 
     async def available(self) -> dict[str, Any]:
         """What the registry's signed index offers (verified through TUF like an
-        install): each plugin's summary, tags, deprecation and versions, newest first."""
+        install): each plugin's summary, tags, deprecation and versions, newest first.
+        With no registry configured: nothing, and ``problem`` says what to set."""
         if self.client is None:
-            raise PluginHostError(
-                "browsing the registry needs one: set registry_url and registry_root "
-                "(PLUGIN_HOST_REGISTRY_URL, PLUGIN_HOST_REGISTRY_ROOT)",
-                code="registry_not_configured", status=501)
+            return {"registry": None, "plugins": {},
+                    "problem": "this host has no registry: set registry_url and "
+                               "registry_root (PLUGIN_HOST_REGISTRY_URL, "
+                               "PLUGIN_HOST_REGISTRY_ROOT)"}
         async with self.fetch_lock:
             session = await asyncio.to_thread(self.client.open)
         out = {}
@@ -139,7 +140,7 @@ class RegistryInstalls:
                                        "host_api": p.releases[v].host_api,
                                        "dependencies": p.releases[v].dependencies}
                                       for v in versions]}
-        return {"registry": self.settings.registry_url, "plugins": out}
+        return {"registry": self.settings.registry_url, "plugins": out, "problem": None}
 
     def _installed(self, name: str) -> Conflict:
         current = self.manager.plugins[name].version

@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from ..support.plugins import signed
-from ..support.servers import (ADMIN_TOKEN, Host, publish_and_approve, start_registry,
-                               static_files)
+from ..support.servers import ADMIN_TOKEN, Host, publish_and_approve, start_registry, static_files
 
 DEMO = "console-demo"
 

@@ -72,7 +72,8 @@ async def sandbox_report(host: Services) -> dict[str, Any]:
 @router.get("/registry")
 async def registry_catalogue(host: Services) -> dict[str, Any]:
     """What the registry's signed index offers to install or upgrade to (verified as an
-    install is): each plugin's summary, tags, deprecation and versions, newest first."""
+    install is): each plugin's summary, tags, deprecation and versions, newest first
+    (``problem`` says why there is nothing: no registry configured)."""
     return await host.registry.available()
 
 

@@ -51,7 +51,7 @@ function Versions({ p, onChange }: { p: PluginDetail; onChange: (msg: string) =>
       <h2 className="mb-3 text-lg font-semibold">Version</h2>
       {error && <Alert variant="destructive" className="mb-3">{error}</Alert>}
       <p className="mb-3 text-sm">Runs {p.version}{p.previous_version && `; the previous version, ${p.previous_version}, is kept for a rollback`}.</p>
-      {note && <p className="mb-3 text-sm text-muted-foreground">The registry's catalogue is not available: {note}</p>}
+      {note && <p className="mb-3 text-sm text-muted-foreground">{note}</p>}
       <div className="flex flex-wrap items-end gap-3">
         {versions && versions.length > 0 && (
           <>

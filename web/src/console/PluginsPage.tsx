@@ -23,7 +23,7 @@ function Install({ installed, onDone }: { installed: Set<string>; onDone: (msg: 
   return (
     <Card className="mb-6">
       <h2 className="mb-3 text-lg font-semibold">Install from the registry</h2>
-      {note && <p className="mb-3 text-sm text-muted-foreground">The registry's catalogue is not available: {note}</p>}
+      {note && <p className="mb-3 text-sm text-muted-foreground">{note}</p>}
       {error && <Alert variant="destructive" className="mb-3">{error.message}</Alert>}
       <form
         className="grid gap-3 sm:grid-cols-[1fr_10rem_auto] sm:items-end"

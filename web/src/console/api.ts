@@ -1,5 +1,5 @@
 // The host's admin API (docs/api/host.md) as the console uses it.
-import { call, get, request } from "@/lib/api";
+import { ApiError, call, get, request } from "@/lib/api";
 
 export interface Runtime {
   workers: { pid: number; inflight: number }[];
@@ -60,7 +60,12 @@ const at = (name: string) => `/admin/plugins/${encodeURIComponent(name)}`;
 
 export const plugins = () => get<{ plugins: Plugin[] }>("/admin/plugins");
 export const plugin = (name: string) => get<PluginDetail>(at(name));
-export const offered = () => get<{ registry: string; plugins: Record<string, Offered> }>("/admin/registry");
+/** What the registry offers; throws with the host's words when it has none. */
+export const offered = async () => {
+  const r = await get<{ registry: string | null; plugins: Record<string, Offered>; problem: string | null }>("/admin/registry");
+  if (r.problem) throw new ApiError(200, "registry_not_configured", r.problem);
+  return r;
+};
 export const fleet = () => get<FleetStatus>("/admin/fleet");
 export const install = (name: string, range: string) =>
   call<PluginDetail>("POST", "/admin/plugins", { name, range });
