@@ -46,8 +46,10 @@ def up(c, name=None, port=0, monitoring=True, backend="local", json_=False, trus
         return
     lines = [f"Koha environment '{info.name}' is ready in {info.seconds:.1f} s",
              f"  host          {info.url}   (API docs {info.url}/docs)",
+             f"  console       {info.url}/console   (sign in with the admin token)",
              f"  admin token   {info.admin_token}",
              f"  registry token {info.registry_token}   (API docs {info.registry_url}/docs)",
+             f"  marketplace   {info.registry_url}/",
              f"  plugins       {', '.join(info.plugins)}"]
     for name_, svc in info.services.items():
         if name_ != "host":
