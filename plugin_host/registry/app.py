@@ -77,7 +77,9 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     app.include_router(identity_routes.router)
     for module in (accounts, publishing, catalogue, marketplace, audit):
         app.include_router(module.router)
-    serve_pages(app, "marketplace", ["/", "/plugins/{name}"])  # web/src/marketplace
+    serve_pages(app, "marketplace", [  # web/src/marketplace
+        "/", "/plugins/{name}", "/publishers/{name}", "/publish", "/review",
+        "/review/{name}/{version}", "/sign-in"])
     if isinstance(registry.index.storage, LocalStorage):
         # convenient in development: the registry serves its own static index. Hosts
         # can read the same folder from any static server, with the registry stopped.

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import NotFound, PluginHostError
 from ..manifest import NAME_RE
+from ..package.archive import read_package
 from ..resolver import Candidate, resolve
 from ..versions import parse_version, satisfies
 from .accounts import Caller, roles_of
@@ -21,11 +22,25 @@ from .records import aware, package_file, release_view, valid_range
 from .storage import Storage
 from .usage import active_installs
 
+#: documents a plugin page shows from the package, by the names they may have
+DOCUMENTS = {"readme": ("README.md", "README", "README.txt"),
+             "changelog": ("CHANGELOG.md", "CHANGES.md", "CHANGELOG")}
+DOCUMENT_LIMIT = 64 * 1024
+
+
+def _document(files: dict[str, bytes], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        if name in files:
+            text = files[name][:DOCUMENT_LIMIT].decode("utf-8", errors="replace")
+            return text + ("\n\n(cut at 64 KiB)" if len(files[name]) > DOCUMENT_LIMIT else "")
+    return None
+
 
 class Catalogue:
     def __init__(self, sessions: sessionmaker, storage: Storage):
         self.sessions = sessions
         self.storage = storage
+        self._documents: dict[str, dict[str, str | None]] = {}
 
     # ---- ratings -------------------------------------------------------------------
 
@@ -119,7 +134,12 @@ class Catalogue:
             reviews = s.scalars(select(Review).where(Review.plugin == name)) if mine else []
             ratings = [{"stars": r.stars, "text": r.text} for r in
                        s.scalars(select(Rating).where(Rating.plugin == name))]
+            owner = s.get(Account, p.owner_id) if p.owner_id is not None else None
+            shown = [r for r in releases if r.state == "approved" and not r.yanked] or releases
+            newest = max(shown, key=lambda r: parse_version(r.version), default=None)
             return {"name": name, "summary": p.summary, "tags": p.tags,
+                    "publisher": owner.name if owner else None,
+                    **self.documents(newest),
                     "deprecated": p.deprecated, **self.rating(name),
                     "active_installs": active_installs(s, name).get(name, 0),
                     "reviews_by_users": ratings,
@@ -127,6 +147,23 @@ class Catalogue:
                                        key=lambda r: parse_version(r["version"]), reverse=True),
                     "reviews": [{"version": r.version, "decision": r.decision,
                                  "comment": r.comment} for r in reviews]}
+
+    def documents(self, release: Release | None) -> dict[str, Any]:
+        """The README and CHANGELOG (Markdown, as text) in ``release``'s package, kept
+        in memory by the package's hash; None where the package has none."""
+        if release is None:
+            return {"readme": None, "changelog": None, "documents_of": None}
+        found = self._documents.get(release.sha256)
+        if found is None:
+            files: dict[str, bytes] = {}
+            data = self.storage.get(release.path)
+            if data is not None:
+                files = read_package(data).files
+            found = {key: _document(files, names) for key, names in DOCUMENTS.items()}
+            self._documents[release.sha256] = found
+            while len(self._documents) > 256:
+                self._documents.pop(next(iter(self._documents)))
+        return {**found, "documents_of": release.version}
 
     @staticmethod
     def _did_you_mean(s: Session, name: str) -> str:

@@ -39,7 +39,8 @@ def test_browse_search_and_open_a_plugin_with_the_keyboard(browser_page, registr
     browser_page.shots("marketplace-browse")
 
     # keyboard only: into the search box, type, Enter
-    p.keyboard.press("Tab")  # the skip link first
+    p.keyboard.press("Tab")  # the skip link first, then the home link and Sign in
+    p.keyboard.press("Tab")
     p.keyboard.press("Tab")
     p.keyboard.press("Tab")
     assert p.evaluate("document.activeElement.name") == "q"

@@ -7,17 +7,23 @@ export class ApiError extends Error {
   status: number;
   code: string;
   problems: string[];
+  /** The whole error object the service sent (with any details, like ``checks``). */
+  detail: Record<string, unknown>;
 
-  constructor(status: number, code: string, message: string, problems: string[] = []) {
+  constructor(status: number, code: string, message: string, problems: string[] = [],
+    detail: Record<string, unknown> = {}) {
     super(message);
     this.status = status;
     this.code = code;
     this.problems = problems;
+    this.detail = detail;
   }
 
-  /** The problems naming ``key``, without the key ("greeting: must be a string"). */
+  /** The problem naming ``key``, without the key ("greeting: must be a string"): from
+   * the error's ``problems``, or its message (the services name the field first). */
   about(key: string): string | undefined {
-    const p = this.problems.find((x) => x.startsWith(`${key}: `));
+    const all = this.problems.length ? this.problems : this.message.split("; ");
+    const p = all.find((x) => x.startsWith(`${key}: `));
     return p?.slice(key.length + 2);
   }
 }
@@ -27,7 +33,7 @@ async function failure(r: Response): Promise<ApiError> {
     const body = await r.json();
     const e = body.error ?? {};
     return new ApiError(r.status, e.code ?? "error", e.message ?? `${r.status} ${r.statusText}`,
-      Array.isArray(e.problems) ? e.problems : []);
+      Array.isArray(e.problems) ? e.problems : [], e);
   } catch {
     return new ApiError(r.status, "error", `${r.status} ${r.statusText}`);
   }
@@ -37,10 +43,11 @@ export async function request(method: string, path: string, body?: unknown,
   init: RequestInit = {}): Promise<Response> {
   const send = () => {
     const headers: Record<string, string> = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    Object.assign(headers, init.headers ?? {});
     const s = session();
     if (s) headers.Authorization = `Bearer ${s.access_token}`;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), ...init });
+    return fetch(path, { ...init, method, headers, body: body === undefined ? init.body : JSON.stringify(body) });
   };
   let r = await send();
   if (r.status === 401 && session() && (await refreshed())) r = await send();

@@ -15,7 +15,7 @@ export function SignIn({ why, handoffError }: { why: string; handoffError?: stri
   useEffect(() => {
     providers().then(setOffer, () => setOffer({ providers: [] }));
   }, []);
-  const back = encodeURIComponent(location.pathname);
+  const back = encodeURIComponent(location.pathname + location.search);
   async function attempt(f: () => Promise<void>) {
     setBusy(true);
     setError(null);
