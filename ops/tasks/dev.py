@@ -1,4 +1,5 @@
-"""Root tasks for every day: ``up``, ``down``, ``lint``, ``test``, ``bench``, ``schema``."""
+"""Root tasks for every day: ``up``, ``down``, ``lint``, ``test``, ``web``, ``tutorials``,
+``bench``, ``schema``."""
 
 from __future__ import annotations
 
@@ -61,6 +62,21 @@ def web(c, force=False):
               "(gzipped)")
 
 
+@task
+def tutorials(c):
+    """Record the web UI's tutorials (tests/web/test_tutorials.py, in Chromium) and put
+    the videos beside their text in docs/web/tutorials/."""
+    import shutil
+
+    web(c)
+    c.run(f"{sys.executable} -m pytest -q -p no:cacheprovider tests/web/test_tutorials.py")
+    target = ROOT / "docs" / "web" / "tutorials"
+    target.mkdir(parents=True, exist_ok=True)
+    for video in sorted((ROOT / "artifacts" / "tutorials").glob("*.webm")):
+        shutil.copy2(video, target / video.name)
+        print(f"tutorial: docs/web/tutorials/{video.name} ({video.stat().st_size // 1024} KiB)")
+
+
 @task(help={"json": "print one JSON object of figures as the last line"})
 def bench(c, json_=False):
     """Run every benchmark under bench/ and print their figures."""
@@ -107,7 +123,8 @@ GROUPS = {
         ("test", "lint, then the whole suite (real processes, real HTTP)"),
         ("lint", "ruff, import-linter, yamllint, ansible-lint"),
         ("bench", "every benchmark under bench/, with figures"),
-        ("web", "build the web UI (marketplace) if a source changed; size budgets"),
+        ("web", "build the web UI (marketplace, console) if a source changed; budgets"),
+        ("tutorials", "record the web UI's tutorial videos from their browser tests"),
         ("build | release", "wheel, wheelhouse, SBOM, signed examples; bump, tag, sign"),
         ("monitoring.check | infra.test", "promtool/amtool checks; Pulumi programs under mocks"),
     ],
@@ -125,4 +142,4 @@ def overview(c):
     print("\n./dev TASK --help shows a task's options; ./dev --list lists every task.\n")
 
 
-tasks = (up, down, lint, test, web, bench, schema)
+tasks = (up, down, lint, test, web, tutorials, bench, schema)

@@ -22,12 +22,32 @@ ENGINES = {"chromium": "/usr/bin/chromium", "firefox": "/usr/bin/firefox-esr"}
 WIDTHS = {"phone": (390, 844), "desktop": (1280, 800)}
 
 
+#: Playwright's video recorder looks for its own ffmpeg build (revision 1013, in
+#: browsers.json) under PLAYWRIGHT_BROWSERS_PATH: Debian's ffmpeg is linked there
+BROWSERS_PATH = ROOT / ".dev" / "playwright"
+FFMPEG_REVISION = "1013"
+
+
+def link_ffmpeg() -> bool:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return False
+    link = BROWSERS_PATH / f"ffmpeg-{FFMPEG_REVISION}" / "ffmpeg-linux"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink() or os.readlink(link) != ffmpeg:
+        link.unlink(missing_ok=True)
+        link.symlink_to(ffmpeg)
+    os.environ["PLAYWRIGHT_BROWSERS_PATH"] = str(BROWSERS_PATH)
+    return True
+
+
 @pytest.fixture(scope="session")
 def playwright_session() -> Iterator:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         require(False, "playwright is not installed (pip install -e '.[test]')")
+    link_ffmpeg()  # before the driver starts: it reads the variable once
     with sync_playwright() as p:
         yield p
 

@@ -8,95 +8,21 @@ widths; no console errors under the page's strict Content-Security-Policy."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from ..support.plugins import signed
-from ..support.servers import ADMIN_TOKEN, Host, publish_and_approve, start_registry, static_files
-
-DEMO = "console-demo"
-
-
-def demo_plugin(root: Path, version: str) -> Path:
-    """A plugin with a setting of each kind, a secret, a route and a log line per call."""
-    src = root / f"{DEMO}-{version}"
-    (src / "console_demo").mkdir(parents=True)
-    (src / "plugin.toml").write_text(f'''[plugin]
-name = "{DEMO}"
-version = "{version}"
-summary = "Settings of every kind, a secret and a log line per call"
-authors = ["Tests <tests@example.org>"]
-license = "MIT"
-host_api = "^1.0"
-
-[backend]
-entry = "console_demo:plugin"
-
-[permissions]
-secrets = ["DEMO_TOKEN"]
-
-[resources]
-workers = 1
-
-[config.greeting]
-type = "string"
-default = "Hello"
-description = "What the plugin says first"
-
-[config.limit]
-type = "integer"
-required = true
-description = "How many records a page shows"
-
-[config.loud]
-type = "boolean"
-default = false
-
-[config.colour]
-type = "string"
-choices = ["red", "green"]
-default = "green"
-
-[config.branches]
-type = "array"
-default = ["CPL"]
-''')
-    (src / "console_demo" / "__init__.py").write_text(f'''
-from plugin_host.sdk import Plugin
-
-plugin = Plugin()
-
-
-@plugin.route("GET", "/state")
-def state(request, ctx):
-    ctx.log.info("state.read", version="{version}")
-    return {{"version": "{version}", "config": dict(ctx.config),
-            "token": ctx.secrets.get("DEMO_TOKEN")}}
-''')
-    return src
+from ..support.servers import ADMIN_TOKEN, Host
+from .flows import DEMO, console_sign_in, registry_with_mirror
 
 
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory, keys) -> Iterator[tuple[str, Path]]:
-    tmp = tmp_path_factory.mktemp("console-registry")
-    reg = start_registry(tmp / "registry", tmp / "registry.log", keys["pub"].read_text())
-    served = None
-    try:
-        for version in ("1.0.0", "1.1.0"):
-            publish_and_approve(reg, signed(demo_plugin(tmp / "src", version), keys["key"],
-                                            tmp / "packages"))
-        root = tmp / "root.json"
-        shutil.copy(reg.storage / "metadata" / "root.json", root)
-        served = static_files(reg.storage, tmp / "mirror.log")
-        yield served.url, root
-    finally:
-        for s in (served, reg):
-            if s is not None:
-                s.stop()
+    with registry_with_mirror(tmp_path_factory.mktemp("console-registry"), keys) as (
+            _reg, url, root):
+        yield url, root
 
 
 @pytest.fixture
@@ -108,14 +34,6 @@ def host(tmp_path, keys, mirror) -> Iterator[Host]:
         yield h
     finally:
         h.stop()
-
-
-def sign_in(bp, host: Host) -> None:
-    p = bp.page
-    p.goto(f"{host.url}/console")
-    p.get_by_label("Token", exact=True).fill(ADMIN_TOKEN)
-    p.get_by_role("button", name="Sign in with the token").click()
-    p.get_by_role("heading", level=1, name="Plugins on this host").wait_for()
 
 
 def installed(host: Host, version: str) -> None:
@@ -170,7 +88,7 @@ def test_sign_in_and_install_by_name_with_the_keyboard_only(browser_page, host):
 def test_switch_versions_and_roll_back_after_confirming(browser_page, host):
     bp, p = browser_page, browser_page.page
     installed(host, "1.0.0")
-    sign_in(bp, host)
+    console_sign_in(bp, host)
     p.get_by_role("link", name=DEMO).click()
     p.get_by_role("heading", level=1, name=DEMO).wait_for()
     assert p.get_by_label("Switch to").input_value() == "1.1.0"
@@ -207,7 +125,7 @@ def test_switch_versions_and_roll_back_after_confirming(browser_page, host):
 def test_settings_form_shows_each_error_at_its_field(browser_page, host):
     bp, p = browser_page, browser_page.page
     installed(host, "1.1.0")
-    sign_in(bp, host)
+    console_sign_in(bp, host)
     p.goto(f"{host.url}/console/plugins/{DEMO}")
     p.get_by_role("heading", name="Settings").wait_for()
     assert "config: limit: required" in p.get_by_role("list", name="Warnings").inner_text()
@@ -248,7 +166,7 @@ def test_settings_form_shows_each_error_at_its_field(browser_page, host):
 def test_secrets_are_set_and_removed_never_shown(browser_page, host):
     bp, p = browser_page, browser_page.page
     installed(host, "1.1.0")
-    sign_in(bp, host)
+    console_sign_in(bp, host)
     p.goto(f"{host.url}/console/plugins/{DEMO}")
     field = p.get_by_label("DEMO_TOKEN (unset)")
     field.fill("s3cret-value-42")
@@ -268,7 +186,7 @@ def test_secrets_are_set_and_removed_never_shown(browser_page, host):
 def test_the_log_shows_lines_as_they_are_written_and_the_fleet(browser_page, host):
     bp, p = browser_page, browser_page.page
     installed(host, "1.0.0")
-    sign_in(bp, host)
+    console_sign_in(bp, host)
     p.goto(f"{host.url}/console/plugins/{DEMO}")
     log = p.get_by_role("log", name=f"Log of {DEMO}")
     log.wait_for()

@@ -9,15 +9,14 @@ axe-core on every page and state; screenshots at phone and desktop widths."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from ..support.paths import EXAMPLES, FIRST_PARTY
 from ..support.plugins import signed, variant
 from ..support.servers import RegistryProc, publish_and_approve, start_registry
+from .flows import changed_hello, market_sign_in
 
 
 @pytest.fixture
@@ -32,36 +31,9 @@ def registry(tmp_path, keys) -> Iterator[RegistryProc]:
         reg.stop()
 
 
-def sign_in(bp, reg: RegistryProc, role: str, next_: str) -> None:
-    p = bp.page
-    p.goto(f"{reg.url}/sign-in?next={next_}")
-    p.get_by_label("Token", exact=True).focus()
-    p.keyboard.type(reg.tokens[role])
-    p.keyboard.press("Enter")
-    p.wait_for_url(f"{reg.url}{next_}")
-    p.get_by_text(f"Signed in as {role}").wait_for()
-
-
-def changed_hello(tmp: Path, key: Path, version: str, readme: str | None = None) -> Path:
-    """hello-world at ``version`` with one line of its code changed (and ``readme`` as
-    its README.md): a package file."""
-    src = tmp / f"hello-{version}"
-    shutil.copytree(EXAMPLES / "hello-world", src)
-    if readme is not None:
-        (src / "README.md").write_text(readme)
-    toml = src / "plugin.toml"
-    toml.write_text(toml.read_text().replace('version = "1.0.0"', f'version = "{version}"'))
-    code = src / "hello_world" / "__init__.py"
-    code.write_text(code.read_text().replace('f"Hello {', 'f"Hello there, {'))
-    out = tmp / "out" / f"hello-world-{version}.kplugin"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(signed(src, key, tmp / "built"))
-    return out
-
-
 def test_publish_then_review_with_the_keyboard(browser_page, registry, keys, tmp_path):
     bp, p = browser_page, browser_page.page
-    sign_in(bp, registry, "publisher", "/publish")
+    market_sign_in(bp, registry, "publisher", "/publish")
     bp.axe("publish")
 
     # a package whose dependency the registry does not have: the report, nothing kept
@@ -88,7 +60,7 @@ def test_publish_then_review_with_the_keyboard(browser_page, registry, keys, tmp
     p.get_by_role("button", name="Sign out").click()
 
     # the reviewer, keyboard only: the queue, the release, its diff, the decision
-    sign_in(bp, registry, "reviewer", "/review")
+    market_sign_in(bp, registry, "reviewer", "/review")
     link = p.get_by_role("link", name="hello-world 1.1.0")
     link.focus()
     p.keyboard.press("Enter")
@@ -120,7 +92,7 @@ def test_publish_then_review_with_the_keyboard(browser_page, registry, keys, tmp
 
 def test_a_publisher_yanks_and_deprecates_after_confirming(browser_page, registry):
     bp, p = browser_page, browser_page.page
-    sign_in(bp, registry, "publisher", "/plugins/hello-world")
+    market_sign_in(bp, registry, "publisher", "/plugins/hello-world")
     manage = p.get_by_role("heading", name="Manage (you publish it)")
     manage.wait_for()
     p.get_by_role("button", name="Yank 1.0.0…").click()
