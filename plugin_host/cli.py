@@ -112,8 +112,15 @@ def serve(**options: Any) -> None:
     app = create_app(settings)
     click.echo(f"plugin host on http://{settings.host}:{settings.port} "
                f"(admin token in {settings.data_dir / 'admin-token'} unless set)", err=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                access_log=False, lifespan="on")
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+        lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE))
+    app.state.stopping = lambda: server.should_exit  # open log streams end at a stop
+    server.run()
+
+
+#: at a stop, how long calls in progress may take to finish before they are cut
+SHUTDOWN_GRACE = 30
 
 
 @main.command()

@@ -128,3 +128,19 @@ def test_a_profile_of_a_route_is_a_flame_graph(host, keys, plugin_copy, tmp_path
     r = host.admin.post("/admin/plugins/hello-world/profile", json={"path": "/slow",
                                                                     "calls": 5000})
     assert r.status_code == 422 and "calls:" in r.json()["error"]["message"]
+
+
+def test_a_follower_does_not_hold_the_host_up_at_a_stop(host, packages):
+    """A console's or `plugin-host logs --follow`'s open stream ends when the host is
+    told to stop, so a stop takes a second, not the supervisor's kill timeout."""
+    import httpx
+
+    assert host.install(packages["hello-world"]).status_code == 201
+    with httpx.stream("GET", f"{host.url}/admin/plugins/hello-world/logs",
+                      params={"follow": "true"}, timeout=30,
+                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as stream:
+        assert stream.status_code == 200
+        t0 = time.monotonic()
+        host.proc.terminate()
+        host.proc.wait(timeout=20)
+        assert time.monotonic() - t0 < 5, "the open log stream held the host up"

@@ -114,6 +114,9 @@ def console_sign_in(bp, host: Host) -> None:
 def market_sign_in(bp, reg: RegistryProc, role: str, next_: str) -> None:
     p = bp.page
     p.goto(f"{reg.url}/sign-in?next={next_}")
+    if hasattr(bp, "axe"):
+        p.get_by_role("heading", name="Sign in").wait_for()
+        bp.axe("marketplace sign-in")
     p.get_by_label("Token", exact=True).focus()
     p.keyboard.type(reg.tokens[role])
     p.keyboard.press("Enter")

@@ -62,6 +62,9 @@ def test_publish_then_review_with_the_keyboard(browser_page, registry, keys, tmp
     # the reviewer, keyboard only: the queue, the release, its diff, the decision
     market_sign_in(bp, registry, "reviewer", "/review")
     link = p.get_by_role("link", name="hello-world 1.1.0")
+    link.wait_for()
+    bp.axe("review queue")
+    bp.shots("marketplace-review-queue")
     link.focus()
     p.keyboard.press("Enter")
     p.get_by_role("heading", level=1, name="Review hello-world 1.1.0").wait_for()

@@ -221,7 +221,8 @@ async def plugin_logs(name: str, request: Request, host: Services,
                       follow: Annotated[bool, Query()] = False,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 200):
     """The plugin's own log lines (``ctx.log``, its printed output), the last ``limit``;
-    with ``follow=true`` a stream of JSON lines that goes on as new ones come."""
+    with ``follow=true`` a stream of JSON lines that goes on as new ones come (until the
+    caller leaves or the host stops)."""
     host.manager.get(name)
     logs = host.manager.logs
     if not follow:
@@ -235,7 +236,8 @@ async def plugin_logs(name: str, request: Request, host: Services,
         try:
             for line in logs.recent(name, limit):
                 yield json_.dumps(line) + "\n"
-            while not await request.is_disconnected():
+            stopping = getattr(request.app.state, "stopping", lambda: False)
+            while not stopping() and not await request.is_disconnected():
                 try:
                     line = await asyncio.wait_for(queue.get(), timeout=1)
                 except TimeoutError:
