@@ -1,5 +1,5 @@
-"""Root tasks for every day: ``up``, ``down``, ``lint``, ``test``, ``web``, ``tutorials``,
-``bench``, ``schema``."""
+"""Root tasks for every day: ``up``, ``down``, ``lint``, ``test``, ``web``, ``docs``,
+``tutorials``, ``bench``, ``schema``."""
 
 from __future__ import annotations
 
@@ -60,6 +60,20 @@ def web(c, force=False):
     for f in ensure_built(force=force):
         print(f"web: {f.page}: {f.js_gzip / 1024:.1f} KiB JS, {f.css_gzip / 1024:.1f} KiB CSS "
               "(gzipped)")
+
+
+@task(help={"serve": "serve the site with live reload instead (http://127.0.0.1:8000)"})
+def docs(c, serve=False):
+    """Build the documentation site (mkdocs.yml) into build/site, strictly: a broken
+    link, a missing page or a bad reference fails the build."""
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+    env = {"NO_MKDOCS_2_WARNING": "1"}
+    with c.cd(str(ROOT)):
+        if serve:
+            c.run(f"{mkdocs} serve --strict", env=env, pty=True)
+        else:
+            c.run(f"{mkdocs} build --strict", env=env)
+            print(f"docs: {ROOT / 'build' / 'site' / 'index.html'}")
 
 
 @task
@@ -125,6 +139,7 @@ GROUPS = {
         ("bench", "every benchmark under bench/, with figures"),
         ("web", "build the web UI (marketplace, console) if a source changed; budgets"),
         ("tutorials", "record the web UI's tutorial videos from their browser tests"),
+        ("docs [--serve]", "the documentation site, built strictly (or served live)"),
         ("build | release", "wheel, wheelhouse, SBOM, signed examples; bump, tag, sign"),
         ("monitoring.check | infra.test", "promtool/amtool checks; Pulumi programs under mocks"),
     ],
@@ -142,4 +157,4 @@ def overview(c):
     print("\n./dev TASK --help shows a task's options; ./dev --list lists every task.\n")
 
 
-tasks = (up, down, lint, test, web, tutorials, bench, schema)
+tasks = (up, down, lint, test, web, docs, tutorials, bench, schema)

@@ -1,0 +1,50 @@
+"""The documentation site builds strictly from a clean checkout (``./dev docs``): every
+page in its navigation, the references made from the code (CLI, plugin.toml, SDK,
+tasks, Ansible roles) present and filled, search built; and a broken link fails the
+build, naming the page and the link."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .support.paths import ROOT
+
+MKDOCS = [sys.executable, "-m", "mkdocs"]
+ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+
+
+def build(config: Path, site: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*MKDOCS, "build", "--strict", "-f", str(config), "-d", str(site)],
+                          capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300)
+
+
+def test_the_site_builds_strictly_with_its_references(tmp_path):
+    site = tmp_path / "site"
+    r = build(ROOT / "mkdocs.yml", site)
+    assert r.returncode == 0, r.stderr[-3000:]
+    page = lambda path: (site / path / "index.html").read_text()  # noqa: E731
+    assert "plugin-host install hello-world@^1" in page("reference/cli")
+    assert "kv_quota" in page("reference/manifest") and "Upstream" in page("reference/manifest")
+    assert "./dev docs" in page("reference/tasks") and "--serve" in page("reference/tasks")
+    assert "plugin_host_listen" in page("reference/roles/plugin_host")
+    assert "Plugin" in page("reference/sdk")
+    assert "Quickstart" in (site / "index.html").read_text()
+    assert (site / "search" / "search_index.json").stat().st_size > 10_000
+
+
+def test_a_broken_link_fails_the_build(tmp_path):
+    docs = tmp_path / "docs"
+    shutil.copytree(ROOT / "docs", docs)
+    (docs / "plugins" / "testing.md").write_text(
+        (docs / "plugins" / "testing.md").read_text() + "\nSee [the old page](gone.md).\n")
+    config = (ROOT / "mkdocs.yml").read_text().replace(
+        "docs_dir: docs", f"docs_dir: {docs}").replace(
+        "  - ops/docs_site.py", f"  - {ROOT / 'ops' / 'docs_site.py'}")
+    (tmp_path / "mkdocs.yml").write_text(config)
+    r = build(tmp_path / "mkdocs.yml", tmp_path / "site")
+    assert r.returncode != 0
+    assert "plugins/testing.md" in r.stderr and "gone.md" in r.stderr, r.stderr[-2000:]
