@@ -1,5 +1,5 @@
-"""The OpenAPI documents tell the truth: unique operation ids, and every error status a
-route can return documented with the one error body."""
+"""The OpenAPI documents tell the truth: unique operation ids named after what each does,
+and every error status a route can return documented with the one error body."""
 
 from __future__ import annotations
 
@@ -23,9 +23,17 @@ def documents(tmp_path_factory):
 
 @pytest.mark.parametrize("service", ["host", "registry"])
 def test_operation_ids_are_unique(documents, service):
-    ids = Counter(op["operationId"] for path in documents[service]["paths"].values()
-                  for op in path.values())
+    import re
+
+    ops = [(path, op["operationId"]) for path, item in documents[service]["paths"].items()
+           for op in item.values()]
+    ids = Counter(i for _, i in ops)
     assert [i for i, n in ids.items() if n > 1] == []
+    # named after what they do (generated clients read like the API), never FastAPI's
+    # default of name, path and method (list_plugins_admin_plugins_get)
+    assert [i for path, i in ops if not re.fullmatch(r"[a-z]+(_[a-z]+)*", i)
+            or re.sub(r"\W", "_", path) in i] == []
+    assert {"list_plugins", "install_plugin", "get_plugin", "publish_package"} & set(ids)
 
 
 @pytest.mark.parametrize(("service", "path", "method", "statuses"), [

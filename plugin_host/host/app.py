@@ -13,7 +13,7 @@ from ..identity import routes as identity_routes
 from ..identity.audit import AuditMiddleware
 from ..service import tracing
 from ..service.db import database_status
-from ..service.http import install_error_handlers
+from ..service.http import install_error_handlers, operation_id
 from ..service.http_metrics import MetricsMiddleware
 from ..service.probes import probes_router
 from ..webui import serve_pages
@@ -42,6 +42,7 @@ def create_app(settings: HostSettings) -> FastAPI:
         tracing.shutdown()
 
     app = FastAPI(title="Koha plugin host", version=__version__, lifespan=lifespan,
+                  generate_unique_id_function=operation_id,
                   description="Runs sandboxed Koha plugins: their routes, hooks and UI "
                               f"components. Host API {HOST_API_VERSION}.")
     app.state.services = services

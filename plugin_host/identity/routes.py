@@ -54,7 +54,7 @@ router = APIRouter(prefix="/auth", tags=["sign-in"],
                    responses=error_responses(401, 404, 422, 501, 503))
 
 
-@router.get("/providers")
+@router.get("/providers", name="sign_in_providers")
 async def providers(identity: IdentityDep) -> dict[str, Any]:
     """What this service signs people in with, and what a client needs to know to do it
     (the CLI's ``plugin-host login --sso`` reads the OIDC part)."""
@@ -147,7 +147,7 @@ async def saml_acs(request: Request, identity: IdentityDep) -> Any:
         saml_response, form.get("RelayState", [""])[0], client_address(request.scope)))
 
 
-@router.post("/handoff")
+@router.post("/handoff", name="take_handoff")
 async def handoff(request: Request, identity: IdentityDep,
                   code: Annotated[str, Body(embed=True, max_length=128)]) -> dict[str, Any]:
     """The session of a browser's redirect sign-in, for the code its page was handed
@@ -155,7 +155,7 @@ async def handoff(request: Request, identity: IdentityDep,
     return await identity.take_handoff(code, client_address(request.scope))
 
 
-@router.post("/refresh")
+@router.post("/refresh", name="refresh_session")
 async def refresh(request: Request, identity: IdentityDep,
                   refresh_token: Annotated[str, Body(embed=True, max_length=256)]
                   ) -> dict[str, Any]:
@@ -165,7 +165,7 @@ async def refresh(request: Request, identity: IdentityDep,
     return await identity.refresh(refresh_token, client_address(request.scope))
 
 
-@router.post("/logout")
+@router.post("/logout", name="sign_out")
 async def logout(request: Request, identity: IdentityDep, who: Who,
                  refresh_token: Annotated[str | None, Body(embed=True, max_length=256)] = None
                  ) -> dict[str, Any]:
@@ -176,7 +176,7 @@ async def logout(request: Request, identity: IdentityDep, who: Who,
     return await identity.logout(who, refresh_token, client_address(request.scope))
 
 
-@router.get("/me")
+@router.get("/me", name="current_session")
 async def me(who: Who) -> dict[str, Any]:
     """Who the token is for: name, provider, roles, groups."""
     return {"name": who.name, "provider": who.provider, "roles": list(who.roles),

@@ -15,7 +15,7 @@ from ..identity import routes as identity_routes
 from ..identity.audit import AuditMiddleware
 from ..runtime.sandbox import release_cgroups
 from ..service.db import database_status, make_engine, make_sessionmaker, migrate
-from ..service.http import install_error_handlers
+from ..service.http import install_error_handlers, operation_id
 from ..service.http_metrics import MetricsMiddleware
 from ..service.probes import probes_router
 from ..webui import serve_pages
@@ -63,6 +63,7 @@ def create_app(settings: RegistrySettings) -> FastAPI:
         await asyncio.to_thread(release_cgroups)  # of the workers the checks smoke-load
 
     app = FastAPI(title="Koha plugin registry", version=__version__, lifespan=lifespan,
+                  generate_unique_id_function=operation_id,
                   description="Publish, review and find Koha plugins.")
     app.state.services = registry
     app.state.identity = registry.identity

@@ -32,7 +32,7 @@ router = APIRouter(prefix="/api/v1",
                    dependencies=JSON_CHECK)
 
 
-@router.get("/plugins")
+@router.get("/plugins", name="search_plugins")
 async def search(registry: Services, q: Annotated[str, Query()] = "",
                  tag: Annotated[str | None, Query()] = None,
                  host_api: Annotated[str | None, Query(pattern=r"^\d+\.\d+\.\d+$")] = None,
@@ -47,20 +47,20 @@ async def search(registry: Services, q: Annotated[str, Query()] = "",
     return {"plugins": registry.catalogue.search(q, tag, sort, host_api)}
 
 
-@router.get("/publishers/{name}")
+@router.get("/publishers/{name}", name="get_publisher")
 async def publisher(name: str, registry: Services) -> dict[str, Any]:
     """A publisher's profile: their plugins and signing keys."""
     return registry.catalogue.publisher(name)
 
 
-@router.get("/index")
+@router.get("/index", name="index_status")
 async def index(registry: Services) -> dict[str, Any]:
     """Where the signed index is, its root's SHA-256 (compare it with the root.json
     you give your hosts) and each role's version and expiry."""
     return await asyncio.to_thread(registry.index.status)
 
 
-@router.get("/plugins/{name}")
+@router.get("/plugins/{name}", name="get_plugin")
 async def plugin(name: str, registry: Services, c: OptionalCaller) -> dict[str, Any]:
     """A plugin's page: approved versions (all, with checks and reviews, for its
     publisher and reviewers)."""
@@ -76,7 +76,7 @@ async def resolve(registry: Services, requirements: Annotated[dict[str, str], Bo
     return {"install": registry.catalogue.resolve(requirements, host_api)}
 
 
-@router.get("/plugins/{name}/{version}/download")
+@router.get("/plugins/{name}/{version}/download", name="download_package")
 async def download(name: str, version: str, registry: Services) -> Response:
     """The package of an approved release (counted). Hosts install from the signed
     index instead; this is for people and reviewers."""
@@ -100,7 +100,7 @@ class UsageReportBody(BaseModel):
     host_version: str = Field(default="", max_length=64)
 
 
-@router.post("/usage", status_code=202, responses=error_responses(422, 429))
+@router.post("/usage", name="report_usage", status_code=202, responses=error_responses(422, 429))
 async def usage(report: UsageReportBody, request: Request,
                 registry: Services) -> dict[str, Any]:
     """A host's daily report of the plugins it runs (anonymous: an installation id the
@@ -111,7 +111,8 @@ async def usage(report: UsageReportBody, request: Request,
         [p.model_dump() for p in report.plugins], client_address(request.scope))
 
 
-@router.post("/plugins/{name}/{version}/installed", status_code=204)
+@router.post("/plugins/{name}/{version}/installed", name="report_install",
+             status_code=204)
 async def installed(name: str, version: str, registry: Services) -> Response:
     """A host reports an install from the index (counted as a download)."""
     await asyncio.to_thread(registry.catalogue.count_download, name, version)

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api/v1",
                    responses=error_responses(401, 403, 404, 409, 413, 415, 422, 503))
 
 
-@router.post("/packages", tags=["publishing"], status_code=201,
+@router.post("/packages", tags=["publishing"], status_code=201, name="publish_package",
              openapi_extra={"requestBody": {"content": {
                  "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
 async def publish(request: Request, registry: Services, c: RequiredCaller) -> dict[str, Any]:
@@ -35,7 +35,8 @@ async def review_queue(registry: Services, c: RequiredCaller) -> dict[str, Any]:
     return {"queue": registry.publishing.queue(c)}
 
 
-@router.post("/review/{name}/{version}", tags=["review"], dependencies=JSON_CHECK)
+@router.post("/review/{name}/{version}", tags=["review"], dependencies=JSON_CHECK,
+             name="review_release")
 async def review(name: str, version: str, request: Request, registry: Services,
                  c: RequiredCaller, decision: Annotated[str, Body()],
                  comment: Annotated[str, Body()] = "") -> dict[str, Any]:
