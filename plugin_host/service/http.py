@@ -35,6 +35,10 @@ HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$")
 HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]{0,8192}$")
 CID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 PACKAGE_TYPES = {"application/zip", "application/octet-stream", "application/x-kplugin"}
+#: how a package upload is declared in the OpenAPI documents: raw bytes as
+#: application/octet-stream, which client generators turn into a file argument
+#: (application/zip, which they skip, is accepted all the same)
+PACKAGE_BODY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
 
 class ErrorDetail(BaseModel):

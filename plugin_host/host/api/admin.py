@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ...errors import Forbidden, NotFound, PluginHostError, Unauthorized
 from ...identity.audit import audit_detail, client_address, set_actor
 from ...identity.metrics import REFUSED
-from ...service.http import error_responses, json_body, package_body
+from ...service.http import PACKAGE_BODY, error_responses, json_body, package_body
 from ..views import describe, secrets_status
 from . import Services
 
@@ -52,7 +52,7 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
                    responses=error_responses(401, 403, 404, 409, 413, 415, 422, 500, 501, 502,
                                              503))
 
-PACKAGE_OR_JSON = {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
+PACKAGE_OR_JSON = PACKAGE_BODY
 
 
 @router.get("/plugins")

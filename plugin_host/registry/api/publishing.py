@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request, Response
 
 from ...identity.audit import audit_detail
-from ...service.http import error_responses, package_body
+from ...service.http import PACKAGE_BODY, error_responses, package_body
 from . import JSON_CHECK, RequiredCaller, Services
 
 router = APIRouter(prefix="/api/v1",
@@ -16,8 +16,7 @@ router = APIRouter(prefix="/api/v1",
 
 
 @router.post("/packages", tags=["publishing"], status_code=201, name="publish_package",
-             openapi_extra={"requestBody": {"content": {
-                 "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
+             openapi_extra={"requestBody": {"required": True, "content": PACKAGE_BODY}})
 async def publish(request: Request, registry: Services, c: RequiredCaller) -> dict[str, Any]:
     """Publish a signed .kplugin: the automated checks run; passing, it joins the review
     queue (201). Failing, nothing is kept and the answer is 422 ``checks_failed`` with
