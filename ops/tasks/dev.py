@@ -64,8 +64,9 @@ def web(c, force=False):
 
 @task(help={"serve": "serve the site with live reload instead (http://127.0.0.1:8000)"})
 def docs(c, serve=False):
-    """Build the documentation site (mkdocs.yml) into build/site, strictly: a broken
-    link, a missing page or a bad reference fails the build."""
+    """Build the documentation site (mkdocs.yml) into build/site, strictly.
+
+    A broken link, a missing page or a bad reference fails the build."""
     mkdocs = Path(sys.executable).parent / "mkdocs"
     env = {"NO_MKDOCS_2_WARNING": "1"}
     with c.cd(str(ROOT)):
@@ -78,8 +79,10 @@ def docs(c, serve=False):
 
 @task
 def tutorials(c):
-    """Record the web UI's tutorials (tests/web/test_tutorials.py, in Chromium) and put
-    the videos beside their text in docs/web/tutorials/."""
+    """Record the web UI's tutorial videos from their browser tests.
+
+    tests/web/test_tutorials.py plays them in Chromium; the videos go beside their text
+    in docs/web/tutorials/."""
     import shutil
 
     web(c)

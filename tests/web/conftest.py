@@ -117,11 +117,7 @@ class Page:
         return saved
 
 
-@pytest.fixture(params=list(ENGINES))
-def browser_page(request, browsers) -> Iterator[Page]:
-    engine = request.param
-    if os.environ.get("KOHA_WEB_ENGINES") and engine not in os.environ["KOHA_WEB_ENGINES"]:
-        pytest.skip(f"KOHA_WEB_ENGINES leaves out {engine}")
+def _page(browsers, engine: str) -> Iterator[Page]:
     context = browsers(engine).new_context(viewport={"width": 1280, "height": 800})
     # axe-core goes in before each document's own scripts, as the browser's, not the
     # page's: the pages' Content-Security-Policy (own scripts only) stays as it is
@@ -130,3 +126,20 @@ def browser_page(request, browsers) -> Iterator[Page]:
     page = Page(context.new_page(), engine)
     yield page
     context.close()
+
+
+@pytest.fixture(params=list(ENGINES))
+def browser_page(request, browsers) -> Iterator[Page]:
+    """A page in each engine: the flows that must hold in both (every page drawn, the
+    keyboard-only flows, the dialogs)."""
+    engine = request.param
+    if os.environ.get("KOHA_WEB_ENGINES") and engine not in os.environ["KOHA_WEB_ENGINES"]:
+        pytest.skip(f"KOHA_WEB_ENGINES leaves out {engine}")
+    yield from _page(browsers, engine)
+
+
+@pytest.fixture
+def chromium_page(browsers) -> Iterator[Page]:
+    """A page in Chromium only: for flows whose pages and controls another test already
+    drives in both engines (the suite's time goes where a second engine can differ)."""
+    yield from _page(browsers, "chromium")

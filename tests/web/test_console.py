@@ -25,15 +25,26 @@ def mirror(tmp_path_factory, keys) -> Iterator[tuple[str, Path]]:
         yield url, root
 
 
-@pytest.fixture
-def host(tmp_path, keys, mirror) -> Iterator[Host]:
+@pytest.fixture(scope="module")
+def shared_host(tmp_path_factory, keys, mirror) -> Iterator[Host]:
     url, root = mirror
-    h = Host(tmp_path / "host", keys["pub"],
+    h = Host(tmp_path_factory.mktemp("console") / "host", keys["pub"],
              extra_args=["--registry-url", url, "--registry-root", str(root)]).start()
     try:
         yield h
     finally:
         h.stop()
+
+
+@pytest.fixture
+def host(shared_host) -> Iterator[Host]:
+    """One host for the module, given back empty after each test: no plugin, no
+    stored secret (starting one takes seconds)."""
+    yield shared_host
+    shared_host.admin.delete(f"/admin/plugins/{DEMO}/secrets/DEMO_TOKEN")
+    for name in shared_host.installed():
+        r = shared_host.admin.delete(f"/admin/plugins/{name}", params={"purge": "true"})
+        assert r.status_code == 200, r.text
 
 
 def installed(host: Host, version: str) -> None:
@@ -122,8 +133,8 @@ def test_switch_versions_and_roll_back_after_confirming(browser_page, host):
     assert bp.errors == [], bp.errors
 
 
-def test_settings_form_shows_each_error_at_its_field(browser_page, host):
-    bp, p = browser_page, browser_page.page
+def test_settings_form_shows_each_error_at_its_field(chromium_page, host):
+    bp, p = chromium_page, chromium_page.page
     installed(host, "1.1.0")
     console_sign_in(bp, host)
     p.goto(f"{host.url}/console/plugins/{DEMO}")
@@ -163,8 +174,8 @@ def test_settings_form_shows_each_error_at_its_field(browser_page, host):
     assert bp.unexpected_errors(422) == [], bp.errors
 
 
-def test_secrets_are_set_and_removed_never_shown(browser_page, host):
-    bp, p = browser_page, browser_page.page
+def test_secrets_are_set_and_removed_never_shown(chromium_page, host):
+    bp, p = chromium_page, chromium_page.page
     installed(host, "1.1.0")
     console_sign_in(bp, host)
     p.goto(f"{host.url}/console/plugins/{DEMO}")
@@ -183,8 +194,8 @@ def test_secrets_are_set_and_removed_never_shown(browser_page, host):
     assert bp.errors == [], bp.errors
 
 
-def test_the_log_shows_lines_as_they_are_written_and_the_fleet(browser_page, host):
-    bp, p = browser_page, browser_page.page
+def test_the_log_shows_lines_as_they_are_written_and_the_fleet(chromium_page, host):
+    bp, p = chromium_page, chromium_page.page
     installed(host, "1.0.0")
     console_sign_in(bp, host)
     p.goto(f"{host.url}/console/plugins/{DEMO}")

@@ -84,14 +84,14 @@ def test_a_missing_plugin_says_so(browser_page, registry):
     browser_page.shots("marketplace-missing")
 
 
-def test_filter_by_tag_and_host_api(browser_page, registry):
-    p = browser_page.page
+def test_filter_by_tag_and_host_api(chromium_page, registry):
+    p = chromium_page.page
     p.goto(f"{registry.url}/?tag=integration")
     p.get_by_text("3 plugins").wait_for()
     assert p.get_by_label("Tag").input_value() == "integration"
     p.goto(f"{registry.url}/?host_api=9.0.0")
     p.get_by_text("0 plugins").wait_for()
-    browser_page.axe("no results")
+    chromium_page.axe("no results")
 
 
 def test_pages_carry_a_strict_content_security_policy(registry):

@@ -132,8 +132,8 @@ def test_a_publisher_yanks_and_deprecates_after_confirming(browser_page, registr
     assert bp.errors == [], bp.errors
 
 
-def test_readme_changelog_and_the_publishers_page(browser_page, registry):
-    bp, p = browser_page, browser_page.page
+def test_readme_changelog_and_the_publishers_page(chromium_page, registry):
+    bp, p = chromium_page, chromium_page.page
     p.goto(f"{registry.url}/plugins/alma")
     p.get_by_role("heading", name="Read me (version 1.0.0)").wait_for()
     readme = p.locator("section", has=p.get_by_role("heading", name="Read me (version 1.0.0)"))
@@ -163,11 +163,11 @@ HOSTILE_README = """# Evil plugin
 """
 
 
-def test_a_readme_cannot_put_markup_or_script_in_the_page(browser_page, registry, keys,
+def test_a_readme_cannot_put_markup_or_script_in_the_page(chromium_page, registry, keys,
                                                          tmp_path):
     """A publisher's README is text: HTML in it is shown as written, a javascript: link
     is not a link; only http(s) links are."""
-    bp, p = browser_page, browser_page.page
+    bp, p = chromium_page, chromium_page.page
     pkg = changed_hello(tmp_path, keys["key"], "1.0.1", readme=HOSTILE_README)
     publish_and_approve(registry, pkg.read_bytes())
     p.goto(f"{registry.url}/plugins/hello-world")

@@ -23,7 +23,7 @@ from .flows import DEMO, changed_hello, market_sign_in, registry_with_mirror
 
 OUT = ROOT / "artifacts" / "tutorials"
 SIZE = {"width": 1280, "height": 800}
-PACE_MS = 700  # a pause after each step, so a person can follow
+PACE_MS = 500  # a pause after each step, so a person can follow
 
 CAPTION = """(text) => {
   let el = document.getElementById('tutorial-caption');
