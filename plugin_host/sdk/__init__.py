@@ -132,6 +132,7 @@ class HttpResponse:
 
     @property
     def text(self) -> str:
+        """The body as text (UTF-8; bytes that are not become U+FFFD)."""
         return self.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
