@@ -35,6 +35,9 @@ from .host_cli import (
 from .registry_cli import login, logout, publish, review
 from .secrets_cli import secrets
 
+#: at a stop, how long calls in progress may take to finish before they are cut
+SHUTDOWN_GRACE = 30
+
 
 @click.group(cls=FullHelpGroup,
              context_settings={"max_content_width": 120, "help_option_names": ["-h", "--help"]})
@@ -118,9 +121,6 @@ def serve(**options: Any) -> None:
     app.state.stopping = lambda: server.should_exit  # open log streams end at a stop
     server.run()
 
-
-#: at a stop, how long calls in progress may take to finish before they are cut
-SHUTDOWN_GRACE = 30
 
 
 @main.command()

@@ -1,10 +1,10 @@
 // The host console: installed plugins (/console) and one plugin (/console/plugins/NAME).
 // Signed in as a person with the host-admin role, or with the admin token.
 import { LogOut } from "lucide-react";
-import { useEffect, useState } from "react";
 import { SignIn } from "@/components/session/sign-in";
 import { Button } from "@/components/ui/button";
-import { onSessionChange, session, signOut, takeHandoff } from "@/lib/session";
+import { useHandoff, useSession } from "@/lib/hooks";
+import { session, signOut } from "@/lib/session";
 import { PluginPage } from "./PluginPage";
 import { PluginsPage } from "./PluginsPage";
 
@@ -33,14 +33,10 @@ function Shell({ children }: { children: React.ReactNode }) {
 }
 
 export function App({ path }: { path: string }) {
-  const [, redraw] = useState(0);
-  const [handoff, setHandoff] = useState<{ done: boolean; error: string | null }>({ done: false, error: null });
-  useEffect(() => onSessionChange(() => redraw((n) => n + 1)), []);
-  useEffect(() => {
-    takeHandoff().then((error) => setHandoff({ done: true, error }));
-  }, []);
-  if (!handoff.done) return <Shell><p aria-live="polite">Loading…</p></Shell>;
-  if (!session()) {
+  const who = useSession();
+  const handoff = useHandoff();
+  if (!handoff.done) return <Shell><p aria-live="polite">Signing in…</p></Shell>;
+  if (!who) {
     return (
       <Shell>
         <SignIn why="The console needs the host-admin role (or the host's admin token)." handoffError={handoff.error} />

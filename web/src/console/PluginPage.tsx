@@ -14,7 +14,8 @@ import { offered, plugin, rollback, setEnabled, upgrade, type PluginDetail } fro
 import { ConfigForm } from "./ConfigForm";
 import { LiveLog } from "./LiveLog";
 import { Secrets } from "./Secrets";
-import { StateBadge, useLoad } from "./state";
+import { useLoad } from "@/lib/hooks";
+import { StateBadge } from "./state";
 
 type Pending = { kind: "upgrade"; version: string } | { kind: "rollback" } | null;
 

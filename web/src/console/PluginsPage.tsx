@@ -9,7 +9,8 @@ import { Card } from "@/components/ui/card";
 import { Field, controlClass } from "@/components/ui/field";
 import { ApiError } from "@/lib/api";
 import { fleet, install, offered, plugins, type Offered } from "./api";
-import { StateBadge, useLoad } from "./state";
+import { useLoad } from "@/lib/hooks";
+import { StateBadge } from "./state";
 
 function Install({ installed, onDone }: { installed: Set<string>; onDone: (msg: string) => void }) {
   const [catalogue, setCatalogue] = useState<Record<string, Offered> | null>(null);

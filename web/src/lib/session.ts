@@ -35,10 +35,7 @@ export function signOut() {
   const s = session();
   setSession(null);
   if (s?.refresh_token) {
-    fetch("/auth/logout", {
-      method: "POST", headers: { Authorization: `Bearer ${s.access_token}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ refresh_token: s.refresh_token }),
-    }).catch(() => undefined);
+    post("/auth/logout", { refresh_token: s.refresh_token }, s.access_token).catch(() => undefined);
   }
 }
 

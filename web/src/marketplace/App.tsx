@@ -3,15 +3,15 @@
 // /review/NAME/VERSION), sign-in (/sign-in). Plain links and GET forms, so every state
 // has an address, works with the keyboard and the back button, and needs no
 // client-side router.
-import { useEffect, useState } from "react";
+import { useEffect } from "react";
 import { SignIn } from "@/components/session/sign-in";
-import { takeHandoff } from "@/lib/session";
+import { useHandoff, useSession } from "@/lib/hooks";
 import { Browse } from "./Browse";
 import { PluginPage } from "./PluginPage";
 import { Publish } from "./Publish";
 import { Publisher } from "./Publisher";
 import { Queue, ReviewOne } from "./Review";
-import { Shell, useSession } from "./Shell";
+import { Shell } from "./Shell";
 
 const NAME = "([a-z][a-z0-9-]{0,62})";
 
@@ -24,10 +24,7 @@ function SignInPage({ error }: { error: string | null }) {
 }
 
 export function App({ path }: { path: string }) {
-  const [handoff, setHandoff] = useState<{ done: boolean; error: string | null }>({ done: !location.hash.includes("handoff="), error: null });
-  useEffect(() => {
-    if (!handoff.done) takeHandoff().then((error) => setHandoff({ done: true, error }));
-  }, []);
+  const handoff = useHandoff();
   if (!handoff.done) return <Shell><p aria-live="polite">Signing in…</p></Shell>;
   let m;
   if ((m = path.match(new RegExp(`^/plugins/${NAME}/?$`)))) return <PluginPage name={m[1]} />;

@@ -10,7 +10,8 @@ import { ConfirmDialog } from "@/components/ui/dialog";
 import { Field, controlClass } from "@/components/ui/field";
 import { Markdown } from "@/lib/markdown";
 import { ApiError, deprecate, plugin, yank, type PluginPage as Page, type Release } from "./api";
-import { Shell, Stars, useSession } from "./Shell";
+import { useLoad, useSession } from "@/lib/hooks";
+import { Shell, Stars } from "./Shell";
 
 type Pending = { kind: "yank" | "unyank"; version: string } | { kind: "deprecate"; message: string | null } | null;
 
@@ -91,18 +92,15 @@ function StateBadge({ v }: { v: Release }) {
 
 export function PluginPage({ name }: { name: string }) {
   const who = useSession();
-  const [page, setPage] = useState<Page | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { data: page, error, reload } = useLoad(() => plugin(name), [name, who?.name]);
   const [done, setDone] = useState<string | null>(null);
-  const load = () => plugin(name).then(setPage, (e) => setError(e.message));
-  useEffect(() => { load(); }, [name, who?.name]);
   useEffect(() => { document.title = `${name} · Koha plugins marketplace`; }, [name]);
   const newest = page?.versions.find((v) => v.state === "approved" && !v.yanked) ?? page?.versions.find((v) => v.state === "approved");
   const mine = !!page && !!who && (who.name === page.publisher || who.roles.includes("admin"));
   return (
     <Shell>
       <p className="mb-4 text-sm"><a href="/" className="underline underline-offset-4">All plugins</a></p>
-      {error && <p role="alert" className="text-destructive">{error}</p>}
+      {error && <p role="alert" className="text-destructive">{error.message}</p>}
       {!page && !error && <p aria-live="polite">Loading…</p>}
       {page && (
         <>
@@ -175,7 +173,7 @@ export function PluginPage({ name }: { name: string }) {
               </ul>
             </>
           )}
-          {mine && <Manage page={page} onDone={(m) => { setDone(m); load(); }} />}
+          {mine && <Manage page={page} onDone={(m) => { setDone(m); reload(); }} />}
         </>
       )}
     </Shell>

@@ -9,7 +9,8 @@ import { Card } from "@/components/ui/card";
 import { Field } from "@/components/ui/field";
 import { ApiError, publish, type Check, type Release } from "./api";
 import { Checks } from "./Checks";
-import { Shell, useSession } from "./Shell";
+import { useSession } from "@/lib/hooks";
+import { Shell } from "./Shell";
 
 export function Publish() {
   const who = useSession();

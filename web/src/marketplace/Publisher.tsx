@@ -1,19 +1,18 @@
 // A publisher's page (/publishers/NAME): since when, their signing keys, their plugins.
-import { useEffect, useState } from "react";
+import { useEffect } from "react";
 import { Badge } from "@/components/ui/badge";
 import { Card } from "@/components/ui/card";
-import { publisher, type Publisher as P } from "./api";
+import { useLoad } from "@/lib/hooks";
+import { publisher } from "./api";
 import { Shell, Stars } from "./Shell";
 
 export function Publisher({ name }: { name: string }) {
-  const [page, setPage] = useState<P | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => { publisher(name).then(setPage, (e) => setError(e.message)); }, [name]);
+  const { data: page, error } = useLoad(() => publisher(name), [name]);
   useEffect(() => { document.title = `${name} (publisher) · Koha plugins marketplace`; }, [name]);
   return (
     <Shell>
       <p className="mb-4 text-sm"><a href="/" className="underline underline-offset-4">All plugins</a></p>
-      {error && <p role="alert" className="text-destructive">{error}</p>}
+      {error && <p role="alert" className="text-destructive">{error.message}</p>}
       {!page && !error && <p aria-live="polite">Loading…</p>}
       {page && (
         <>

@@ -11,7 +11,8 @@ import { Card } from "@/components/ui/card";
 import { Field, controlClass } from "@/components/ui/field";
 import { ApiError, decide, diff, queue, type FileChange, type Release } from "./api";
 import { Checks } from "./Checks";
-import { Shell, useSession } from "./Shell";
+import { useSession } from "@/lib/hooks";
+import { Shell } from "./Shell";
 
 function useQueue() {
   const who = useSession();

@@ -1,9 +1,9 @@
 // The marketplace's frame: the header with what the signed-in person may do (publish,
 // review), sign-in and sign-out; the skip link.
 import { LogIn, LogOut, Star } from "lucide-react";
-import { useEffect, useState } from "react";
 import { Button } from "@/components/ui/button";
-import { onSessionChange, session, signOut } from "@/lib/session";
+import { useSession } from "@/lib/hooks";
+import { signOut } from "@/lib/session";
 
 export function Stars({ rating, count }: { rating: number | null; count: number }) {
   if (rating === null) return <span className="text-muted-foreground">no ratings yet</span>;
@@ -13,12 +13,6 @@ export function Stars({ rating, count }: { rating: number | null; count: number 
       {rating.toFixed(1)} <span className="text-muted-foreground">({count})</span>
     </span>
   );
-}
-
-export function useSession() {
-  const [, redraw] = useState(0);
-  useEffect(() => onSessionChange(() => redraw((n) => n + 1)), []);
-  return session();
 }
 
 export function Shell({ children }: { children: React.ReactNode }) {
