@@ -18,7 +18,7 @@ from ..service.http_metrics import MetricsMiddleware
 from ..service.probes import probes_router
 from ..webui import serve_pages
 from . import metrics
-from .api import admin, audit, plugins, ui
+from .api import admin, audit, fleet, plugins, ui
 from .metrics import HTTP_LATENCY, HTTP_REQUESTS
 from .services import HostServices
 from .settings import HostSettings
@@ -63,6 +63,7 @@ def create_app(settings: HostSettings) -> FastAPI:
     app.include_router(ui.router)
     app.include_router(identity_routes.router)
     app.include_router(admin.router)
+    app.include_router(fleet.router)
     app.include_router(audit.router)
     serve_pages(app, "console", ["/console", "/console/plugins/{name}"])  # web/src/console
     return app

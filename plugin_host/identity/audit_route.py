@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query
 from fastapi.responses import JSONResponse, Response
 
+from .models import AuditEvents
+
 
 class _Query:
     def __init__(self,
@@ -26,6 +28,14 @@ class _Query:
 
 
 AuditQuery = Annotated[_Query, Depends(_Query)]
+
+
+#: how both services' audit routes document their answer
+AUDIT_ANSWER: dict[str, Any] = {"response_model": None, "responses": {200: {
+    "model": AuditEvents, "description": "the events; format=jsonl: one JSON object a line",
+    "content": {"application/x-ndjson": {"schema": {"type": "string"}, "example": (
+        '{"action": "install_plugin", "actor": "ada", "at": "2026-12-03T11:11:29+00:00", '
+        '"outcome": "ok", "status": 201, "target": ""}\n')}}}}}
 
 
 def audit_answer(events: list[dict[str, Any]], fmt: str) -> Response:

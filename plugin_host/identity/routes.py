@@ -23,8 +23,9 @@ from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..errors import PluginHostError, Unauthorized
-from ..service.http import error_responses, read_body
+from ..service.http import answers, error_responses, read_body, redirect_to, request_example
 from .audit import client_address
+from .models import SESSION, Me, Providers, Session, SignedOut
 from .service import Identity
 from .store import Principal
 
@@ -54,7 +55,7 @@ router = APIRouter(prefix="/auth", tags=["sign-in"],
                    responses=error_responses(401, 404, 422, 501, 503))
 
 
-@router.get("/providers", name="sign_in_providers")
+@router.get("/providers", name="sign_in_providers", **answers(Providers))
 async def providers(identity: IdentityDep) -> dict[str, Any]:
     """What this service signs people in with, and what a client needs to know to do it
     (the CLI's ``plugin-host login --sso`` reads the OIDC part)."""
@@ -72,7 +73,9 @@ async def providers(identity: IdentityDep) -> dict[str, Any]:
     return out
 
 
-@router.get("/oidc/login", status_code=302, response_class=RedirectResponse)
+@router.get("/oidc/login", status_code=302, response_class=RedirectResponse,
+            responses={302: redirect_to("https://id.example.org/authorize?client_id=koha&"
+                                        "response_type=code&state=…&code_challenge=…")})
 async def oidc_login(identity: IdentityDep,
                      return_to: Annotated[str | None, Query(max_length=512)] = None
                      ) -> RedirectResponse:
@@ -81,7 +84,10 @@ async def oidc_login(identity: IdentityDep,
     return RedirectResponse(await identity.oidc_start(return_to), status_code=302)
 
 
-@router.get("/oidc/callback", responses={303: {"description": "to return_to#handoff=CODE"}})
+@router.get("/oidc/callback", response_model=None, responses={
+    200: {"model": Session, "description": "the session"},
+    303: redirect_to("https://koha.example.org/console#handoff=h_3Jq8Lw2Vz6Nc1Rb5",
+                     "to return_to#handoff=CODE")})
 async def oidc_callback(request: Request, identity: IdentityDep,
                         state: Annotated[str, Query(max_length=256)],
                         code: Annotated[str | None, Query(max_length=2048)] = None,
@@ -104,7 +110,8 @@ async def _answer(identity: Identity, tokens: dict[str, Any]) -> Any:
     return tokens if target is None else RedirectResponse(target, status_code=303)
 
 
-@router.post("/ldap")
+@router.post("/ldap", **answers(Session), openapi_extra=request_example(
+    {"username": "ada", "password": "correct horse battery staple"}))
 async def ldap_sign_in(request: Request, identity: IdentityDep,
                        username: Annotated[str, Body(max_length=256)],
                        password: Annotated[str, Body(max_length=1024)]) -> dict[str, Any]:
@@ -113,14 +120,18 @@ async def ldap_sign_in(request: Request, identity: IdentityDep,
 
 
 @router.get("/saml/metadata", response_class=Response,
-            responses={200: {"content": {"application/samlmetadata+xml": {}}}})
+            responses={200: {"description": "the metadata document", "content": {
+                "application/samlmetadata+xml": {"schema": {"type": "string"}, "example": (
+                    '<md:EntityDescriptor entityID="https://host.example.org/auth/saml/'
+                    'metadata">…</md:EntityDescriptor>')}}}})
 async def saml_metadata(identity: IdentityDep) -> Response:
     """This service provider's SAML metadata, for the identity provider's administrator."""
     sp = identity._need(identity.saml, "SAML")
     return Response(sp.metadata(), media_type="application/samlmetadata+xml")
 
 
-@router.get("/saml/login", status_code=302, response_class=RedirectResponse)
+@router.get("/saml/login", status_code=302, response_class=RedirectResponse,
+            responses={302: redirect_to("https://idp.example.org/sso?SAMLRequest=…&RelayState=…")})
 async def saml_login(identity: IdentityDep,
                      return_to: Annotated[str | None, Query(max_length=512)] = None
                      ) -> RedirectResponse:
@@ -128,12 +139,16 @@ async def saml_login(identity: IdentityDep,
     return RedirectResponse(await identity.saml_start(return_to), status_code=302)
 
 
-@router.post("/saml/acs", responses={**error_responses(413), 303: {
-    "description": "to RelayState's return_to#handoff=CODE"}}, openapi_extra={"requestBody": {
-    "required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
-        "type": "object", "required": ["SAMLResponse"],
-        "properties": {"SAMLResponse": {"type": "string"},
-                       "RelayState": {"type": "string"}}}}}}})
+@router.post("/saml/acs", response_model=None, responses={
+    200: {"model": Session, "description": "the session"}, **error_responses(413),
+    303: redirect_to("https://koha.example.org/console#handoff=h_3Jq8Lw2Vz6Nc1Rb5",
+                     "to RelayState's return_to#handoff=CODE")}, openapi_extra={
+    "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {
+        "schema": {"type": "object", "required": ["SAMLResponse"],
+                   "properties": {"SAMLResponse": {"type": "string"},
+                                  "RelayState": {"type": "string"}}},
+        "example": {"SAMLResponse": "PHNhbWxwOlJlc3BvbnNlIC4uLg==",
+                    "RelayState": "d2f0c1e6"}}}}})
 async def saml_acs(request: Request, identity: IdentityDep) -> Any:
     """The assertion consumer (HTTP-POST binding): the response and its assertion must be
     signed by the IdP's key (SHA-256), answer a request this service made, and be new
@@ -147,7 +162,8 @@ async def saml_acs(request: Request, identity: IdentityDep) -> Any:
         saml_response, form.get("RelayState", [""])[0], client_address(request.scope)))
 
 
-@router.post("/handoff", name="take_handoff")
+@router.post("/handoff", name="take_handoff", **answers(Session),
+             openapi_extra=request_example({"code": "h_3Jq8Lw2Vz6Nc1Rb5"}))
 async def handoff(request: Request, identity: IdentityDep,
                   code: Annotated[str, Body(embed=True, max_length=128)]) -> dict[str, Any]:
     """The session of a browser's redirect sign-in, for the code its page was handed
@@ -155,7 +171,8 @@ async def handoff(request: Request, identity: IdentityDep,
     return await identity.take_handoff(code, client_address(request.scope))
 
 
-@router.post("/refresh", name="refresh_session")
+@router.post("/refresh", name="refresh_session", **answers(Session),
+             openapi_extra=request_example({"refresh_token": SESSION["refresh_token"]}))
 async def refresh(request: Request, identity: IdentityDep,
                   refresh_token: Annotated[str, Body(embed=True, max_length=256)]
                   ) -> dict[str, Any]:
@@ -165,7 +182,8 @@ async def refresh(request: Request, identity: IdentityDep,
     return await identity.refresh(refresh_token, client_address(request.scope))
 
 
-@router.post("/logout", name="sign_out")
+@router.post("/logout", name="sign_out", **answers(SignedOut),
+             openapi_extra=request_example({}))
 async def logout(request: Request, identity: IdentityDep, who: Who,
                  refresh_token: Annotated[str | None, Body(embed=True, max_length=256)] = None
                  ) -> dict[str, Any]:
@@ -176,7 +194,7 @@ async def logout(request: Request, identity: IdentityDep, who: Who,
     return await identity.logout(who, refresh_token, client_address(request.scope))
 
 
-@router.get("/me", name="current_session")
+@router.get("/me", name="current_session", **answers(Me))
 async def me(who: Who) -> dict[str, Any]:
     """Who the token is for: name, provider, roles, groups."""
     return {"name": who.name, "provider": who.provider, "roles": list(who.roles),

@@ -18,7 +18,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -75,6 +75,40 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": ERROR_MEANINGS[s]} for s in statuses}
 
 
+class Answer(BaseModel):
+    """Base of the documented answers: every field a client may read is declared (typed
+    clients come out of the OpenAPI documents); fields added later are let through."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def answers(model: type[BaseModel], *errors: int, status: int = 200) -> dict[str, Any]:
+    """A route's decorator arguments documenting its answer: ``model`` (its schema and
+    examples) for ``status`` and the error body for ``errors``. The route's own dict is
+    sent as it is (nothing filtered); tests/test_openapi.py and the schemathesis run keep
+    the two in step."""
+    doc = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    return {"response_model": None,
+            "responses": {status: {"model": model, "description": doc or model.__name__},
+                          **error_responses(*errors)}}
+
+
+def example(*values: dict[str, Any]) -> ConfigDict:
+    """An answer model's config with examples (shown in the API reference)."""
+    return ConfigDict(extra="allow", json_schema_extra={"examples": list(values)})
+
+
+def redirect_to(example_location: str, description: str = "a redirect") -> dict[str, Any]:
+    """A redirect answer, documented with an example ``Location``."""
+    return {"description": description, "headers": {"Location": {
+        "schema": {"type": "string"}, "example": example_location}}}
+
+
+def request_example(value: Any, media: str = "application/json") -> dict[str, Any]:
+    """A route's ``openapi_extra`` showing an example request body."""
+    return {"requestBody": {"content": {media: {"example": value}}}}
+
+
 def operation_id(route: Any) -> str:
     """A route's OpenAPI operation id: its function's name (``list_plugins``,
     ``install_plugin``), so generated clients read like the API, not like FastAPI's
@@ -105,6 +139,8 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
     """Map every error to the one JSON shape: domain errors with their status (401s with
     ``WWW-Authenticate``), validation errors as 422 naming each field, anything
     unexpected as 500 with a correlation id to find it in ``service``'s log."""
+
+    _document_validation_errors(app)
 
     @app.exception_handler(PluginHostError)
     async def domain_error(request: Request, exc: PluginHostError) -> JSONResponse:
@@ -157,6 +193,33 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
         return error_response(500, "internal_error",
                               f"unexpected error; see the {service} log for correlation id "
                               f"{cid}", correlation_id=cid)
+
+
+def _document_validation_errors(app: FastAPI) -> None:
+    """FastAPI documents a route's invalid input with its own ``HTTPValidationError``;
+    the answer is the one error body (``invalid_request``, a problem per field), so the
+    documents say that."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = build()
+        ref = {"$ref": "#/components/schemas/ErrorBody"}
+        for item in doc.get("paths", {}).values():
+            for op in item.values():
+                answer = op.get("responses", {}).get("422")
+                media = (answer or {}).get("content", {}).get("application/json", {})
+                if media.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+                    answer["description"] = ERROR_MEANINGS[422]
+                    media["schema"] = ref
+        schemas = doc.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in schemas:
+            del schemas["HTTPValidationError"], schemas["ValidationError"]
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def read_body(request: Request, limit: int, what: str = "the request body",

@@ -18,9 +18,31 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import __version__
+from .http import Answer, answers, example
+
+
+class Health(Answer):
+    """The process answers."""
+
+    model_config = example({"status": "ok"})
+    status: str
+
+
+class Ready(Answer):
+    """Whether start-up is done and the database answers, with the service's details."""
+
+    model_config = example({"status": "ready", "version": "0.1.0",
+                            "plugins": {"hello-world": "enabled"}, "database": "ok"},
+                           {"status": "degraded", "version": "0.1.0", "plugins": {},
+                            "database": "unreachable: connection refused"})
+    status: str = Field(description="ready, degraded, or starting")
+    version: str
+    database: str | None = Field(None, description="ok, or why it does not answer")
+    plugins: dict[str, str] | None = Field(None, description="the host's plugins' states")
 
 
 def probes_router(ready: Callable[[], bool], details: Callable[[], dict[str, Any]] | None = None,
@@ -33,7 +55,7 @@ def probes_router(ready: Callable[[], bool], details: Callable[[], dict[str, Any
     and ``database_up(ok)`` records it (a gauge)."""
     router = APIRouter(tags=["probes"])
 
-    @router.get("/healthz")
+    @router.get("/healthz", **answers(Health))
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
@@ -46,7 +68,10 @@ def probes_router(ready: Callable[[], bool], details: Callable[[], dict[str, Any
             database_up(problem is None)
         return problem
 
-    @router.get("/readyz")
+    @router.get("/readyz", response_model=None, responses={
+        200: {"model": Ready, "description": "ready (or degraded: the database does not "
+                                             "answer, running plugins still serve)"},
+        503: {"model": Ready, "description": "starting: not ready yet"}})
     async def readyz() -> JSONResponse:
         """Readiness: 200 once start-up is done (``degraded`` while the database does not
         answer: running plugins still serve), 503 before."""

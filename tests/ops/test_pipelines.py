@@ -1,9 +1,10 @@
 """The CI/CD workflows in pipelines/ (GitHub Actions syntax), checked statically here
-(tests/ops/test_pipeline_runs.py runs the CI workflow with act): actionlint finds nothing, every job asks for its own least
-permissions, every action is pinned by commit SHA, clouds and Pulumi are reached through
-OIDC (no stored long-lived credential), deploys are guarded per environment; every
-`./dev` command names a task and options that exist, every secret used is documented,
-and CI runs the same `./dev test` as .ci/run."""
+(tests/ops/test_pipeline_runs.py runs the CI workflow with act): actionlint finds
+nothing, every job asks for its own least permissions, every action is pinned by
+commit SHA, clouds and Pulumi are reached through OIDC (no stored long-lived
+credential), deploys are guarded per environment; every `./dev` command names a task
+and options that exist, every secret used is documented, and CI runs the same
+`./dev test` as .ci/run."""
 
 from __future__ import annotations
 

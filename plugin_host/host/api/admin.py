@@ -18,9 +18,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ...errors import Forbidden, NotFound, PluginHostError, Unauthorized
 from ...identity.audit import audit_detail, client_address, set_actor
 from ...identity.metrics import REFUSED
-from ...service.http import PACKAGE_BODY, error_responses, json_body, package_body
+from ...service.http import PACKAGE_BODY, answers, error_responses, json_body, package_body
 from ..views import describe, secrets_status
 from . import Services
+from . import models as M
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -55,21 +56,21 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
 PACKAGE_OR_JSON = PACKAGE_BODY
 
 
-@router.get("/plugins")
+@router.get("/plugins", **answers(M.PluginList))
 async def list_plugins(host: Services) -> dict[str, Any]:
     """Installed plugins: version, state, sandbox layers, workers, restarts."""
     return {"plugins": [describe(host.manager, p) for p in
                         sorted(host.manager.plugins.values(), key=lambda p: p.name)]}
 
 
-@router.get("/sandbox")
+@router.get("/sandbox", **answers(M.SandboxReport))
 async def sandbox_report(host: Services) -> dict[str, Any]:
     """The sandbox layers workers get on this host, what is required, and why any
     optional layer is missing."""
     return host.manager.sandbox.report()
 
 
-@router.get("/registry")
+@router.get("/registry", **answers(M.RegistryCatalogue))
 async def registry_catalogue(host: Services) -> dict[str, Any]:
     """What the registry's signed index offers to install or upgrade to (verified as an
     install is): each plugin's summary, tags, deprecation and versions, newest first
@@ -77,16 +78,20 @@ async def registry_catalogue(host: Services) -> dict[str, Any]:
     return await host.registry.available()
 
 
-@router.get("/plugins/{name}")
+@router.get("/plugins/{name}", **answers(M.PluginDetail))
 async def show_plugin(name: str, host: Services) -> dict[str, Any]:
+    """One installed plugin in full: its manifest, settings in effect and their problems,
+    where each secret comes from (never its value), routes, hooks, UI components,
+    library services and what it lacks to work fully."""
     return describe(host.manager, host.manager.get(name), detail=True)
 
 
-@router.post("/plugins", status_code=201,
+@router.post("/plugins", status_code=201, **answers(M.Installed, status=201),
              openapi_extra={"requestBody": {"content": {
                  **PACKAGE_OR_JSON,
                  "application/json": {"schema": {"type": "object", "properties": {
-                     "name": {"type": "string"}, "range": {"type": "string"}}}}}}})
+                     "name": {"type": "string"}, "range": {"type": "string"}}},
+                     "example": {"name": "book-notes", "range": "^1"}}}}})
 async def install_plugin(request: Request, host: Services,
                          enable: Annotated[bool, Query()] = True) -> dict[str, Any]:
     """Install an uploaded, signed ``.kplugin`` (the request body, application/zip),
@@ -112,12 +117,12 @@ async def install_plugin(request: Request, host: Services,
     return describe(host.manager, item, detail=True)
 
 
-@router.post("/plugins/{name}/upgrade",
+@router.post("/plugins/{name}/upgrade", **answers(M.Installed),
              openapi_extra={"requestBody": {"content": {
                  **PACKAGE_OR_JSON,
                  "application/json": {"schema": {"type": "object", "properties": {
                      "range": {"type": "string"},
-                     "path": {"type": "string"}}}}}}})
+                     "path": {"type": "string"}}}, "example": {"range": "^1.2"}}}}})
 async def upgrade_plugin(name: str, request: Request, host: Services) -> dict[str, Any]:
     """Switch to another version with no failed request: ``{"range": "^1.2"}`` for the
     newest release the registry's signed index has in that range, the package as the
@@ -168,24 +173,29 @@ def read_package_file(path: Path, limit: int) -> bytes:
     return data
 
 
-@router.post("/plugins/{name}/rollback")
+@router.post("/plugins/{name}/rollback", **answers(M.PluginDetail))
 async def rollback_plugin(name: str, host: Services) -> dict[str, Any]:
     """Switch back to the previous version, the same zero-downtime way."""
     return describe(host.manager, await host.swap.rollback(name), detail=True)
 
 
-@router.post("/plugins/{name}/enable")
+@router.post("/plugins/{name}/enable", **answers(M.Plugin))
 async def enable_plugin(name: str, host: Services) -> dict[str, Any]:
+    """Start the plugin's workers again: its routes, hooks and UI components come back."""
     return describe(host.manager, await host.manager.set_enabled(name, True))
 
 
-@router.post("/plugins/{name}/disable")
+@router.post("/plugins/{name}/disable", **answers(M.Plugin))
 async def disable_plugin(name: str, host: Services) -> dict[str, Any]:
+    """Stop the plugin's workers and take its routes, hooks and UI components out; its
+    data, settings and secrets stay."""
     return describe(host.manager, await host.manager.set_enabled(name, False))
 
 
-@router.put("/plugins/{name}/config", openapi_extra={"requestBody": {"required": True,
-            "content": {"application/json": {"schema": {"type": "object"}}}}})
+@router.put("/plugins/{name}/config", **answers(M.PluginDetail),
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"type": "object"},
+                "example": {"openlibrary_url": "https://openlibrary.org"}}}}})
 async def configure_plugin(name: str, request: Request, host: Services) -> dict[str, Any]:
     """Replace a plugin's settings (``ctx.config``): a JSON object of at most 1 MiB. The
     plugin switches to workers started with them the zero-downtime way, as for an
@@ -195,7 +205,7 @@ async def configure_plugin(name: str, request: Request, host: Services) -> dict[
     return describe(host.manager, await host.swap.reconfigure(name, config), detail=True)
 
 
-@router.get("/plugins/{name}/traces")
+@router.get("/plugins/{name}/traces", **answers(M.Traces))
 async def plugin_traces(name: str, host: Services) -> dict[str, Any]:
     """The plugin's last calls, newest first: what was called, outcome, status, time in
     ms, and each capability request made during it (kv keys, http hosts and paths,
@@ -204,7 +214,7 @@ async def plugin_traces(name: str, host: Services) -> dict[str, Any]:
     return {"plugin": name, "traces": host.manager.traces.recent(name)}
 
 
-@router.get("/traces/{correlation_id}")
+@router.get("/traces/{correlation_id}", **answers(M.TraceOf))
 async def trace_of(correlation_id: str, host: Services) -> dict[str, Any]:
     """The traces of one request by its correlation id (``X-Correlation-ID``): one per
     plugin it reached."""
@@ -215,8 +225,11 @@ async def trace_of(correlation_id: str, host: Services) -> dict[str, Any]:
     return {"correlation_id": correlation_id, "traces": found}
 
 
-@router.get("/plugins/{name}/logs", responses={200: {"content": {
-    "application/x-ndjson": {}}, "description": "the lines; with follow, a stream"}})
+@router.get("/plugins/{name}/logs", response_model=None, responses={200: {
+    "model": M.LogLines, "description": "the lines; with follow, a stream of JSON lines",
+    "content": {"application/x-ndjson": {"schema": {"type": "string"}, "example": (
+        '{"seq": 1, "time": 1796296289.913, "plugin": "hello-world", "level": "info", '
+        '"event": "greeting", "name": "Ada"}\n')}}}})
 async def plugin_logs(name: str, request: Request, host: Services,
                       follow: Annotated[bool, Query()] = False,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 200):
@@ -250,12 +263,13 @@ async def plugin_logs(name: str, request: Request, host: Services,
     return StreamingResponse(stream(), media_type="application/x-ndjson")
 
 
-@router.post("/plugins/{name}/profile", openapi_extra={"requestBody": {
+@router.post("/plugins/{name}/profile", **answers(M.Profile), openapi_extra={"requestBody": {
     "required": True, "content": {"application/json": {"schema": {
         "type": "object", "required": ["path"], "properties": {
             "method": {"type": "string"}, "path": {"type": "string"},
             "query": {"type": "object"}, "body": {"type": "string"},
-            "calls": {"type": "integer", "minimum": 1, "maximum": 1000}}}}}}})
+            "calls": {"type": "integer", "minimum": 1, "maximum": 1000}}},
+        "example": {"method": "GET", "path": "/greet/Ada", "calls": 50}}}}})
 async def profile_plugin(name: str, request: Request, host: Services) -> dict[str, Any]:
     """Call one of the plugin's routes ``calls`` times while its worker samples the
     handler's stack every millisecond (wall clock): folded stacks and their counts, and
@@ -310,10 +324,11 @@ def _declared_secret(host, name: str, secret: str) -> None:
             code="invalid_request", status=422)
 
 
-@router.put("/plugins/{name}/secrets/{secret}",
+@router.put("/plugins/{name}/secrets/{secret}", **answers(M.Secrets),
             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"type": "object", "required": ["value"],
-                           "properties": {"value": {"type": "string"}}}}}}})
+                           "properties": {"value": {"type": "string"}}},
+                "example": {"value": "s3cr3t-0p3n-l1brary-k3y"}}}}})
 async def set_secret(name: str, secret: str, request: Request,
                      host: Services) -> dict[str, Any]:
     """Set one of the secrets the plugin declares (``permissions.secrets``), encrypted
@@ -330,7 +345,7 @@ async def set_secret(name: str, secret: str, request: Request,
     return {"plugin": name, "secrets": secrets_status(host.manager, host.manager.get(name))}
 
 
-@router.delete("/plugins/{name}/secrets/{secret}")
+@router.delete("/plugins/{name}/secrets/{secret}", **answers(M.Secrets))
 async def unset_secret(name: str, secret: str, host: Services) -> dict[str, Any]:
     """Forget a secret set through the admin API (the environment's, if any, applies
     again)."""
@@ -340,50 +355,9 @@ async def unset_secret(name: str, secret: str, host: Services) -> dict[str, Any]
     return {"plugin": name, "secrets": secrets_status(host.manager, host.manager.get(name))}
 
 
-@router.delete("/plugins/{name}")
+@router.delete("/plugins/{name}", **answers(M.Uninstalled))
 async def uninstall_plugin(name: str, host: Services,
                            purge: Annotated[bool, Query()] = False) -> dict[str, Any]:
     """Uninstall; its kv data is kept unless ``?purge=true``."""
     await host.manager.uninstall(name, purge=purge)
     return {"uninstalled": name, "purged": purge}
-
-
-# ---- the fleet: the environment's declared plugin set ---------------------------------
-
-@router.get("/fleet")
-async def fleet_status(host: Services) -> dict[str, Any]:
-    """The declared plugin set (its generation and resolved versions) and, for every
-    host sharing this database, what it runs and how that differs (``drift``);
-    ``stale`` marks a host not heard from for three report intervals."""
-    return await asyncio.to_thread(host.fleet.status)
-
-
-@router.put("/fleet", openapi_extra={"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"type": "object", "properties": {"plugins": {
-        "type": "array", "items": {"type": "object", "required": ["name"], "properties": {
-            "name": {"type": "string"}, "range": {"type": "string"},
-            "config": {"type": "object"}, "enabled": {"type": "boolean"},
-            "secrets": {"type": "object", "additionalProperties": {"type": "string"}}}}}}},
-        "example": {"plugins": [{"name": "hello-world", "range": "^1",
-                                 "config": {"greeting": "Hej"},
-                                 "secrets": {"API_KEY": "aws-sm://koha/hello#api_key"}}]}}}}})
-async def fleet_apply(request: Request, host: Services) -> dict[str, Any]:
-    """Declare the environment's plugin set: resolved once over the signed index
-    (dependencies included, exact versions) and stored as the next generation. Hosts
-    change only when they converge (``POST /admin/fleet/converge``, or
-    ``plugin-host fleet apply``, which rolls it out host by host)."""
-    return await host.fleet.apply(await json_body(request))
-
-
-@router.post("/fleet/converge")
-async def fleet_converge(host: Services) -> dict[str, Any]:
-    """Bring this host to the declared set now: what changed, what failed, the drift
-    left (``converged`` is true when none is)."""
-    return await host.fleet.converge()
-
-
-@router.post("/fleet/rollback")
-async def fleet_rollback(host: Services) -> dict[str, Any]:
-    """Declare the set before the current one again (a new generation); hosts go back
-    when they converge."""
-    return await host.fleet.rollback()

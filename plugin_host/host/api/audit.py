@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from ...identity.audit_route import AuditQuery, audit_answer
+from ...identity.audit_route import AUDIT_ANSWER, AuditQuery, audit_answer
 from ...service.http import error_responses
 from . import Services
 from .admin import require_admin
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
                    responses=error_responses(401, 403, 422))
 
 
-@router.get("/audit")
+@router.get("/audit", **AUDIT_ANSWER)
 async def audit_log(host: Services, q: AuditQuery) -> Any:
     """Privileged acts and sign-ins, newest first: actor, provider, action, target,
     outcome, status, address, details. ``format=jsonl`` answers JSON lines (for an

@@ -10,9 +10,10 @@ from fastapi.responses import Response
 
 from ...errors import PluginCallError
 from ...koha import EVENTS, validate_payload
-from ...service.http import correlation_id, error_responses, parse_json, read_body
+from ...service.http import answers, correlation_id, error_responses, parse_json, read_body
 from ...service.http_metrics import blame_plugin
 from . import services
+from .models import HookResults
 
 router = APIRouter(tags=["plugins"])
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -40,13 +41,18 @@ for _method in METHODS:  # one route per method: each has its own operation id
     router.add_api_route(
         "/plugins/{name}/api/{path:path}", plugin_route, methods=[_method],
         name=f"plugin_route_{_method.lower()}", summary=f"{_method} a plugin's route",
-        responses=error_responses(404, 405, 413, 500, 502, 503, 504))
+        response_model=None, response_class=Response, responses={
+            200: {"description": "the plugin handler's answer, as it gave it (status, "
+                                 "headers and body)",
+                  "content": {"*/*": {"schema": {}, "example": {"greeting": "Hello Ada"}}}},
+            **error_responses(404, 405, 413, 500, 502, 503, 504)})
 
 
-@router.post("/hooks/{event}", responses=error_responses(401, 404, 413, 422),
+@router.post("/hooks/{event}", **answers(HookResults, 401, 404, 413, 422),
              openapi_extra={"requestBody": {"content": {"application/json": {
                  "schema": {"description": "the event's payload: its fields in "
-                                           "docs/plugins/koha-events.md"}}}}})
+                                           "docs/plugins/koha-events.md"},
+                 "example": {"biblionumber": 42, "action": "create"}}}}})
 async def deliver_hook(event: str, request: Request) -> dict[str, Any]:
     """Deliver a Koha event to every enabled plugin subscribed to it. An event Koha does
     not have is a 404 (with a did-you-mean); a payload missing a field or of the wrong

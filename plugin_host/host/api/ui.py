@@ -14,8 +14,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
-from ...service.http import error_responses
+from ...service.http import answers, error_responses
 from . import Services
+from . import models as M
 
 router = APIRouter(tags=["ui"])
 LOADER = Path(__file__).resolve().parents[1] / "static" / "slot-loader.js"
@@ -27,7 +28,7 @@ def _loader() -> tuple[bytes, str]:
     return data, "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
 
 
-@router.get("/ui/loader")
+@router.get("/ui/loader", **answers(M.LoaderInfo, 500))
 async def ui_loader_info() -> dict[str, str]:
     """Where the slot loader is and its SRI hash, for the script tag Koha's pages carry:
     ``<script type="module" src="HOST/ui/loader.js" integrity="…" crossorigin="anonymous">``.
@@ -48,7 +49,11 @@ async def ui_demo(timeout_ms: int = 10000) -> Response:
         "Cache-Control": "no-cache"})
 
 
-@router.get("/ui/loader.js", response_class=Response)
+@router.get("/ui/loader.js", response_class=Response, responses={
+    200: {"description": "the slot loader, an ES module", "content": {"text/javascript": {
+        "schema": {"type": "string"},
+        "example": "export async function mountSlots(root = document) { … }"}}},
+    **error_responses(500)})
 async def ui_loader() -> Response:
     """The slot loader (an ES module)."""
     data, integrity = _loader()
@@ -57,7 +62,7 @@ async def ui_loader() -> Response:
         "Access-Control-Allow-Origin": "*", "ETag": f'"{integrity}"'})
 
 
-@router.get("/ui/slots/{slot}")
+@router.get("/ui/slots/{slot}", **answers(M.Slot))
 async def ui_slot(slot: str, host: Services) -> dict[str, Any]:
     """The UI components enabled plugins offer for a slot, with SRI integrity."""
     return {"slot": slot, "components": host.calls.slot(slot)}
@@ -74,7 +79,14 @@ async def ui_asset(name: str, version: str, path: str, host: Services) -> FileRe
         "Access-Control-Allow-Origin": "*"})
 
 
+ASSET_EXAMPLE = ('export function Greeting({ name = "reader" } = {}) {\n'
+                 '  const el = document.createElement("p");\n  …\n}\n')
 for _method in ("GET", "HEAD"):
     router.add_api_route("/ui/assets/{name}/{version}/{path:path}", ui_asset,
                          methods=[_method], name=f"ui_asset_{_method.lower()}",
-                         responses=error_responses(404))
+                         response_class=FileResponse,
+                         responses={200: {
+                             "description": "the file; immutable, cached for a year",
+                             "content": {"text/javascript": {"schema": {"type": "string"},
+                                                             "example": ASSET_EXAMPLE}}},
+                             **error_responses(404)})

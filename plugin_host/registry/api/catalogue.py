@@ -14,9 +14,10 @@ from ... import HOST_API_VERSION
 from ...errors import PluginHostError
 from ...identity.audit import client_address
 from ...manifest import NAME_RE
-from ...service.http import error_responses
+from ...service.http import answers, error_responses, request_example
 from ...versions import parse_version
 from . import JSON_CHECK, OptionalCaller, Services
+from . import models as M
 
 
 def check_version(field: str, text: str) -> None:
@@ -32,7 +33,7 @@ router = APIRouter(prefix="/api/v1",
                    dependencies=JSON_CHECK)
 
 
-@router.get("/plugins", name="search_plugins")
+@router.get("/plugins", name="search_plugins", **answers(M.Search))
 async def search(registry: Services, q: Annotated[str, Query()] = "",
                  tag: Annotated[str | None, Query()] = None,
                  host_api: Annotated[str | None, Query(pattern=r"^\d+\.\d+\.\d+$")] = None,
@@ -47,27 +48,28 @@ async def search(registry: Services, q: Annotated[str, Query()] = "",
     return {"plugins": registry.catalogue.search(q, tag, sort, host_api)}
 
 
-@router.get("/publishers/{name}", name="get_publisher")
+@router.get("/publishers/{name}", name="get_publisher", **answers(M.Publisher))
 async def publisher(name: str, registry: Services) -> dict[str, Any]:
     """A publisher's profile: their plugins and signing keys."""
     return registry.catalogue.publisher(name)
 
 
-@router.get("/index", name="index_status")
+@router.get("/index", name="index_status", **answers(M.IndexStatus))
 async def index(registry: Services) -> dict[str, Any]:
     """Where the signed index is, its root's SHA-256 (compare it with the root.json
     you give your hosts) and each role's version and expiry."""
     return await asyncio.to_thread(registry.index.status)
 
 
-@router.get("/plugins/{name}", name="get_plugin")
+@router.get("/plugins/{name}", name="get_plugin", **answers(M.PluginPage))
 async def plugin(name: str, registry: Services, c: OptionalCaller) -> dict[str, Any]:
     """A plugin's page: approved versions (all, with checks and reviews, for its
     publisher and reviewers)."""
     return registry.catalogue.plugin(name, c)
 
 
-@router.post("/resolve")
+@router.post("/resolve", **answers(M.Resolution), openapi_extra=request_example(
+    {"requirements": {"book-notes": "^1.0"}, "host_api": "1.0"}))
 async def resolve(registry: Services, requirements: Annotated[dict[str, str], Body()],
                   host_api: Annotated[str, Body()] = HOST_API_VERSION) -> dict[str, Any]:
     """Requirements (name → npm range) → a consistent set of approved releases in
@@ -76,7 +78,10 @@ async def resolve(registry: Services, requirements: Annotated[dict[str, str], Bo
     return {"install": registry.catalogue.resolve(requirements, host_api)}
 
 
-@router.get("/plugins/{name}/{version}/download", name="download_package")
+@router.get("/plugins/{name}/{version}/download", name="download_package",
+            response_class=Response, responses={200: {
+                "description": "the .kplugin package", "content": {"application/zip": {
+                    "schema": {"type": "string", "format": "binary"}}}}})
 async def download(name: str, version: str, registry: Services) -> Response:
     """The package of an approved release (counted). Hosts install from the signed
     index instead; this is for people and reviewers."""
@@ -100,7 +105,10 @@ class UsageReportBody(BaseModel):
     host_version: str = Field(default="", max_length=64)
 
 
-@router.post("/usage", name="report_usage", status_code=202, responses=error_responses(422, 429))
+@router.post("/usage", name="report_usage", status_code=202,
+             **answers(M.UsageCounted, 422, 429, status=202), openapi_extra=request_example(
+                 {"installation": "0123456789abcdef0123456789abcdef", "host_version": "0.1.0",
+                  "plugins": [{"name": "hello-world", "version": "1.0.0"}]}))
 async def usage(report: UsageReportBody, request: Request,
                 registry: Services) -> dict[str, Any]:
     """A host's daily report of the plugins it runs (anonymous: an installation id the

@@ -8,14 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request, Response
 
 from ...identity.audit import audit_detail
-from ...service.http import PACKAGE_BODY, error_responses, package_body
+from ...service.http import PACKAGE_BODY, answers, error_responses, package_body, request_example
 from . import JSON_CHECK, RequiredCaller, Services
+from . import models as M
 
 router = APIRouter(prefix="/api/v1",
                    responses=error_responses(401, 403, 404, 409, 413, 415, 422, 503))
 
 
 @router.post("/packages", tags=["publishing"], status_code=201, name="publish_package",
+             **answers(M.Published, status=201),
              openapi_extra={"requestBody": {"required": True, "content": PACKAGE_BODY}})
 async def publish(request: Request, registry: Services, c: RequiredCaller) -> dict[str, Any]:
     """Publish a signed .kplugin: the automated checks run; passing, it joins the review
@@ -29,12 +31,16 @@ async def publish(request: Request, registry: Services, c: RequiredCaller) -> di
     return out
 
 
-@router.get("/review/queue", tags=["review"])
+@router.get("/review/queue", tags=["review"], **answers(M.ReviewQueue))
 async def review_queue(registry: Services, c: RequiredCaller) -> dict[str, Any]:
+    """Releases waiting for a reviewer, with their checks and what they ask for
+    (reviewers and admins)."""
     return {"queue": registry.publishing.queue(c)}
 
 
 @router.post("/review/{name}/{version}", tags=["review"], dependencies=JSON_CHECK,
+             **answers(M.Release), openapi_extra=request_example(
+                 {"decision": "approve", "comment": "Read the diff: no network use."}),
              name="review_release")
 async def review(name: str, version: str, request: Request, registry: Services,
                  c: RequiredCaller, decision: Annotated[str, Body()],
@@ -44,9 +50,9 @@ async def review(name: str, version: str, request: Request, registry: Services,
     return registry.publishing.review(c, name, version, decision, comment)
 
 
-@router.get("/review/{name}/{version}/download", tags=["review"],
-            responses={200: {"content": {"application/zip": {}},
-                             "description": "the package as published"}})
+@router.get("/review/{name}/{version}/download", tags=["review"], response_class=Response,
+            responses={200: {"description": "the package as published", "content": {
+                "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
 async def review_download(name: str, version: str, registry: Services,
                           c: RequiredCaller) -> Response:
     """The package of a release in review (any state), for reviewers and its publisher:
@@ -57,7 +63,7 @@ async def review_download(name: str, version: str, registry: Services,
         "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@router.get("/review/{name}/{version}/diff", tags=["review"])
+@router.get("/review/{name}/{version}/diff", tags=["review"], **answers(M.Diff))
 async def review_diff(name: str, version: str, registry: Services,
                       c: RequiredCaller) -> dict[str, Any]:
     """What changed against the newest approved version before this one (``against``;
