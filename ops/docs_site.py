@@ -6,6 +6,8 @@ cannot drift from them.
 - ``reference/roles/NAME.md`` is each Ansible role's README (its variables);
 - ``reference/manifest.md`` is ``plugin.toml`` from its JSON Schema;
 - ``reference/tasks.md`` lists every invoke task with its options;
+- ``reference/api/host.md`` and ``reference/api/registry.md`` are the HTTP APIs from their
+  OpenAPI documents (ops/docs_api.py), published beside them;
 - the tutorial videos (``./dev tutorials``) are added beside their page when recorded;
   a link to one that is not is shown as its name;
 - links are resolved from where a page's text really lives (the README at the root, a
@@ -132,6 +134,12 @@ def on_files(files: Files, config: Any) -> Files:
                             roles_index([Path(p).stem for p in pages]), config))
     files.append(_generated("reference/manifest.md", manifest_page(), config))
     files.append(_generated("reference/tasks.md", tasks_page(), config))
+    from ops.docs_api import documents, page
+
+    for name, doc in documents().items():
+        files.append(_generated(f"reference/api/{name}.md", page(name, doc), config))
+        files.append(_generated(f"reference/api/{name}.openapi.json",
+                                json.dumps(doc, indent=1), config))
     for video in sorted(VIDEOS.glob("*.webm")):
         files.append(File.generated(config, f"web/tutorials/{video.name}",
                                     abs_src_path=str(video)))

@@ -1,10 +1,11 @@
 """The documentation site builds strictly from a clean checkout (``./dev docs``): every
 page in its navigation, the references made from the code (CLI, plugin.toml, SDK,
-tasks, Ansible roles) present and filled, search built; and a broken link fails the
+tasks, Ansible roles, both HTTP APIs) present and filled, search built; and a broken link fails the
 build, naming the page and the link."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -32,6 +33,11 @@ def test_the_site_builds_strictly_with_its_references(tmp_path):
     assert "./dev docs" in page("reference/tasks") and "--serve" in page("reference/tasks")
     assert "plugin_host_listen" in page("reference/roles/plugin_host")
     assert "Plugin" in page("reference/sdk")
+    host_api = page("reference/api/host")
+    assert "install_plugin" in host_api and "book-notes" in host_api  # an example request
+    assert "publish_package" in page("reference/api/registry")
+    published = json.loads((site / "reference/api/registry.openapi.json").read_text())
+    assert "/api/v1/packages" in published["paths"]
     assert "Quickstart" in (site / "index.html").read_text()
     assert (site / "search" / "search_index.json").stat().st_size > 10_000
 

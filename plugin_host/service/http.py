@@ -87,7 +87,7 @@ def answers(model: type[BaseModel], *errors: int, status: int = 200) -> dict[str
     examples) for ``status`` and the error body for ``errors``. The route's own dict is
     sent as it is (nothing filtered); tests/test_openapi.py and the schemathesis run keep
     the two in step."""
-    doc = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    doc = " ".join((model.__doc__ or "").strip().split("\n\n")[0].split())
     return {"response_model": None,
             "responses": {status: {"model": model, "description": doc or model.__name__},
                           **error_responses(*errors)}}
