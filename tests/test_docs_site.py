@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .support.checkout import GIT_ENV, copy_of_the_checkout
 from .support.paths import ROOT
 
 MKDOCS = [sys.executable, "-m", "mkdocs"]
@@ -54,3 +55,31 @@ def test_a_broken_link_fails_the_build(tmp_path):
     r = build(tmp_path / "mkdocs.yml", tmp_path / "site")
     assert r.returncode != 0
     assert "plugins/testing.md" in r.stderr and "gone.md" in r.stderr, r.stderr[-2000:]
+
+
+def test_each_release_is_published_beside_the_others(tmp_path):
+    """./dev docs --version: mike commits each version's site to gh-pages, with the
+    version menu's list and the default alias (nothing pushed)."""
+    repo = copy_of_the_checkout(tmp_path / "repo", commit=True)
+    mike = [str(Path(sys.executable).parent / "mike")]
+    env = {**ENV, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for version in ("0.1", "0.2"):
+        r = subprocess.run([*mike, "deploy", "--update-aliases", version, "latest"], cwd=repo,
+                           capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+    subprocess.run([*mike, "set-default", "latest"], cwd=repo, check=True, env=env,
+                   capture_output=True)
+    listed = subprocess.run([*mike, "list"], cwd=repo, capture_output=True, text=True,
+                            env=env).stdout
+    assert "0.2 [latest]" in listed and "0.1" in listed
+
+    def on_pages(path: str) -> str:
+        return subprocess.run(["git", "show", f"gh-pages:{path}"], cwd=repo, check=True,
+                              capture_output=True, text=True).stdout
+
+    versions = {v["version"]: v["aliases"] for v in json.loads(on_pages("versions.json"))}
+    assert versions == {"0.2": ["latest"], "0.1": []}
+    assert "Quickstart" in on_pages("0.1/index.html")
+    assert "latest" in on_pages("index.html")  # the root sends readers to the default
+    assert subprocess.run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=repo,
+                          capture_output=True, text=True).stdout.strip() == "main"

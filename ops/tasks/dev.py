@@ -58,6 +58,35 @@ def test(c, k=None, args=""):
     c.run(f"{sys.executable} -m pytest {c.config.test.pytest_args}{extra} {args}", pty=False)
 
 
+@task(help={"args": "pytest arguments, e.g. a folder [the whole suite]",
+            "gate": "the runtime's least coverage, percent [ops/coverage_report.py]"})
+def coverage(c, args="", gate=None):
+    """The suite under branch coverage, a figure per package, and the runtime's gate.
+
+    Host, registry and CLI processes the tests start are measured too; the HTML report
+    is written to build/coverage/html. Example: ./dev coverage --args tests/host"""
+    import shutil
+
+    from ..coverage_report import DATA, RUNTIME_GATE, report
+
+    shutil.rmtree(DATA.parent, ignore_errors=True)
+    DATA.parent.mkdir(parents=True)
+    web(c)
+    tests = c.run(f"{sys.executable} -m pytest --cov --cov-report= {args}", warn=True,
+                  pty=False)
+    c.run(f"{sys.executable} -m coverage html -q --data-file {DATA} -d {DATA.parent / 'html'}",
+          warn=True)
+    table, runtime = report()
+    print(table)
+    need = float(gate) if gate is not None else RUNTIME_GATE
+    if tests is None or tests.failed:
+        raise SystemExit("coverage: tests failed (the figures above count what ran)")
+    if runtime < need:
+        raise SystemExit(f"coverage: the runtime (plugin_host) is at {runtime:.1f} %, under "
+                         f"its gate of {need:.1f} %")
+    print(f"coverage: the runtime is at {runtime:.1f} % (gate {need:.1f} %)")
+
+
 @task(help={"force": "build even if nothing changed"})
 def web(c, force=False):
     """Build the web UI (web/ into plugin_host/webui/dist) if a source changed; budgets."""
@@ -68,18 +97,28 @@ def web(c, force=False):
               "(gzipped)")
 
 
-@task(help={"serve": "serve the site with live reload instead (http://127.0.0.1:8000)"})
-def docs(c, serve=False):
+@task(help={"serve": "serve the site with live reload instead (http://127.0.0.1:8000)",
+            "version": "publish it as this version of the versioned site (mike: a commit on "
+                       "the gh-pages branch, not pushed)",
+            "alias": "with --version: also under this alias, the default [latest]"})
+def docs(c, serve=False, version=None, alias="latest"):
     """Build the documentation site (mkdocs.yml) into build/site, strictly.
 
-    A broken link, a missing page or a bad reference fails the build."""
-    mkdocs = Path(sys.executable).parent / "mkdocs"
+    A broken link, a missing page or a bad reference fails the build. With --version it
+    is published into the versioned site (one folder per release, a version menu) on
+    the gh-pages branch; push that branch to publish. Example: ./dev docs --version 0.2"""
+    bin_ = Path(sys.executable).parent
     env = {"NO_MKDOCS_2_WARNING": "1"}
     with c.cd(str(ROOT)):
         if serve:
-            c.run(f"{mkdocs} serve --strict", env=env, pty=True)
+            c.run(f"{bin_ / 'mkdocs'} serve --strict", env=env, pty=True)
+        elif version:
+            c.run(f"{bin_ / 'mike'} deploy --update-aliases {version} {alias}", env=env)
+            c.run(f"{bin_ / 'mike'} set-default {alias}", env=env)
+            print(f"docs: {version} ({alias}) committed to the gh-pages branch: "
+                  "git push origin gh-pages to publish")
         else:
-            c.run(f"{mkdocs} build --strict", env=env)
+            c.run(f"{bin_ / 'mkdocs'} build --strict", env=env)
             print(f"docs: {ROOT / 'build' / 'site' / 'index.html'}")
 
 
@@ -144,7 +183,9 @@ GROUPS = {
     ],
     "Maintainers (this repository)": [
         ("test", "lint, then the whole suite (real processes, real HTTP)"),
-        ("lint", "ruff, import-linter, yamllint, ansible-lint"),
+        ("lint", "ruff, import-linter, yamllint, ansible-lint, actionlint"),
+        ("coverage [--args PATH]", "the suite under branch coverage, per package, gated"),
+        ("pipeline [--workflow ci]", "run a CI workflow here with act, each job fresh"),
         ("bench", "every benchmark under bench/, with figures"),
         ("web", "build the web UI (marketplace, console) if a source changed; budgets"),
         ("tutorials", "record the web UI's tutorial videos from their browser tests"),
@@ -166,4 +207,4 @@ def overview(c):
     print("\n./dev TASK --help shows a task's options; ./dev --list lists every task.\n")
 
 
-tasks = (up, down, lint, test, web, docs, tutorials, bench, schema)
+tasks = (up, down, lint, test, coverage, web, docs, tutorials, bench, schema)

@@ -9,33 +9,18 @@ The two runs go side by side (each spends most of its time installing its venv).
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from ops import pipelines
 
+from ..support.checkout import copy_of_the_checkout
 from ..support.paths import ROOT
 
 pytestmark = pytest.mark.timeout(1200)
 
 TEST_STEP = "Test (installs what it needs, as root)"
-
-
-def copy_of_the_checkout(dest):
-    """The files a commit of this checkout would hold (tracked, and new ones not
-    ignored), as act would copy them."""
-    files = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, files):
-        src = ROOT / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    subprocess.run(["git", "init", "-q", "."], cwd=dest, check=True)
-    return dest
 
 
 @pytest.fixture(scope="module")
