@@ -8,6 +8,8 @@ cannot drift from them.
 - ``reference/tasks.md`` lists every invoke task with its options;
 - ``reference/api/host.md`` and ``reference/api/registry.md`` are the HTTP APIs from their
   OpenAPI documents (ops/docs_api.py), published beside them;
+- ``reference/sessions.md`` shows the CLI flows recorded by ``./dev recordings`` with
+  their ``.cast`` files;
 - the tutorial videos (``./dev tutorials``) are added beside their page when recorded;
   a link to one that is not is shown as its name;
 - links are resolved from where a page's text really lives (the README at the root, a
@@ -140,6 +142,12 @@ def on_files(files: Files, config: Any) -> Files:
         files.append(_generated(f"reference/api/{name}.md", page(name, doc), config))
         files.append(_generated(f"reference/api/{name}.openapi.json",
                                 json.dumps(doc, indent=1), config))
+    from ops.recordings import OUT as CASTS
+    from ops.recordings import page as sessions_page
+
+    files.append(_generated("reference/sessions.md", sessions_page(), config))
+    for cast in sorted(CASTS.glob("*.cast")):
+        files.append(File.generated(config, f"reference/{cast.name}", abs_src_path=str(cast)))
     for video in sorted(VIDEOS.glob("*.webm")):
         files.append(File.generated(config, f"web/tutorials/{video.name}",
                                     abs_src_path=str(video)))

@@ -123,6 +123,18 @@ def docs(c, serve=False, version=None, alias="latest"):
 
 
 @task
+def recordings(c):
+    """Record the CLI flows in docs/recordings/ as terminal sessions (asciinema).
+
+    Each command is run for real in a fresh folder; a failing step refuses the
+    recording. The .cast files go to artifacts/recordings/, which the docs site shows."""
+    from ..recordings import record, sessions
+
+    for session in sessions():
+        print(f"recordings: {record(session)}")
+
+
+@task
 def tutorials(c):
     """Record the web UI's tutorial videos from their browser tests.
 
@@ -189,6 +201,7 @@ GROUPS = {
         ("bench", "every benchmark under bench/, with figures"),
         ("web", "build the web UI (marketplace, console) if a source changed; budgets"),
         ("tutorials", "record the web UI's tutorial videos from their browser tests"),
+        ("recordings", "record the CLI flows in docs/recordings/ as terminal sessions"),
         ("docs [--serve]", "the documentation site, built strictly (or served live)"),
         ("build | release", "wheel, wheelhouse, SBOM, signed examples; bump, tag, sign"),
         ("monitoring.check | infra.test", "promtool/amtool checks; Pulumi programs under mocks"),
@@ -207,4 +220,4 @@ def overview(c):
     print("\n./dev TASK --help shows a task's options; ./dev --list lists every task.\n")
 
 
-tasks = (up, down, lint, test, coverage, web, docs, tutorials, bench, schema)
+tasks = (up, down, lint, test, coverage, web, docs, recordings, tutorials, bench, schema)
