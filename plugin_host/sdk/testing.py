@@ -127,7 +127,13 @@ class PluginTestClient:
     host's checks: ``from_folder(FOLDER, config={…}, secrets={NAME: value},
     http=fake)`` (``fake(method, url, headers, body) → HttpResponse``); then
     ``get``/``post``/``request``, ``hook``, ``upgrade``, and ``kv`` and ``logs`` to look
-    at what the plugin did. The pytest fixture ``plugin`` is one of these."""
+    at what the plugin did. The pytest fixture ``plugin`` is one of these.
+
+    Examples:
+        >>> client = PluginTestClient.from_folder(EXAMPLES / "hello-world")
+        >>> client.get("/greet/Ada").json()
+        {'greeting': 'Hello Ada'}
+    """
 
     __test__ = False  # not a pytest test class
 
@@ -156,17 +162,36 @@ class PluginTestClient:
 
     @property
     def kv(self) -> dict[str, Any]:
+        """What the plugin keeps in ``ctx.kv``, decoded.
+
+        Examples:
+            >>> _ = client.post("/notes", json_body={"text": "Signed copy"})
+            >>> client.kv["note:1"]
+            {'text': 'Signed copy'}
+        """
         return {k: msgpack.unpackb(v, raw=False) for k, v in self.transport.kv.items()}
 
     @property
     def logs(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """The plugin's ``ctx.log`` lines: (level, event, fields).
+
+        Examples:
+            >>> ctx.log.info("greeting", name="Ada")
+            >>> client.logs[-1]
+            ('info', 'greeting', {'name': 'Ada'})
+        """
         return self.transport.logs
 
     def request(self, method: str, path: str, *, json_body: Any = None, body: bytes = b"",
                 query: dict[str, str] | None = None,
                 headers: dict[str, str] | None = None) -> TestResponse:
         """Call the route matching ``METHOD path`` (``json_body`` sent as JSON); a
-        :class:`TestResponse` with ``status``, ``headers``, ``body`` and ``json()``."""
+        :class:`TestResponse` with ``status``, ``headers``, ``body`` and ``json()``.
+
+        Examples:
+            >>> client.request("DELETE", "/notes/1").status  # the path has no DELETE
+            405
+        """
         if json_body is not None:
             body = json.dumps(json_body).encode()
         routes = [r for r, _ in self.plugin.routes]
@@ -179,16 +204,31 @@ class PluginTestClient:
         return TestResponse(*encode_response(self.plugin.routes[index][1](request, self.ctx)))
 
     def get(self, path: str, **kw: Any) -> TestResponse:
-        """``request("GET", path, …)``."""
+        """``request("GET", path, …)``.
+
+        Examples:
+            >>> client.get("/notes/7").status
+            404
+        """
         return self.request("GET", path, **kw)
 
     def post(self, path: str, **kw: Any) -> TestResponse:
-        """``request("POST", path, …)``."""
+        """``request("POST", path, …)``.
+
+        Examples:
+            >>> client.post("/notes", json_body={"text": "Draft"}).status
+            201
+        """
         return self.request("POST", path, **kw)
 
     def upgrade(self, from_version: str) -> Any:
         """Run the plugin's ``@plugin.on_upgrade`` handler as the host does when it
-        switches from ``from_version`` to this version (kv data as the test left it)."""
+        switches from ``from_version`` to this version (kv data as the test left it).
+
+        Examples:
+            >>> client.upgrade("0.9.0")
+            {'migrated_from': '0.9.0'}
+        """
         if self.plugin.upgrade_handler is None:
             raise ValueError("the plugin registers no @plugin.on_upgrade handler")
         return self.plugin.upgrade_handler({"from": from_version, "to": self.manifest.version},
@@ -198,7 +238,12 @@ class PluginTestClient:
         """Deliver Koha event ``event`` to the plugin's handler as the host would: the
         payload is checked against the event's shape first (docs/plugins/koha-events.md).
         Without a payload, a valid example of the event is sent, with ``fields``
-        changed: ``client.hook("biblio.after_save", biblionumber=7)``."""
+        changed.
+
+        Examples:
+            >>> client.hook("biblio.after_save", biblionumber=7)
+            {'seen': 7}
+        """
         from ..koha import example, validate_payload
 
         if event not in self.manifest.permissions.hooks:
