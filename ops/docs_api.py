@@ -1,8 +1,9 @@
-"""The HTTP API reference pages of the docs site, made from the two OpenAPI documents at
-build time: every operation with its summary, description, parameters, example request,
-example answer, and every status it documents. The documents themselves are published
-beside them (``reference/api/host.openapi.json``, ``…/registry.openapi.json``) for
-client generators."""
+"""Reference pages of the docs site made from the code at build time: the two HTTP
+APIs from their OpenAPI documents (every operation with its summary, description,
+parameters, example request, example answer and every status it documents; the
+documents themselves published beside them, ``reference/api/host.openapi.json`` and
+``…/registry.openapi.json``, for client generators), and the alerts with their
+runbooks."""
 
 from __future__ import annotations
 
@@ -96,4 +97,23 @@ def page(name: str, doc: dict[str, Any]) -> str:
                         continue
                     out += [f"Answer {status}, `{media_type}`"
                             f"{_model(doc, media.get('schema') or {})}:", "", *_block(value), ""]
+    return "\n".join(out) + "\n"
+
+
+def alerts_page() -> str:
+    """Every alert the monitoring rules define (monitoring/rules_as_code.py), with its
+    severity, how long it must hold, what it says and its runbook."""
+    from monitoring.rules_as_code import alerts
+
+    out = ["# Alerts", "",
+           "Every alert in the Prometheus rules (made by `monitoring/rules_as_code.py`, "
+           "checked with promtool), with its runbook. The [monitoring guide]"
+           "(../operations/monitoring.md) says how they are routed.", "",
+           "| alert | severity | for | says | runbook |", "| --- | --- | --- | --- | --- |"]
+    for a in sorted(alerts(), key=lambda a: (a["labels"]["severity"] != "critical",
+                                             a["alert"])):
+        name = a["alert"]
+        summary = a["annotations"]["summary"].replace("|", "/")
+        out.append(f"| `{name}` | {a['labels']['severity']} | {a.get('for', '')} | "
+                   f"{summary} | [{name}](../runbooks/{name}.md) |")
     return "\n".join(out) + "\n"

@@ -8,6 +8,7 @@ cannot drift from them.
 - ``reference/tasks.md`` lists every invoke task with its options;
 - ``reference/api/host.md`` and ``reference/api/registry.md`` are the HTTP APIs from their
   OpenAPI documents (ops/docs_api.py), published beside them;
+- ``reference/alerts.md`` lists every alert with its runbook (monitoring/rules_as_code.py);
 - ``reference/sessions.md`` shows the CLI flows recorded by ``./dev recordings`` with
   their ``.cast`` files;
 - the tutorial videos (``./dev tutorials``) are added beside their page when recorded;
@@ -136,7 +137,9 @@ def on_files(files: Files, config: Any) -> Files:
                             roles_index([Path(p).stem for p in pages]), config))
     files.append(_generated("reference/manifest.md", manifest_page(), config))
     files.append(_generated("reference/tasks.md", tasks_page(), config))
-    from ops.docs_api import documents, page
+    from ops.docs_api import alerts_page, documents, page
+
+    files.append(_generated("reference/alerts.md", alerts_page(), config))
 
     for name, doc in documents().items():
         files.append(_generated(f"reference/api/{name}.md", page(name, doc), config))

@@ -38,6 +38,7 @@ def test_the_site_builds_strictly_with_its_references(tmp_path):
     assert "install_plugin" in host_api and "book-notes" in host_api  # an example request
     assert "publish_package" in page("reference/api/registry")
     assert "From nothing to a signed plugin package" in page("reference/sessions")
+    assert 'href="../../runbooks/KohaHostAvailabilityBudgetBurnFast/"' in page("reference/alerts")
     published = json.loads((site / "reference/api/registry.openapi.json").read_text())
     assert "/api/v1/packages" in published["paths"]
     assert "Quickstart" in (site / "index.html").read_text()
