@@ -263,10 +263,15 @@ async def plugin_logs(name: str, request: Request, host: Services,
     return StreamingResponse(stream(), media_type="application/x-ndjson")
 
 
-@router.post("/plugins/{name}/profile", **answers(M.Profile), openapi_extra={"requestBody": {
+#: the methods a profile may call a route with
+PROFILED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@router.post("/plugins/{name}/profile", **answers(M.Profile, 405),
+             openapi_extra={"requestBody": {
     "required": True, "content": {"application/json": {"schema": {
         "type": "object", "required": ["path"], "properties": {
-            "method": {"type": "string"}, "path": {"type": "string"},
+            "method": {"enum": list(PROFILED_METHODS)}, "path": {"type": "string"},
             "query": {"type": "object"}, "body": {"type": "string"},
             "calls": {"type": "integer", "minimum": 1, "maximum": 1000}}},
         "example": {"method": "GET", "path": "/greet/Ada", "calls": 50}}}}})
@@ -280,8 +285,12 @@ async def profile_plugin(name: str, request: Request, host: Services) -> dict[st
     from ...service.http import new_correlation_id
 
     body = await json_body(request)
-    method, path = str(body.get("method", "GET")).upper(), body.get("path")
+    method, path = body.get("method", "GET"), body.get("path")
     calls, query = body.get("calls", 20), body.get("query") or {}
+    if not isinstance(method, str) or method.upper() not in PROFILED_METHODS:
+        raise PluginHostError(f"method: one of {', '.join(PROFILED_METHODS)}",
+                              code="invalid_request", status=422)
+    method = method.upper()
     if not isinstance(path, str) or not path.startswith("/"):
         raise PluginHostError('path: the route to call, like "/hello/Ada"',
                               code="invalid_request", status=422)
