@@ -122,8 +122,9 @@ class S3Storage(_BucketStorage):
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream"
             ) -> None:
+        name = self._key(key)  # a bad key is the caller's error, not the store's
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
+            self.client.put_object(Bucket=self.bucket, Key=name, Body=data,
                                    ContentType=content_type)
         except Exception as e:
             raise StorageError(f"writing {key} to {self.description} failed: {e}") from e
@@ -131,8 +132,9 @@ class S3Storage(_BucketStorage):
     def get(self, key: str) -> bytes | None:
         from botocore.exceptions import ClientError
 
+        name = self._key(key)
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            return self.client.get_object(Bucket=self.bucket, Key=name)["Body"].read()
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
@@ -141,8 +143,9 @@ class S3Storage(_BucketStorage):
             raise StorageError(f"reading {key} from {self.description} failed: {e}") from e
 
     def delete(self, key: str) -> None:
+        name = self._key(key)
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            self.client.delete_object(Bucket=self.bucket, Key=name)
         except Exception as e:
             raise StorageError(f"deleting {key} from {self.description} failed: {e}") from e
 
@@ -188,16 +191,18 @@ class GCSStorage(_BucketStorage):
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream"
             ) -> None:
+        name = self._key(key)  # a bad key is the caller's error, not the store's
         try:
-            self.bucket.blob(self._key(key)).upload_from_string(data, content_type=content_type)
+            self.bucket.blob(name).upload_from_string(data, content_type=content_type)
         except Exception as e:
             raise StorageError(f"writing {key} to {self.description} failed: {e}") from e
 
     def get(self, key: str) -> bytes | None:
         from google.api_core.exceptions import NotFound as GcsNotFound
 
+        name = self._key(key)
         try:
-            return self.bucket.blob(self._key(key)).download_as_bytes()
+            return self.bucket.blob(name).download_as_bytes()
         except GcsNotFound:
             return None
         except Exception as e:
@@ -206,8 +211,9 @@ class GCSStorage(_BucketStorage):
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound as GcsNotFound
 
+        name = self._key(key)
         try:
-            self.bucket.blob(self._key(key)).delete()
+            self.bucket.blob(name).delete()
         except GcsNotFound:
             pass
         except Exception as e:
