@@ -12,6 +12,7 @@ the running dev host (a valid example payload, or ``--payload FILE``).
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,14 @@ def _fire(folder: Path, event: str, payload_file: Path | None) -> None:
     click.echo(json.dumps(body["results"], indent=2))
 
 
+class _Stopped(Exception):
+    """SIGTERM or SIGHUP reached ``plugin-host dev``."""
+
+
+def _stop_on_signal(signum: int, _frame: Any) -> None:
+    raise _Stopped(signal.Signals(signum).name)
+
+
 @click.command(short_help="Run a plugin folder in a sandboxed dev host; reload on save.")
 @click.argument("folder", default=".", type=click.Path(path_type=Path, exists=True,
                                                        file_okay=False))
@@ -87,6 +96,10 @@ def dev(folder: Path, port: int, event: str | None, payload: Path | None,
 
     host = DevHost(folder, port, verbose)
     started = time.monotonic()
+    # stopped by a supervisor, a closed terminal or `kill`: stop its host too (it runs in
+    # a session of its own, which Ctrl-C alone reaches through this process)
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _stop_on_signal)
     try:
         host.start()
         version = host.deploy()
@@ -105,7 +118,7 @@ def dev(folder: Path, port: int, event: str | None, payload: Path | None,
                             fg="red", err=True)
                 continue
             click.echo(f"reloaded {host.name} {version} in {time.monotonic() - t0:.2f} s")
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stopped):
         pass
     finally:
         host.stop()

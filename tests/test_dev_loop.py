@@ -84,3 +84,34 @@ def test_the_dev_loop(tmp_path):
                        text=True, cwd=tmp_path)
     import zipfile
     assert not [n for n in zipfile.ZipFile(r.stdout.strip()).namelist() if ".dev" in n]
+
+
+def test_a_dev_loop_ended_by_sigterm_stops_its_host(tmp_path):
+    """A supervisor, a closed terminal or `kill` (SIGTERM, SIGHUP) ends `plugin-host dev`
+    as Ctrl-C does: its host, in a session of its own, goes too (it used to stay)."""
+    open_for_workers(tmp_path)
+    subprocess.run([str(PLUGIN_HOST), "plugin", "new", "shelf-check", "--dir", str(tmp_path)],
+                   check=True, capture_output=True)
+    folder = tmp_path / "shelf-check"
+    log = tmp_path / "dev.log"
+    proc = subprocess.Popen([str(PLUGIN_HOST), "dev", str(folder)], stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)
+    try:
+        assert wait_until(lambda: "serving at" in log.read_text() or proc.poll() is not None,
+                          timeout=60, interval=0.1) and proc.poll() is None, log.read_text()
+        url = re.search(r"serving at (http://127\.0\.0\.1:\d+)", log.read_text())[1]
+        proc.send_signal(signal.SIGTERM)  # the dev command only, not its host's session
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+    def gone() -> bool:
+        try:
+            httpx.get(f"{url}/readyz", timeout=1)
+        except httpx.HTTPError:
+            return True
+        return False
+
+    assert wait_until(gone, timeout=10, interval=0.2), "the dev host outlived SIGTERM"
+    assert not (folder / ".dev" / "state.json").exists()
