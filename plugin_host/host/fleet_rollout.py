@@ -102,11 +102,15 @@ def rollout(hosts: list[str], token: str, declared: dict[str, Any], settle: floa
             problems = [e.message]
         if problems:
             log(f"{role} {admin.url}: FAILED: {'; '.join(problems)}")
-            _roll_back(admins[0], touched, log)
-            result.rolled_back = True
+            went_back = _roll_back(admins[0], touched, log)
+            result.rolled_back = went_back is not None
             raise FleetError(f"generation {applied['generation']} failed on {admin.url} "
-                             f"({'; '.join(problems)}); the previous set was declared again "
-                             f"and {len(touched)} host(s) went back to it")
+                             f"({'; '.join(problems)}); " + (
+                                 f"the previous set was declared again and {went_back} of "
+                                 f"{len(touched)} host(s) went back to it"
+                                 if went_back is not None else
+                                 "it is the first set declared, so there is none to go back "
+                                 "to: the hosts it reached keep it"))
         result.changes[admin.url] = done["actions"]
         log(f"{role} {admin.url}: " + (", ".join(done["actions"]) or "no change"))
     changes = sum(len(c) for c in result.changes.values())
@@ -120,7 +124,7 @@ def roll_back(hosts: list[str], token: str, log: Callable[[str], None] = print) 
     if not hosts:
         raise FleetError("hosts: name at least one plugin host (--host URL)")
     admins = [Admin(h, token) for h in hosts]
-    if not _roll_back(admins[0], admins, log):
+    if _roll_back(admins[0], admins, log) is None:
         raise FleetError("there is no previous plugin set to roll back to")
     desired = admins[0].call("GET", "/admin/fleet")["desired"]["plugins"]
     for admin in admins:
@@ -129,21 +133,29 @@ def roll_back(hosts: list[str], token: str, log: Callable[[str], None] = print) 
             raise FleetError(f"{admin.url} after the rollback: {'; '.join(problems)}")
 
 
-def _roll_back(first: Admin, touched: list[Admin], log: Callable[[str], None]) -> bool:
-    """Declare the previous set and converge ``touched``; False if there is none."""
+def _roll_back(first: Admin, touched: list[Admin], log: Callable[[str], None]
+               ) -> int | None:
+    """Declare the previous set and converge ``touched``, each it can reach: how many went
+    back; None if there is no previous set."""
     try:
         back = first.call("POST", "/admin/fleet/rollback")
     except FleetError as e:
         if "no previous" not in e.message:
             raise
         log("no previous set to go back to: the hosts keep what they converged to")
-        return False
+        return None
     log(f"declared the previous set again (generation {back['generation']})")
+    went_back = 0
     for admin in touched:
-        done = admin.call("POST", "/admin/fleet/converge")
+        try:
+            done = admin.call("POST", "/admin/fleet/converge")
+        except FleetError as e:  # the others still go back; this one converges later
+            log(f"could not roll back {admin.url}: {e.message}")
+            continue
+        went_back += 1
         log(f"rolled back {admin.url}: " + (", ".join(done["actions"]) or "no change")
             + ("" if done["converged"] else f" (still differs: {'; '.join(done['drift'])})"))
-    return True
+    return went_back
 
 
 def status_lines(status: dict[str, Any]) -> list[str]:

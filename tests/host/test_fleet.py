@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -169,3 +171,25 @@ def test_bad_declarations_are_refused_with_each_field_named(fleet):
     assert f"{alone.url}" in r.stderr and "does not share" in r.stderr, r.stderr
     assert "base-lib" not in versions(alone)
     assert httpx.get(f"{host.url}/admin/fleet").status_code == 401
+
+
+def test_a_host_out_of_reach_stops_the_rollout_and_rollback_needs_a_set_before(fleet):
+    host = fleet("host-a")
+    r = fleet_cli("rollback", "--host", host.url)
+    assert r.returncode == 1 and "there is no previous plugin set" in r.stderr, r.stderr
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        gone = SimpleNamespace(url=f"http://127.0.0.1:{s.getsockname()[1]}")
+    r = apply([host, gone], [{"name": "versioned", "range": "~1.0"}])
+    assert r.returncode == 1
+    assert f"{gone.url}: cannot reach the host" in r.stderr, r.stderr
+    assert "it is the first set declared, so there is none to go back to" in r.stderr
+    assert versions(host)["versioned"] == "1.0.0"  # nothing before it: kept
+    r = apply([host, gone], [{"name": "versioned", "range": "~1.1"}])
+    assert r.returncode == 1
+    assert "the previous set was declared again and 1 of 2 host(s) went back" in r.stderr, \
+        r.stderr
+    assert "could not roll back" in r.stdout
+    assert versions(host)["versioned"] == "1.0.0"  # the canary went back
+    r = fleet_cli("apply", "-", stdin='{"plugins": []}')
+    assert r.returncode == 2 and "Missing option '--host'" in r.stderr
