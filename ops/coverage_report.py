@@ -15,9 +15,9 @@ from .paths import ROOT
 
 DATA = ROOT / "build" / "coverage" / "data"
 #: the least coverage of the runtime the suite may have (branch coverage, percent): the
-#: figure measured when the gate was set (87.6 % on 2026-12-03, sandboxed workers not
-#: measured), to be raised as tests are added; the aim is 95
-RUNTIME_GATE = 87.0
+#: figure measured when the gate was set (90.7 % on 2026-12-03 over the runtime's tests),
+#: to be raised as tests are added; the aim is 95
+RUNTIME_GATE = 90.0
 
 
 @dataclass
