@@ -56,8 +56,9 @@ def tallies(data_file: Path = DATA) -> dict[str, Tally]:
             continue
         analysis = cov._analyze(filename)  # the numbers `coverage report` prints
         n = analysis.numbers
-        for key in (package_of(path), *(["plugin_host (all)"] if path.parts[
-                len(ROOT.parts)] == "plugin_host" else [])):
+        package = package_of(path)
+        for key in (package, "plugin_host (all)") if package.startswith("plugin_host") \
+                else (package,):
             t = out[key]
             t.statements += n.n_statements
             t.missed += n.n_missing

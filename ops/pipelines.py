@@ -58,17 +58,17 @@ def act_binary() -> str:
     return found
 
 
+def actions_used(workflow: Path) -> list[str]:
+    """Every ``uses:`` reference of the workflow's steps (``owner/name@ref``)."""
+    doc = yaml.safe_load(workflow.read_text())
+    return [step["uses"] for job in doc["jobs"].values() for step in job.get("steps", [])
+            if step.get("uses")]
+
+
 def unmapped_actions(workflow: Path) -> list[str]:
     """Actions the workflow uses that would have to be fetched from GitHub."""
-    doc = yaml.safe_load(workflow.read_text())
-    out = []
-    for job in doc["jobs"].values():
-        for step in job.get("steps", []):
-            uses = step.get("uses", "")
-            if uses and not uses.startswith("./") and uses.split("@")[0] not in LOCAL_ACTIONS \
-                    and uses.split("@")[0] not in NOT_NEEDED:
-                out.append(uses)
-    return out
+    return [uses for uses in actions_used(workflow) if not uses.startswith("./")
+            and uses.split("@")[0] not in (*LOCAL_ACTIONS, *NOT_NEEDED)]
 
 
 def run(workflow: str | Path, repo: Path = ROOT, *, event: str = "push", job: str | None = None,
@@ -89,12 +89,10 @@ def run(workflow: str | Path, repo: Path = ROOT, *, event: str = "push", job: st
     argv = [act_binary(), event, "-W", str(path), "--action-offline-mode"]
     for label in PLATFORMS:
         argv += ["-P", f"{label}=-self-hosted"]
-    doc = yaml.safe_load(path.read_text())
-    for job_ in doc["jobs"].values():
-        for step in job_.get("steps", []):
-            name = step.get("uses", "").split("@")[0]
-            if name in LOCAL_ACTIONS:
-                argv += ["--local-repository", f"{step['uses']}={LOCAL_ACTIONS[name]}"]
+    for uses in actions_used(path):
+        name = uses.split("@")[0]
+        if name in LOCAL_ACTIONS:
+            argv += ["--local-repository", f"{uses}={LOCAL_ACTIONS[name]}"]
     if job:
         argv += ["-j", job]
     step_env = dict(env or {})

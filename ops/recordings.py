@@ -90,9 +90,8 @@ def record(session: Session, out_dir: Path = OUT, width: int = 100) -> Path:
 
 def transcript(cast: Path) -> str:
     """What the recording shows, as plain text (colours and carriage returns out)."""
-    lines = cast.read_text().splitlines()
-    out = "".join(json.loads(line)[2] for line in lines[1:]
-                  if line.strip() and json.loads(line)[1] == "o")
+    events = [json.loads(line) for line in cast.read_text().splitlines()[1:] if line.strip()]
+    out = "".join(data for _time, kind, data in events if kind == "o")
     return ANSI.sub("", out)
 
 

@@ -7,18 +7,12 @@ from collections import Counter
 
 import pytest
 
-from plugin_host.host.app import create_app as host_app
-from plugin_host.host.settings import HostSettings
-from plugin_host.registry.app import create_app as registry_app
-from plugin_host.registry.settings import RegistrySettings
-
 
 @pytest.fixture(scope="module")
-def documents(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("openapi")
-    host = host_app(HostSettings(data_dir=tmp / "host", admin_token="x" * 20))
-    registry = registry_app(RegistrySettings(data_dir=tmp / "registry", admin_token="y" * 20))
-    return {"host": host.openapi(), "registry": registry.openapi()}
+def documents():
+    from ops.docs_api import documents
+
+    return documents()
 
 
 @pytest.mark.parametrize("service", ["host", "registry"])
