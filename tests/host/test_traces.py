@@ -128,6 +128,11 @@ def test_a_profile_of_a_route_is_a_flame_graph(host, keys, plugin_copy, tmp_path
     r = host.admin.post("/admin/plugins/hello-world/profile", json={"path": "/slow",
                                                                     "calls": 5000})
     assert r.status_code == 422 and "calls:" in r.json()["error"]["message"]
+    for method in ({}, "TRACE", "CONNECT"):  # not a method a route is profiled with
+        r = host.admin.post("/admin/plugins/hello-world/profile",
+                            json={"path": "/slow", "method": method})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["message"].startswith("method: one of GET, POST"), r.text
 
 
 def test_a_follower_does_not_hold_the_host_up_at_a_stop(host, packages):
