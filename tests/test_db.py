@@ -12,12 +12,9 @@ from plugin_host.registry import db as registry_db
 from plugin_host.service import db as service_db
 
 
-@pytest.mark.parametrize("module", [host_db, registry_db], ids=["host", "registry"])
-def test_migrations_match_the_models(tmp_path, module):
-    engine = service_db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    service_db.migrate(engine, module.MIGRATIONS)
-    service_db.migrate(engine, module.MIGRATIONS)  # idempotent
-    # the service's models and the identity tables both services keep
+def _differences(engine, module) -> list:
+    """What the database's schema lacks or has beyond the service's models and the
+    identity tables both services keep."""
     from sqlalchemy import MetaData
 
     from plugin_host.identity.store import IdentityBase
@@ -27,8 +24,15 @@ def test_migrations_match_the_models(tmp_path, module):
         for table in source.tables.values():
             table.to_metadata(models)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), models)
-    assert diff == []
+        return compare_metadata(MigrationContext.configure(conn), models)
+
+
+@pytest.mark.parametrize("module", [host_db, registry_db], ids=["host", "registry"])
+def test_migrations_match_the_models(tmp_path, module):
+    engine = service_db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    service_db.migrate(engine, module.MIGRATIONS)
+    service_db.migrate(engine, module.MIGRATIONS)  # idempotent
+    assert _differences(engine, module) == []
 
 
 def test_one_database_cannot_serve_both_services(tmp_path):
@@ -49,3 +53,45 @@ def test_one_database_cannot_serve_both_services(tmp_path):
     service_db.migrate(service_db.make_engine(other), host_db.MIGRATIONS, "host")
     with pytest.raises(PluginHostError, match="holds the host's tables"):
         service_db.migrate(service_db.make_engine(other), registry_db.MIGRATIONS, "registry")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("module", [host_db, registry_db], ids=["host", "registry"])
+def test_every_migration_goes_down_and_up_again(tmp_path, postgres, module, backend):
+    """Each revision's downgrade undoes its upgrade, on both databases: from the newest
+    schema one revision at a time down to nothing (each step leaves the tables the
+    revision before made), then up again to the models' schema. An operator going back
+    to an older release downgrades with the newer one's revisions."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect
+
+    url = f"sqlite:///{tmp_path / 'x.db'}" if backend == "sqlite" else postgres()
+    engine = service_db.make_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(module.MIGRATIONS))
+    revisions = [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()]
+    assert len(revisions) >= 4  # newest first
+
+    def tables() -> set[str]:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+
+    def run(step, target: str) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, target)
+
+    made: dict[str, set[str]] = {}
+    for rev in reversed(revisions):  # oldest first: what each revision leaves
+        run(command.upgrade, rev)
+        made[rev] = tables()
+    for older, newer in zip(revisions[1:], revisions, strict=False):
+        run(command.downgrade, older)
+        assert tables() == made[older], f"downgrading {newer} to {older}"
+    run(command.downgrade, "base")
+    assert tables() == set()
+    service_db.migrate(engine, module.MIGRATIONS)
+    assert tables() == made[revisions[0]]
+    assert _differences(engine, module) == []
+    engine.dispose()
