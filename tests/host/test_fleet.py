@@ -66,13 +66,12 @@ def fleet(registry, host_factory, postgres, keys, tmp_path, plugin_copy):
     shutil.copy(registry.storage / "metadata" / "root.json", root)
     database = postgres()
 
-    def start(name: str, shared: bool = True):
+    def start(name: str, shared: bool = True, with_registry: bool = True):
         env = {"PLUGIN_HOST_INSTANCE": name, "PLUGIN_HOST_FLEET_INTERVAL": "0.5"}
         if shared:
             env["PLUGIN_HOST_DATABASE_URL"] = database
-        return host_factory(env=env,
-                            extra_args=["--registry-url", f"{registry.url}/index",
-                                        "--registry-root", str(root)])
+        reads = ["--registry-url", f"{registry.url}/index", "--registry-root", str(root)]
+        return host_factory(env=env, extra_args=reads if with_registry else [])
 
     return start
 
@@ -193,3 +192,33 @@ def test_a_host_out_of_reach_stops_the_rollout_and_rollback_needs_a_set_before(f
     assert versions(host)["versioned"] == "1.0.0"  # the canary went back
     r = fleet_cli("apply", "-", stdin='{"plugins": []}')
     assert r.returncode == 2 and "Missing option '--host'" in r.stderr
+
+
+def test_what_leaves_the_declared_set_leaves_every_host(fleet):
+    """A plugin taken out of the declared set is uninstalled on every host with what it
+    alone needed, dependents before what they depend on; an empty set empties the hosts.
+    A host with no registry cannot declare a set, and says why it cannot follow one."""
+    hosts = [fleet(f"host-{c}") for c in "ab"]
+    declared = [{"name": "hello-world", "range": "^1"}, {"name": "versioned", "range": "~1.0"}]
+    assert apply(hosts, declared).returncode == 0
+    r = apply(hosts, declared[1:])
+    assert r.returncode == 0, r.stdout + r.stderr
+    for h in hosts:
+        assert (f"{h.url}: removed hello-world, removed marc-utils, removed base-lib"
+                in r.stdout), r.stdout
+    for h in hosts:
+        assert versions(h) == {"versioned": "1.0.0"}, h.url
+        assert h.client.get("/plugins/hello-world/api/greet/x").status_code == 404
+    assert apply(hosts, []).returncode == 0
+    assert [versions(h) for h in hosts] == [{}, {}]
+
+    bare = fleet("host-c", with_registry=False)
+    r = bare.admin.put("/admin/fleet", json={"plugins": declared[1:]})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "registry_not_configured"
+    assert "set registry_url and registry_root" in r.json()["error"]["message"]
+    assert apply(hosts, declared[1:]).returncode == 0
+    r = fleet_cli("converge", "--host", bare.url)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "this host has no registry to download plugins from" in r.stdout + r.stderr
+    assert versions(bare) == {}
