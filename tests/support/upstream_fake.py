@@ -28,6 +28,7 @@ class Plan:
     retry_after: str | None = None
     delay: float = 0.0
     body: dict | None = None
+    headers: dict | None = None  # sent with a planned status (a Location, say)
 
 
 @dataclass
@@ -109,6 +110,7 @@ def _handler(fake: Fake) -> type[BaseHTTPRequestHandler]:
                 return self._send(401, {"error": "unauthorized", "path": parts.path})
             if plan.status != 200 or plan.retry_after:
                 headers = {"Retry-After": plan.retry_after} if plan.retry_after else {}
+                headers.update(plan.headers or {})
                 return self._send(plan.status, {"error": f"planned {plan.status}"}, headers)
             clean = {k: v for k, v in query.items() if k != "wskey"}
             self._send(200, plan.body or {"path": parts.path, "query": clean,
