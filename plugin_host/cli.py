@@ -174,14 +174,15 @@ def registry_serve(**options: Any) -> None:
 
 
 def _own_database(url: str, service: str) -> None:
-    """Refuse, before serving, a database that holds the other service's tables."""
-    from .service.db import make_engine, refuse_foreign_tables
+    """Refuse, before serving, a database that holds the other service's tables or a
+    schema a newer release migrated."""
+    from .service.db import check_database
 
-    engine = make_engine(url)
-    try:
-        refuse_foreign_tables(engine, service)
-    finally:
-        engine.dispose()
+    if service == "host":
+        from .host.db import MIGRATIONS
+    else:
+        from .registry.db import MIGRATIONS
+    check_database(url, service, MIGRATIONS)
 
 
 def _registry_settings(options: dict[str, Any]):

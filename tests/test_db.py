@@ -95,3 +95,32 @@ def test_every_migration_goes_down_and_up_again(tmp_path, postgres, module, back
     assert tables() == made[revisions[0]]
     assert _differences(engine, module) == []
     engine.dispose()
+
+
+@pytest.mark.parametrize("module", [host_db, registry_db], ids=["host", "registry"])
+def test_a_schema_a_newer_release_migrated_is_refused_in_one_line(tmp_path, module):
+    """Going back to an older release after a newer one migrated the database: the older
+    one does not start on a schema it cannot know, and says which revisions and what to
+    do, before serving and without a traceback."""
+    import subprocess
+    import sys
+
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    engine = service_db.make_engine(url)
+    service_db.migrate(engine, module.MIGRATIONS)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_from_the_future'"))
+    command = ["serve", "--data-dir", str(tmp_path / "h")] if module is host_db else \
+        ["registry", "serve", "--data-dir", str(tmp_path / "r")]
+    r = subprocess.run([sys.executable, "-m", "plugin_host.cli", *command,
+                        "--database-url", url, "--port", "1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "error: database_url: the schema is at revision 0099_from_the_future, newer than "
+        "this release knows (its newest is 0004): a newer release migrated it. Run that "
+        "release, or restore the backup taken before it (docs/operations/backups.md)"]
+    with pytest.raises(PluginHostError, match="0099_from_the_future"):
+        service_db.migrate(engine, module.MIGRATIONS)

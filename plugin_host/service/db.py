@@ -4,6 +4,7 @@ start-up. Each service keeps its own models and migrations folder."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,6 +83,24 @@ def refuse_foreign_tables(engine: Engine, service: str) -> None:
             f"{service} a database of its own (one server may hold both)", code="bad_setting")
 
 
+def check_database(url: str, service: str, script_location: Path) -> None:
+    """What the service checks before it serves: the database is its own and no newer
+    release migrated it (one is not reachable now: left to the start-up that follows)."""
+    from sqlalchemy.exc import OperationalError
+
+    engine = make_engine(url)
+    try:
+        refuse_foreign_tables(engine, service)
+        cfg = Config()
+        cfg.set_main_option("script_location", str(script_location))
+        with engine.connect() as conn:
+            refuse_newer_schema(conn, cfg)
+    except OperationalError:
+        pass
+    finally:
+        engine.dispose()
+
+
 def migrate(engine: Engine, script_location: Path, service: str | None = None) -> None:
     """Bring the schema to the newest Alembic revision of ``script_location``. With
     ``service`` (host or registry), a database that holds the other service's tables is
@@ -92,8 +111,33 @@ def migrate(engine: Engine, script_location: Path, service: str | None = None) -
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location))
     with engine.begin() as conn:
+        refuse_newer_schema(conn, cfg)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def refuse_newer_schema(conn, cfg: Config) -> None:
+    """A ``bad_setting`` error naming both revisions if a newer release migrated the
+    database (going back to an older release after its migrations ran): the older one
+    cannot know what the schema now means, so it does not start on it."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(cfg)
+    known = {r.revision for r in script.walk_revisions()}
+    quiet = logging.getLogger("alembic.runtime.migration")
+    level, quiet.level = quiet.level, logging.WARNING  # not its "Context impl" line
+    try:
+        current = MigrationContext.configure(conn).get_current_heads()
+    finally:
+        quiet.level = level
+    unknown = [r for r in current if r not in known]
+    if unknown:
+        raise PluginHostError(
+            f"database_url: the schema is at revision {unknown[0]}, newer than this "
+            f"release knows (its newest is {script.get_current_head()}): a newer release "
+            "migrated it. Run that release, or restore the backup taken before it "
+            "(docs/operations/backups.md)", code="bad_setting")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
