@@ -59,3 +59,30 @@ def test_refresh_keeps_the_index_alive_and_a_stopped_registry_freezes_it(
     assert status["roles"]["timestamp"]["version"] > first
     r = host.admin.post("/admin/plugins", json={"name": "hello-world", "range": "^1"})
     assert r.status_code == 201, r.text
+
+
+def test_targets_and_snapshot_are_re_signed_before_they_expire(registry_factory, host_factory,
+                                                                static_server, keys, tmp_path):
+    """Not only the timestamp: the targets and snapshot roles are signed again (and the
+    roles above them) once half their lifetime is gone, so an index nobody publishes to
+    stays installable past every role's first expiry."""
+    seconds = {"TARGETS": 5, "SNAPSHOT": 3, "TIMESTAMP": 60}
+    env = {**{f"PLUGIN_REGISTRY_TUF_{role}_EXPIRY_DAYS": str(s / 86400)
+              for role, s in seconds.items()},
+           "PLUGIN_REGISTRY_INDEX_REFRESH_SECONDS": "0.5"}
+    reg = registry_factory(env)
+    publish_and_approve(reg, variant(tmp_path, "hello-world", "1.0.0", key=keys["key"]))
+
+    def versions() -> dict[str, int]:
+        roles = reg.client().get("/api/v1/index").json()["roles"]
+        return {role: roles[role]["version"] for role in ("targets", "snapshot")}
+
+    first = versions()
+    assert wait_until(lambda: versions()["snapshot"] >= first["snapshot"] + 1, timeout=10)
+    assert wait_until(lambda: versions()["targets"] >= first["targets"] + 1, timeout=10)
+    time.sleep(5.5)  # past the first targets' lifetime
+    host = host_factory(extra_args=["--registry-url", static_server(reg.storage).url,
+                                    "--registry-root",
+                                    str(reg.storage / "metadata" / "root.json")])
+    r = host.admin.post("/admin/plugins", json={"name": "hello-world", "range": "^1"})
+    assert r.status_code == 201, r.text
