@@ -98,12 +98,19 @@ class IndexKeys:
         from ..service.secrets import SecretError, resolve
 
         try:
-            pems = json.loads(resolve(reference))
+            try:
+                pems = json.loads(resolve(reference))
+            except json.JSONDecodeError:
+                raise ValueError("the secret is not JSON (a JSON object of role → PEM)") \
+                    from None
             if not isinstance(pems, dict):
-                raise ValueError("not a JSON object")
+                raise ValueError("not a JSON object (role → PEM)")
             for role in ROLES:
                 if role in pems:
-                    key = serialization.load_pem_private_key(pems[role].encode(), None)
+                    try:
+                        key = serialization.load_pem_private_key(pems[role].encode(), None)
+                    except (ValueError, TypeError, AttributeError) as e:
+                        raise ValueError(f"{role}: not a usable private key: {e}") from None
                     self.signers[role] = CryptoSigner(key)
         except (SecretError, ValueError, TypeError, AttributeError) as e:
             raise PluginHostError(f"tuf_keys_secret: {e}", code="invalid_settings",
