@@ -206,3 +206,81 @@ def test_signing_again_with_another_key_is_refused_unless_replaced(tmp_path, key
     assert r.returncode == 0, r.stderr
     assert verify_signature(read_package(path.read_bytes()),
                             load_trusted_keys([keys["other_pub"]]))
+
+
+def _hello_entries(tmp_path) -> dict[str, bytes]:
+    with zipfile.ZipFile(pack(HELLO, tmp_path)) as z:
+        return {i.filename: z.read(i) for i in z.infolist()}
+
+
+def _listing(entries: dict[str, bytes]) -> dict:
+    return json.loads(entries["MANIFEST.json"])
+
+
+def _forge(entries: dict[str, bytes], doc: object) -> None:
+    entries["MANIFEST.json"] = json.dumps(doc).encode()
+
+
+def _drop_file(e):
+    del e["hello_world/__init__.py"]
+
+
+def _add_file(e):
+    e["smuggled.py"] = b"import os"
+
+
+def _wrong_format(e):
+    _forge(e, {**_listing(e), "format": "something-else"})
+
+
+def _files_a_list(e):
+    _forge(e, {**_listing(e), "files": ["plugin.toml"]})
+
+
+def _hash_not_a_string(e):
+    doc = _listing(e)
+    doc["files"]["plugin.toml"] = 1
+    _forge(e, doc)
+
+
+def _no_plugin_toml(e):
+    del e["plugin.toml"]
+    doc = _listing(e)
+    del doc["files"]["plugin.toml"]
+    _forge(e, doc)
+
+
+FORGED = [
+    ("a listed file left out", _drop_file,
+     "MANIFEST.json lists files the archive lacks: ['hello_world/__init__.py']"),
+    ("a file not listed", _add_file,
+     "archive holds files MANIFEST.json does not list: ['smuggled.py']"),
+    ("another format", _wrong_format, "MANIFEST.json is not a valid package manifest"),
+    ("files not a table", _files_a_list, "MANIFEST.json is not a valid package manifest"),
+    ("a hash not a string", _hash_not_a_string,
+     "MANIFEST.json is not a valid package manifest"),
+    ("no plugin.toml", _no_plugin_toml, "plugin.toml is missing from the package"),
+]
+
+
+@pytest.mark.parametrize(("case", "forge", "message"), FORGED, ids=[f[0] for f in FORGED])
+def test_a_forged_file_list_is_refused(tmp_path, case, forge, message):
+    """The package's own list of files and hashes (MANIFEST.json, what the signature
+    covers) is the only way in: a file it does not list, a file it lists and the archive
+    lacks, or a list that is not one, each refused with what is wrong."""
+    entries = _hello_entries(tmp_path)
+    forge(entries)
+    with pytest.raises(PackageError) as e:
+        read_package(write_zip(entries))
+    assert e.value.message == message
+
+
+def test_an_encrypted_entry_is_refused(tmp_path):
+    """The zip "encrypted" flag on an entry: nothing the host could check, so refused."""
+    data = bytearray(raw_zip([("plugin.toml", b"[plugin]", REG)]))
+    central = data.rfind(b"PK\x01\x02")
+    local = data.find(b"PK\x03\x04")
+    for at in (local + 6, central + 8):  # general purpose flags, bit 0
+        data[at] |= 0x1
+    with pytest.raises(PackageError, match="encrypted entries are not allowed"):
+        read_package(bytes(data))
