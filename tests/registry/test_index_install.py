@@ -112,3 +112,48 @@ def test_bad_install_requests_are_refused_clearly(host_factory, tmp_path):
     r = host2.admin.post("/admin/plugins", content=b"[1]",
                          headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and "JSON object" in r.text
+
+
+def test_an_upgrade_that_fails_takes_its_new_dependencies_back_out(
+        registry, host_factory, static_server, keys, tmp_path, plugin_copy):
+    """Asking to install a plugin that is there upgrades it from the index; a new version
+    bringing a new dependency, that then fails its health check, leaves the old version
+    serving and the dependency it brought removed. A healthy one gets both."""
+    from ..host.test_hot_swap import version_of
+    from ..support.paths import TEST_PLUGINS
+    from ..support.plugins import signed, variant
+    from ..support.servers import publish_and_approve
+
+    def versioned(version: str, healthy: bool = True, needs_base: bool = False) -> bytes:
+        src = plugin_copy(TEST_PLUGINS / "versioned")
+        version_of(src, version, healthy=healthy)
+        if needs_base:
+            toml = src / "plugin.toml"
+            toml.write_text(toml.read_text().replace(
+                "[backend]", '[dependencies]\n"base-lib" = "^2"\n\n[backend]'))
+        data = signed(src, keys["key"], tmp_path / f"v{version}")
+        shutil.rmtree(src)
+        return data
+
+    publish_and_approve(registry, variant(tmp_path, "base-lib", "2.0.0", key=keys["key"]))
+    publish_and_approve(registry, versioned("1.0.0"))
+    shutil.copy(registry.storage / "metadata" / "root.json", tmp_path / "root.json")
+    host = host_factory(extra_args=["--registry-url", static_server(registry.storage).url,
+                                    "--registry-root", str(tmp_path / "root.json")])
+    assert install_cli(host, "versioned@^1").returncode == 0
+    publish_and_approve(registry, versioned("1.1.0", healthy=False, needs_base=True))
+
+    result = install_cli(host, "versioned@^1")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "health" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert host.installed() == ["versioned"]
+    assert host.client.get("/plugins/versioned/api/version").json()["version"] == "1.0.0"
+    assert not (host.data_dir / "plugins" / "base-lib").exists() or not any(
+        (host.data_dir / "plugins" / "base-lib").iterdir())
+
+    publish_and_approve(registry, versioned("1.1.1", needs_base=True))
+    result = install_cli(host, "versioned@^1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "installed base-lib 2.0.0" in result.stdout, result.stdout
+    assert sorted(host.installed()) == ["base-lib", "versioned"]
+    assert host.client.get("/plugins/versioned/api/version").json()["version"] == "1.1.1"
