@@ -17,6 +17,8 @@ import tarfile
 import time
 from pathlib import Path
 
+import pytest
+
 from plugin_host.service import backup as b
 
 from .support.servers import publish_and_approve
@@ -217,3 +219,97 @@ def test_backups_are_listed_newest_last(registry, tmp_path):
     lines = r.stdout.splitlines()
     assert len(lines) == 2 and all("registry" in line for line in lines)
     assert lines == sorted(lines)
+
+
+def _not_a_backup(path: Path) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("README")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"hi"))
+    return path
+
+
+def _other_format(path: Path) -> Path:
+    _crafted(path, {"data/a": b"1"})
+    with tarfile.open(path, "r:gz") as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    manifest = json.loads(members.pop("MANIFEST.json"))
+    manifest["format"] = 99
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in {"MANIFEST.json": json.dumps(manifest).encode(), **members}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _incomplete(path: Path) -> Path:
+    _crafted(path, {"data/a": b"1", "data/b": b"2"})
+    with tarfile.open(path, "r:gz") as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    with tarfile.open(path, "w:gz") as tar:
+        for m, data in members:
+            if m.name != "data/b":
+                tar.addfile(m, io.BytesIO(data))
+    return path
+
+
+def _swapped_content(path: Path) -> Path:
+    _crafted(path, {"data/a": b"1"})
+    with tarfile.open(path, "r:gz") as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    with tarfile.open(path, "w:gz") as tar:
+        for m, data in members:
+            tar.addfile(m, io.BytesIO(b"9" if m.name == "data/a" else data))
+    return path
+
+
+def _truncated(path: Path) -> Path:
+    _crafted(path, {"data/a": os.urandom(50_000)})
+    path.write_bytes(path.read_bytes()[:20_000])
+    return path
+
+
+ARCHIVES = {
+    "not a Koha backup": (_not_a_backup, "no MANIFEST.json first: not a Koha backup"),
+    "a format this release does not read": (
+        _other_format, "format 99 of service 'registry' is not one this release reads"),
+    "a listed file left out": (_incomplete, "missing data/b: the archive is incomplete"),
+    "a file changed after listing": (
+        _swapped_content, "data/a does not match its checksum: the archive is damaged"),
+    "cut short": (_truncated, "the archive is damaged"),
+}
+
+
+@pytest.mark.parametrize("case", ARCHIVES)
+def test_archives_that_are_not_whole_backups_are_refused(tmp_path, case):
+    make, message = ARCHIVES[case]
+    archive = make(tmp_path / "registry-20260101T000000Z.tar.gz")
+    r = cli("verify", str(archive))
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_backup_goes_back_only_where_it_fits(registry, postgres, tmp_path):
+    """A SQLite backup is not poured into a PostgreSQL setting or the reverse; databases
+    that cannot be backed up are named; nothing is touched by a refusal."""
+    dest = tmp_path / "backups"
+    assert cli("run", "registry", "--to", str(dest), "--data-dir", str(registry.data)
+               ).returncode == 0
+    archive = only_archive(dest)
+    registry.stop()
+    before = sorted(p.relative_to(registry.data) for p in registry.data.rglob("*"))
+    r = cli("restore", "registry", str(archive), "--yes", "--data-dir", str(registry.data),
+            "--database-url", postgres())
+    assert r.returncode == 2, r.stderr
+    assert "holds a SQLite database; database_url names PostgreSQL" in r.stderr
+    assert sorted(p.relative_to(registry.data) for p in registry.data.rglob("*")) == before
+    for url, why in (("sqlite:///:memory:", "an in-memory SQLite database cannot be backed up"),
+                     ("mysql://koha@db/koha", "mysql databases cannot be backed up"),
+                     (f"sqlite:///{tmp_path / 'gone.db'}", "gone.db does not exist")):
+        r = cli("run", "registry", "--to", str(dest), "--data-dir", str(registry.data),
+                "--database-url", url)
+        assert r.returncode == 2 and why in r.stderr, (url, r.stderr)
+    assert len(b.archives(dest)) == 1
+    r = cli("run", "koha", "--to", str(dest))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
