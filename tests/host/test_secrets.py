@@ -117,3 +117,52 @@ def plugin_copy_as(plugin_copy, name: str):
     toml = dest / "plugin.toml"
     toml.write_text(toml.read_text().replace('name = "book-notes"', f'name = "{name}"'))
     return dest
+
+
+def test_secrets_across_a_key_change_an_overwrite_and_a_purge(host_factory, packages,
+                                                              tmp_path):
+    """Written again, the new value counts; a host restarted with another secrets_key
+    cannot read what the old key wrote and says so (the plugin sees no value, never a
+    wrong one); uninstalled with --purge, the plugin's secrets go with it."""
+    from cryptography.fernet import Fernet
+
+    host = host_factory(env={"PLUGIN_HOST_SECRETS_KEY": Fernet.generate_key().decode()})
+    assert host.install(packages["book-notes"]).status_code == 201
+    for value in ("first-value-0123456789", "second-value-0123456789"):
+        r = secrets_cli(host, "set", "book-notes", "OPENLIBRARY_KEY", stdin=value + "\n")
+        assert r.returncode == 0, r.stderr
+    assert b"second-value" not in (host.data_dir / "host.db").read_bytes()
+
+    host.env["PLUGIN_HOST_SECRETS_KEY"] = Fernet.generate_key().decode()
+    host.restart()
+    page = host.admin.get("/admin/plugins/book-notes").json()
+    assert page["secrets"] == {
+        "OPENLIBRARY_KEY": "unreadable: written with another host's secrets_key"}
+    assert any(w.startswith("secret OPENLIBRARY_KEY is unreadable") for w in page["warnings"])
+
+    assert host.admin.delete("/admin/plugins/book-notes",
+                             params={"purge": "true"}).status_code == 200
+    assert host.install(packages["book-notes"]).status_code == 201
+    assert host.admin.get("/admin/plugins/book-notes").json()["secrets"] == {
+        "OPENLIBRARY_KEY": "unset"}
+
+
+def test_secret_settings_that_cannot_work_stop_the_host_in_one_line(tmp_path, keys):
+    from ops.processes import free_port
+
+    def serve(env: dict[str, str]) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(free_port()),
+             "--data-dir", str(tmp_path / "h"), "--trusted-key", str(keys["pub"]),
+             "--admin-token", ADMIN_TOKEN], capture_output=True, text=True, timeout=60,
+            env={**os.environ, **env})
+
+    r = serve({"PLUGIN_HOST_SECRETS_KEY": "not-a-fernet-key"})
+    assert r.returncode == 2, r.stderr
+    assert "secrets_key: not a Fernet key" in r.stderr and "Traceback" not in r.stderr
+    missing = tmp_path / "nowhere.txt"
+    r = serve({"PLUGIN_HOST_SECRET_OPENLIBRARY_KEY": f"file://{missing}"})
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().startswith(
+        "error: bad setting: PLUGIN_HOST_SECRET_OPENLIBRARY_KEY: "), r.stderr
+    assert str(missing) in r.stderr and "Traceback" not in r.stderr
