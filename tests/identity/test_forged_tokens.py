@@ -95,6 +95,8 @@ def test_forged_and_misused_tokens_are_refused(services, idp):
         "unknown kid": sign(claims(idp), rsa_key("k-unknown"), kid="k-unknown"),
         "garbage": "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln",
         "not a JWT at all": "eyJ" + "A" * 40,
+        "a header that is a list": "WzEsMl0.e30.c2ln",
+        "a header that is not base64 JSON": "e30K-!.e30.c2ln",
     }
     for why, token in attacks.items():
         refused(services, token, why)
