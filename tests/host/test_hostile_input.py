@@ -211,3 +211,30 @@ def test_odd_http_requests_from_a_plugin_are_refused_at_once(hostile):
     assert "control characters" in out["tab"], out
     assert out["header"].startswith("CapabilityError") and "control" in out["header"], out
     assert out["method"].startswith("CapabilityError") and "method" in out["method"], out
+
+
+def test_crafted_capability_requests_are_refused_and_harm_nothing(hostile):
+    """A worker writing capability requests the SDK never would: a well-formed one for
+    something that does not exist or with wrong values is refused with a code the plugin
+    can read; a malformed one is a protocol violation that costs the worker its life.
+    The host, other calls and the log stay whole."""
+    def crafted(case: str) -> httpx.Response:
+        return hostile.client.get(f"/plugins/hostile/api/crafted-caps/{case}")
+
+    seen = {case: crafted(case).json() for case in (
+        "unknown-op", "key-not-a-string", "http-body-not-bytes", "upstream-not-declared",
+        "delete-nothing")}
+    assert seen["unknown-op"]["code"] == "capability_error", seen
+    assert "unknown capability 'fs.read'" in seen["unknown-op"]["message"]
+    for case in ("key-not-a-string", "http-body-not-bytes", "upstream-not-declared"):
+        assert seen[case].get("code"), (case, seen[case])
+    assert seen["http-body-not-bytes"]["message"].endswith("the body must be bytes")
+    assert seen["delete-nothing"] == {"answer": "False"}, seen  # nothing was there
+
+    r = crafted("args-not-a-table")
+    assert r.status_code == 502 and r.json()["error"]["code"] == "plugin_crashed", r.text
+    assert '"violation": "a malformed capability request"' in hostile.log_text()
+    assert hostile.client.get("/plugins/hostile/api/ok").json()["ok"] is True
+    logged = [json.loads(line) for line in hostile.log_text().splitlines()
+              if '"odd-level"' in line]
+    assert logged and {x["level"] for x in logged} == {"info"}, logged

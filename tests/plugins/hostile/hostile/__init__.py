@@ -99,3 +99,31 @@ def http_odd(request, ctx):
         except Exception as e:
             out[name] = f"{type(e).__name__}: {e}"
     return out
+
+
+CRAFTED = {
+    "unknown-op": ("fs.read", {"path": "/etc/shadow"}),
+    "args-not-a-table": ("kv.get", ["k"]),
+    "key-not-a-string": ("kv.get", {"key": {"nested": 1}}),
+    "delete-nothing": ("kv.delete", {"key": "nothing-here"}),
+    "http-body-not-bytes": ("http.request",
+                            {"method": "POST", "url": "https://example.org/", "body": "text"}),
+    "upstream-not-declared": ("upstream.request", {"name": "x", "path": "/"}),
+}
+
+
+@plugin.route("GET", "/crafted-caps/{case}")
+def crafted_caps(request, ctx):
+    """A capability request the SDK would never send, written straight to the host (an
+    operation that does not exist, arguments of the wrong shape), and a log line with an
+    unknown level and fields that are not a table. The host must refuse or defuse each,
+    never crash on it."""
+    t = ctx.log._t
+    t.channel.send({"t": "log", "level": "critical", "event": "odd-level",
+                    "fields": ["not", "a", "table"]})
+    op, args = CRAFTED[request.path_params["case"]]
+    try:
+        return {"answer": repr(t.cap(op, args))}
+    except Exception as e:
+        return {"error": type(e).__name__, "code": getattr(e, "code", None),
+                "message": str(e)[:300]}
