@@ -222,3 +222,20 @@ def test_what_leaves_the_declared_set_leaves_every_host(fleet):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "this host has no registry to download plugins from" in r.stdout + r.stderr
     assert versions(bare) == {}
+
+
+def test_rollback_brings_every_host_back_to_the_set_before(fleet):
+    """`plugin-host fleet rollback`: the set before is declared again and every host
+    converges to it, checked healthy after."""
+    hosts = [fleet(f"host-{c}") for c in "ab"]
+    assert apply(hosts, [{"name": "versioned", "range": "~1.0"}]).returncode == 0
+    assert apply(hosts, [{"name": "versioned", "range": "~1.1"}]).returncode == 0
+    assert [versions(h) for h in hosts] == [{"versioned": "1.1.0"}] * 2
+    r = fleet_cli("rollback", *[a for h in hosts for a in ("--host", h.url)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [versions(h) for h in hosts] == [{"versioned": "1.0.0"}] * 2
+    for h in hosts:
+        assert h.client.get("/plugins/versioned/api/version").json()["version"] == "1.0.0"
+    status = json.loads(fleet_cli("status", "--json", "--url", hosts[0].url).stdout)
+    assert status["desired"]["generation"] == 3
+    assert [p["version"] for p in status["desired"]["plugins"]] == ["1.0.0"]
