@@ -96,3 +96,20 @@ def test_settings_choose_the_backend_or_say_what_is_missing(tmp_path):
         open_storage(settings(storage="s3"))
     with pytest.raises(PluginHostError, match=r"storage: 'ftp' is not one of local, s3, gcs"):
         open_storage(settings(storage="ftp", storage_bucket="b"))
+
+
+@pytest.mark.parametrize("kind", ["s3", "gcs"])
+def test_a_bucket_that_is_not_there_is_named(kind, request, monkeypatch):
+    for key, value in S3_ENV.items():
+        monkeypatch.setenv(key, value)
+    served = request.getfixturevalue(f"{kind}_server")
+    store = S3Storage("no-such-bucket", "p", served.url, "us-east-1") if kind == "s3" \
+        else GCSStorage("no-such-bucket", "p", served.url)
+    with pytest.raises(StorageError, match="bucket 'no-such-bucket' "):
+        store.check()
+
+
+def test_a_storage_folder_that_cannot_be_made_is_named(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(StorageError, match=r"storage folder .*/a-file/store cannot be created"):
+        LocalStorage(tmp_path / "a-file" / "store").check()
