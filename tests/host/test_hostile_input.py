@@ -81,7 +81,7 @@ def test_log_and_output_floods_are_capped_and_cannot_forge_host_lines(hostile):
     assert any(e.get("event") == "plugin.log_dropped" for e in events) or dropped
 
 
-@pytest.mark.parametrize("attack", ["cap-flood", "garbage"])
+@pytest.mark.parametrize("attack", ["cap-flood", "garbage", "huge-frame"])
 def test_a_worker_that_abuses_the_channel_is_killed_and_replaced(hostile, attack):
     prober = Prober(hostile.url)
     prober.start()

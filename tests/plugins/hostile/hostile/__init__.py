@@ -74,6 +74,15 @@ def garbage(request, ctx):
     return {"sent": True}
 
 
+@plugin.route("GET", "/huge-frame")
+def huge_frame(request, ctx):
+    """Announce a frame past the protocol's 64 MiB limit: the host must not wait for
+    (or buffer) it."""
+    os.write(int(sys.argv[1]), (64 * 1024 * 1024 + 1).to_bytes(4, "big") + b"x" * 1024)
+    time.sleep(10)
+    return {"sent": True}
+
+
 @plugin.route("GET", "/ok")
 def ok(request, ctx):
     return {"ok": True, "config": ctx.config}
