@@ -165,3 +165,28 @@ def test_a_crash_loop_is_detected_backed_off_and_shown(busy_host):
     assert wait_until(lambda: host.client.get("/plugins/faulty/api/ok").status_code == 200,
                       timeout=40)
     assert host.admin.get("/admin/plugins/faulty").json()["state"] == "enabled"
+
+
+def test_a_plugin_that_does_not_start_in_time_is_refused_and_nothing_kept(
+        host_factory, keys, plugin_copy, tmp_path):
+    """A backend still loading after ``worker_start_timeout``: the install fails saying
+    so, its worker is gone, and nothing of it stays installed."""
+    import subprocess
+
+    from ..support.paths import EXAMPLES
+    from ..support.plugins import signed
+
+    src = plugin_copy(EXAMPLES / "hello-world")
+    module = src / "hello_world" / "__init__.py"
+    module.write_text("import time\ntime.sleep(4)\n" + module.read_text())
+    host = host_factory(env={"PLUGIN_HOST_WORKER_START_TIMEOUT": "1"})
+    package = signed(src, keys["key"], tmp_path / "slow")
+    start = time.monotonic()
+    r = host.install(package)
+    assert r.status_code >= 400, r.text
+    assert "hello-world: backend did not start within 1s" in r.json()["error"]["message"]
+    assert time.monotonic() - start < 3  # not the 4 s the plugin wanted
+    assert host.installed() == []
+    left = subprocess.run(["pgrep", "-f", "plugin_host.worker", "-P", str(host.proc.pid)],
+                          capture_output=True, text=True)
+    assert left.stdout.strip() == "", left.stdout
