@@ -140,3 +140,25 @@ def test_refusals(v1_host, packages):
     r = host.admin.post("/admin/plugins/nothing/upgrade", content=packages["hello-world"],
                         headers={"Content-Type": "application/zip"})
     assert r.status_code == 404
+
+
+def test_a_config_the_plugin_cannot_run_with_is_not_switched_to(v1_host):
+    """New settings start a new worker beside the old one; one that fails its health check
+    under them is stopped and the old settings keep serving, under load, with no failed
+    call; settings that could never reach a plugin are refused before any of that."""
+    host = v1_host
+    with Load(host.url, clients=2) as load:
+        r = host.admin.put("/admin/plugins/versioned/config", json={"healthy": False})
+        good = host.admin.put("/admin/plugins/versioned/config", json={"healthy": True})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "config_failed", r.text
+    assert r.json()["error"]["message"].startswith(
+        "versioned did not start with the new config (")
+    assert r.json()["error"]["message"].endswith("the old config is still in force")
+    assert good.status_code == 200, good.text
+    assert load.failures == [], load.failures[:5]
+    assert host.admin.get("/admin/plugins/versioned").json()["config"] == {"healthy": True}
+    r = host.admin.put("/admin/plugins/versioned/config", content=b'{"healthy": true, '
+                       b'"n": 123456789012345678901234567890}',
+                       headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert "is beyond 64 bits" in r.json()["error"]["message"]

@@ -16,4 +16,5 @@ def version(request, ctx):
 
 @plugin.route("GET", "/healthz")
 def healthz(request, ctx):
-    return {"ok": True} if HEALTHY else Response(500, {"ok": False})
+    healthy = HEALTHY and ctx.config.get("healthy", True)
+    return {"ok": True} if healthy else Response(500, {"ok": False})
