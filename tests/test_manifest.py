@@ -112,6 +112,19 @@ BAD = [
      "permissions.hooks: hooks need a [backend]"),
     ("wrong type", replace("workers = 1", 'workers = "one"'), "resources.workers"),
     ("not TOML", "[plugin\nname=", "plugin.toml: not valid TOML"),
+    ("upstream over plain http", GOOD + '\n[upstreams.lib]\nurl = "http://lib.example.org"\n',
+     "upstreams.lib.url: url: credentials and library data go over https"),
+    ("upstream url with a query", GOOD + '\n[upstreams.lib]\nurl = "https://lib.example.org/?a=1"\n',
+     "is not an http(s) URL without query or user"),
+    ("upstream url with a user", GOOD + '\n[upstreams.lib]\nurl = "https://me:pw@lib.example.org"\n',
+     "is not an http(s) URL without query or user"),
+    ("oauth2 without its secrets", GOOD + '\n[upstreams.lib]\nurl = "https://lib.example.org"\n'
+     '[upstreams.lib.auth]\ntype = "oauth2_client_credentials"\n'
+     'token_url = "https://lib.example.org/token"\n',
+     "oauth2_client_credentials needs client_id_secret, client_secret_secret"),
+    ("api key in a header and the query", GOOD + '\n[upstreams.lib]\nurl = "https://lib.example.org"\n'
+     '[upstreams.lib.auth]\ntype = "api_key"\nkey_secret = "LIB_KEY"\nheader = "X-Key"\n'
+     'query = "key"\n', "api_key needs key_secret and one of header or query"),
 ]
 
 
