@@ -1,0 +1,62 @@
+"""The channel's framing on the worker's side, over a real socket pair: a message over the
+64 MiB limit is refused before it is sent, a header announcing one is refused before it
+is read, a frame that is not a message is refused, replies are written out once 256 KiB
+wait (a plugin logging in a loop cannot buffer without bound), and a closed channel
+reads as the end."""
+
+from __future__ import annotations
+
+import socket
+
+import msgpack
+import pytest
+
+from plugin_host.protocol import framing
+from plugin_host.protocol.framing import HEADER, MAX_FRAME, BlockingChannel, ProtocolError
+
+
+@pytest.fixture
+def pair():
+    a, b = socket.socketpair()
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_messages_past_the_limit_are_refused_both_ways(pair, monkeypatch):
+    a, b = pair
+    monkeypatch.setattr(framing, "MAX_FRAME", 1024)
+    with pytest.raises(ProtocolError, match=r"frame of \d+ bytes is above 1024"):
+        framing.encode({"t": "log", "line": "x" * 2000})
+    a.sendall(HEADER.pack(MAX_FRAME + 1))
+    with pytest.raises(ProtocolError, match="is above"):
+        BlockingChannel(b).recv()
+
+
+def test_a_frame_that_is_not_a_message_is_refused(pair):
+    a, b = pair
+    for body in (msgpack.packb([1, 2]), msgpack.packb({"no": "type"})):
+        a.sendall(HEADER.pack(len(body)) + body)
+        with pytest.raises(ProtocolError, match="frame is not a message"):
+            BlockingChannel(b).recv()
+
+
+def test_replies_are_batched_but_never_without_bound(pair):
+    a, b = pair
+    ch = BlockingChannel(a)
+    ch.FLUSH_AT = 16 * 1024  # (256 KiB would not fit a socket pair's buffer unread)
+    ch.send({"t": "log", "line": "small"})
+    b.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        b.recv(1)  # a small reply waits for the next read or flush
+    for _ in range(20):
+        ch.send({"t": "log", "line": "y" * 1000})
+    got = b.recv(1 << 20)
+    assert len(got) >= ch.FLUSH_AT  # written out once FLUSH_AT bytes waited
+    assert ch.pending < ch.FLUSH_AT
+
+
+def test_a_closed_channel_reads_as_the_end(pair):
+    a, b = pair
+    a.close()
+    assert BlockingChannel(b).recv() is None
