@@ -71,6 +71,18 @@ def test_on_the_real_host(plugin_host):
 
 def test_that_must_fail(plugin_host):
     assert plugin_host.get("/hello/Ada").status_code == 200  # no such route: it fails
+
+
+def test_must_fail_an_event_not_subscribed(plugin_host):
+    plugin_host.hook("circulation.after_checkout", borrowernumber=5)
+
+
+def test_must_fail_a_setting_refused(plugin_host):
+    plugin_host.configure({"n": 2 ** 70})  # beyond what a plugin can be sent
+
+
+def test_must_fail_a_log_line_never_written(plugin_host):
+    plugin_host.wait_for_log("never-said", timeout=0.5)
 '''
 
 
@@ -87,5 +99,19 @@ def test_an_authors_tests_run_with_the_fixtures(tmp_path, plugin_copy):
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "-p", "no:randomly", "tests/test_author.py"], cwd=src,
                        capture_output=True, text=True, timeout=300)
-    assert "4 passed" in r.stdout and "1 failed" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "4 passed" in r.stdout and "4 failed" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
     assert "test_that_must_fail" in r.stdout
+    # each failure says what went wrong in the author's terms
+    assert "hello-world is not subscribed to circulation.after_checkout" in r.stdout
+    assert "config refused: " in r.stdout and "beyond 64 bits" in r.stdout
+    assert "hello-world logged no 'never-said' within 0.5 s" in r.stdout
+
+    # the fixtures outside a plugin's folder: told so, not a traceback
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "test_x.py").write_text("def test_x(plugin):\n    pass\n")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "test_x.py"], cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert "no plugin.toml in" in r.stdout + r.stderr, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "the plugin fixtures are for tests inside a plugin's folder" in r.stdout + r.stderr
