@@ -1,7 +1,7 @@
 """A plugin's name belongs to the publisher who first published it: another publisher
 cannot publish a version of it, with their own key or with a copy of the owner's signed
-package (a signature counts only by a key of the account publishing); the owner goes on
-publishing."""
+package (a signature counts only by a key of the account publishing, and a key belongs
+to one account); the owner goes on publishing."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ def test_another_publisher_cannot_publish_under_a_taken_name(registry, keys, tmp
     mallory.headers["Authorization"] = f"Bearer {token}"
     assert mallory.post("/api/v1/keys", json={
         "public_key": keys["other_pub"].read_text()}).status_code == 201
+    # the owner's public key cannot be claimed as hers (it would let his packages count
+    # as her uploads)
+    r = mallory.post("/api/v1/keys", json={"public_key": keys["pub"].read_text()})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["message"].endswith("belongs to another publisher")
 
     own_key = variant(tmp_path / "m", "hello-world", "1.0.1", key=keys["other_key"])
     r = mallory.post("/api/v1/packages", content=own_key, headers=ZIP)
