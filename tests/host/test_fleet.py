@@ -239,3 +239,12 @@ def test_rollback_brings_every_host_back_to_the_set_before(fleet):
     status = json.loads(fleet_cli("status", "--json", "--url", hosts[0].url).stdout)
     assert status["desired"]["generation"] == 3
     assert [p["version"] for p in status["desired"]["plugins"]] == ["1.0.0"]
+
+
+def test_a_declaration_that_is_not_json_is_refused_before_any_host_is_asked(tmp_path):
+    bad = tmp_path / "plugins.json"
+    bad.write_text("plugins:\n  - hello-world\n")  # YAML, not JSON
+    r = fleet_cli("apply", str(bad), "--host", "http://127.0.0.1:1")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{bad}: not JSON: " in r.stderr and "Traceback" not in r.stderr
+    assert "cannot reach" not in r.stderr
