@@ -168,7 +168,7 @@ class PluginCalls:
         if item is None or item.version != version or not path.startswith("ui/"):
             raise NotFound(f"no asset {name}/{version}/{path}")
         target = (item.code_dir / path).resolve()
-        if not target.is_relative_to(item.code_dir.resolve()) or not target.is_file():
+        if not target.is_relative_to((item.code_dir / "ui").resolve()) or not target.is_file():
             raise NotFound(f"no asset {name}/{version}/{path}")
         return target
 

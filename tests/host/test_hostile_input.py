@@ -238,3 +238,28 @@ def test_crafted_capability_requests_are_refused_and_harm_nothing(hostile):
     logged = [json.loads(line) for line in hostile.log_text().splitlines()
               if '"odd-level"' in line]
     assert logged and {x["level"] for x in logged} == {"info"}, logged
+
+
+def test_ui_assets_cannot_be_walked_out_of(hostile, keys, plugin_copy, tmp_path):
+    """A plugin's assets are its ``ui/`` files at their version and nothing else: no way
+    up by ``..`` (plain or encoded), by another version, by a path outside ``ui/``, or by
+    a symbolic link (which no package can carry); what is served is not sniffable."""
+    good = "/ui/assets/hello-world/1.0.0/ui/dist/greeting.js"
+    r = hostile.client.get(good)
+    assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-type"].startswith("text/javascript")
+    for path in ("/ui/assets/hello-world/1.0.0/ui/../plugin.toml",
+                 "/ui/assets/hello-world/1.0.0/ui/dist/../../plugin.toml",
+                 "/ui/assets/hello-world/1.0.0/ui/%2e%2e/plugin.toml",
+                 "/ui/assets/hello-world/1.0.0/ui%2f..%2fplugin.toml",
+                 "/ui/assets/hello-world/1.0.0/ui/..%2f..%2f..%2f..%2fetc/passwd",
+                 "/ui/assets/hello-world/1.0.0/plugin.toml",
+                 "/ui/assets/hello-world/1.0.0/hello_world/__init__.py",
+                 "/ui/assets/hello-world/9.9.9/ui/dist/greeting.js",
+                 "/ui/assets/hello-world/1.0.0/ui/",
+                 "/ui/assets/hostile/1.0.0/../hello-world/1.0.0/ui/dist/greeting.js"):
+        raw = raw_request(hostile, f"GET {path} HTTP/1.1\r\nHost: x\r\n"
+                                   "Connection: close\r\n\r\n".encode())
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert head.split(b"\r\n", 1)[0] == b"HTTP/1.1 404 Not Found", (path, raw[:300])
+        assert b"[plugin]" not in body and b"root:" not in body and b"import" not in body
