@@ -7,10 +7,16 @@ import sys
 
 import structlog
 
+#: libraries whose info lines (e.g. xmlschema's "Resource … is already loaded", read
+#: when SAML is set up) would land in the log as plain text between the JSON events
+QUIET = ("xmlschema", "saml2")
+
 
 def configure(level: str = "info", json: bool = True) -> None:
     lvl = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(level=lvl, stream=sys.stderr, format="%(message)s")
+    for chatty in QUIET:  # libraries' own notes are not the service's events
+        logging.getLogger(chatty).setLevel(max(lvl, logging.WARNING))
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[
