@@ -55,7 +55,7 @@ def test_a_plugin_from_the_registry_is_upgraded_from_it_live(
                                     "--registry-root", str(tmp_path / "root.json")])
     r = install_cli(host, "versioned@^1")
     assert r.returncode == 0 and r.stdout.splitlines() == ["installed versioned 1.0.0"], r
-    config = {"mode": "kept"}
+    config = {"healthy": True, "mode": "kept"}
     assert host.admin.put("/admin/plugins/versioned/config", json=config).status_code == 200
 
     # 1.1.0 needs base-lib, which the host does not have, and migrates in its hook
