@@ -65,7 +65,7 @@ def _loggable(v: Any) -> Any:
     return v if isinstance(v, str | int | float | bool | type(None)) else repr(v)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent() -> None:  # pragma: no cover - in sandboxed workers only
     # If the host dies, so does the worker (the socket EOF covers the idle case).
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -177,14 +177,18 @@ def serve(channel: BlockingChannel) -> None:
                 TypeError(f"the handler returned an unserialisable value: {e}"), call_id))
 
 
-def _close_inherited(keep: int) -> None:
+def _close_inherited(keep: int) -> None:  # pragma: no cover - in sandboxed workers only
     """Hold exactly the channel and stdin/stdout/stderr (the host's output pipe),
     whatever the launcher passed on: nothing else of the host's is reachable."""
     os.closerange(3, keep)
     os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
 
 
-def main() -> None:
+def main() -> None:  # pragma: no cover - in sandboxed workers only
+    """The worker process (``python -m plugin_host.worker FD``). This,
+    ``_close_inherited`` and ``_die_with_parent`` run in every sandboxed worker of every
+    test, where coverage is not measured (a scrubbed environment, another uid); serve()
+    is measured in process (tests/host/test_worker_protocol.py)."""
     fd = int(sys.argv[1])
     _close_inherited(fd)
     _die_with_parent()
@@ -192,5 +196,5 @@ def main() -> None:
     serve(BlockingChannel(sock))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # pragma: no cover - in sandboxed workers only
     main()

@@ -166,3 +166,25 @@ def test_secret_settings_that_cannot_work_stop_the_host_in_one_line(tmp_path, ke
     assert r.stderr.strip().startswith(
         "error: bad setting: PLUGIN_HOST_SECRET_OPENLIBRARY_KEY: "), r.stderr
     assert str(missing) in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_secret_from_a_reference_in_the_environment_reaches_the_plugin(
+        host_factory, keys, plugin_copy, tmp_path, openlibrary):
+    """``PLUGIN_HOST_SECRET_<NAME>=file://…`` (or aws-sm://, gcp-sm://): read once at
+    start, shown as set from the environment, and what the plugin gets."""
+    secret = tmp_path / "openlibrary-key"
+    secret.write_text(SECRET + "\n")
+    host = host_factory(env={"PLUGIN_HOST_SECRET_OPENLIBRARY_KEY": f"file://{secret}"})
+    src = plugin_copy(EXAMPLES / "book-notes")
+    toml = (src / "plugin.toml").read_text()
+    (src / "plugin.toml").write_text(toml.replace('network = ["openlibrary.org:443"]',
+                                                  f'network = ["127.0.0.1:{openlibrary}"]'))
+    r = host.install(signed(src, keys["key"], tmp_path / "pkg"))
+    assert r.status_code == 201, r.text
+    assert r.json()["secrets"] == {"OPENLIBRARY_KEY": "set (environment)"}
+    assert host.admin.put("/admin/plugins/book-notes/config", json={
+        "openlibrary_url": f"http://127.0.0.1:{openlibrary}"}).status_code == 200
+    OpenLibrary.seen.clear()
+    assert host.client.get("/plugins/book-notes/api/title/9780441013593").status_code == 200
+    assert OpenLibrary.seen[-1]["auth"] == f"Bearer {SECRET}"
+    assert SECRET not in host.log_text()

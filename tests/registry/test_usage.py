@@ -84,3 +84,26 @@ def test_one_address_cannot_inflate_the_counts(registry, packages):
     assert installs(registry, "hello-world") == 50
     metrics = c.get("/metrics").text
     assert 'registry_usage_reports_total{outcome="refused"} 5.0' in metrics
+
+
+def test_usage_reporting_with_no_registry_or_one_that_refuses_harms_nothing(
+        host_factory, packages, static_server, tmp_path):
+    """Opted in but no registry API named: said once at start. A registry that is not
+    there or answers something else: each failed report is logged and the host serves
+    on, trying again at the next interval."""
+    from ops.processes import free_port
+
+    from ..support.waiting import wait_until
+
+    reporting = {"PLUGIN_HOST_USAGE_REPORTING": "true", "PLUGIN_HOST_USAGE_REPORT_INTERVAL": "1"}
+    alone = host_factory(env=reporting)
+    assert wait_until(lambda: "host.usage_reporting_without_registry" in alone.log_text(),
+                      timeout=10)
+    site = tmp_path / "site"
+    site.mkdir()
+    for url in (f"http://127.0.0.1:{free_port()}", static_server(site).url):
+        host = host_factory(env={**reporting, "PLUGIN_HOST_REGISTRY_API_URL": url})
+        assert host.install(packages["hello-world"]).status_code == 201
+        assert wait_until(lambda h=host: h.log_text().count("host.usage_report_failed") >= 2,
+                          timeout=15), host.log_text()[-2000:]
+        assert host.client.get("/plugins/hello-world/api/greet/x").status_code == 200
