@@ -49,6 +49,15 @@ def test_pack_refuses_a_folder_with_a_symlink(plugin_copy):
     (src / "ui" / "passwd").symlink_to("/etc/passwd")
     with pytest.raises(PackageError, match="symbolic links"):
         pack(src)
+    (src / "ui" / "passwd").unlink()
+    (src / "ui" / "etc").symlink_to("/etc", target_is_directory=True)  # a folder, too
+    with pytest.raises(PackageError, match=r"ui/etc: symbolic links cannot be packed"):
+        pack(src)
+
+
+def test_pack_says_when_the_folder_is_not_a_plugin(tmp_path):
+    with pytest.raises(PackageError, match=rf"{tmp_path}: no plugin.toml in this folder"):
+        pack(tmp_path)
 
 
 def test_sign_and_verify_round_trip(tmp_path, keys):

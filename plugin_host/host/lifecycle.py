@@ -127,9 +127,11 @@ class PluginManager:
             try:
                 out[name] = overridden(upstream, overrides.get(name))
             except ValueError as e:  # pydantic's ValidationError is one
+                errors = getattr(e, "errors", None)
+                why = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}"
+                                for x in errors()) if errors else str(e)
                 raise PackageError(f"upstreams: the override of {item.name}'s {name}: "
-                                   f"{str(e).splitlines()[-1].strip()}",
-                                   code="bad_setting") from None
+                                   f"{why}", code="bad_setting") from None
         return out
 
     def _runtime(self, item: Installed) -> PluginRuntime:

@@ -106,3 +106,17 @@ def test_a_service_that_is_not_there(host_factory, packages, fake):
     assert "ConnectError" in r["message"], r
     assert metric(host, "plugin_host_upstream_requests_total", upstream="keyed",
                   outcome="error") == 1
+
+
+def test_an_override_that_cannot_work_refuses_the_plugin_naming_it(host_factory, packages):
+    """The operator's PLUGIN_HOST_UPSTREAMS is checked against the plugin's upstreams as
+    the manifest's are: a value out of bounds refuses the install, naming the plugin,
+    the upstream and the key; nothing is kept."""
+    host = host_factory(env={"PLUGIN_HOST_UPSTREAMS": json.dumps(
+        {PLUGIN: {"lib": {"timeout_ms": 1}}})})
+    r = host.install(packages[PLUGIN])
+    assert r.status_code == 422, r.text
+    message = r.json()["error"]["message"]
+    assert message.startswith(f"upstreams: the override of {PLUGIN}'s lib: "), message
+    assert message.endswith("timeout_ms: Input should be greater than or equal to 10"), message
+    assert host.installed() == []
