@@ -71,6 +71,7 @@ def coverage(c, args="", gate=None):
 
     shutil.rmtree(DATA.parent, ignore_errors=True)
     DATA.parent.mkdir(parents=True)
+    DATA.parent.chmod(0o1777)  # hosts the tests run as a plain user save their data too
     web(c)
     tests = c.run(f"{sys.executable} -m pytest --cov --cov-report= {args}", warn=True,
                   pty=False)
