@@ -62,6 +62,9 @@ def test_refusals_and_reviews_in_plain_words(registry, keys, tmp_path):
 
     def with_image(src):
         (src / "ui" / "dist" / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+        (src / "ui" / "dist" / "words.txt").write_text("".join(  # a diff past 200 kB
+            f"line {i} of a long list of words\n" for i in range(8000)))
+        (src / "ui" / "dist" / "latin1.txt").write_bytes("café\n".encode("latin-1"))
     second = tmp_path / "second.kplugin"
     second.write_bytes(_hello(tmp_path, "1.1.0", keys, with_image))
     assert cli("publish", str(second), env=publisher).returncode == 0
@@ -69,6 +72,8 @@ def test_refusals_and_reviews_in_plain_words(registry, keys, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "hello-world 1.1.0 against 1.0.0" in r.stdout
     assert "added: ui/dist/logo.png (binary)" in r.stdout, r.stdout
+    assert "added: ui/dist/latin1.txt (binary)" in r.stdout  # not UTF-8: not shown as text
+    assert "added: ui/dist/words.txt (too large to show)" in r.stdout
     r = cli("review", "reject", "hello-world", "1.1.0", "--comment", "no logos, please",
             env=reviewer)
     assert r.returncode == 0, r.stderr
