@@ -248,3 +248,24 @@ def test_a_declaration_that_is_not_json_is_refused_before_any_host_is_asked(tmp_
     assert r.returncode == 2, r.stdout + r.stderr
     assert f"{bad}: not JSON: " in r.stderr and "Traceback" not in r.stderr
     assert "cannot reach" not in r.stderr
+
+
+def test_a_version_that_dies_after_it_started_stops_on_the_canary(fleet, registry, keys,
+                                                                  tmp_path, plugin_copy):
+    """A release that starts, passes its health check and then falls over (its workers
+    exit a moment later): the settle time after converging catches it on the canary,
+    which goes back; the other hosts never see it."""
+    src = plugin_copy(TEST_PLUGINS / "versioned")
+    version_of(src, "1.3.0")
+    code = src / "versioned" / "__init__.py"
+    code.write_text("import os, threading, time\n"
+                    "threading.Thread(target=lambda: (time.sleep(0.5), os._exit(3)),"
+                    " daemon=True).start()\n" + code.read_text())
+    publish_and_approve(registry, signed(src, keys["key"], tmp_path / "v1.3.0"))
+    hosts = [fleet(f"host-{c}") for c in "ab"]
+    assert apply(hosts, [{"name": "versioned", "range": "~1.1"}]).returncode == 0
+    r = apply(hosts, [{"name": "versioned", "range": "~1.3"}], settle="3")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"canary {hosts[0].url}: FAILED: versioned: " in r.stdout, r.stdout
+    assert "the previous set was declared again" in r.stderr
+    assert [versions(h)["versioned"] for h in hosts] == ["1.1.0", "1.1.0"]
