@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ..support.paths import TEST_PLUGINS
-from ..support.plugins import signed
+from ..support.plugins import ZIP, signed
 from ..support.waiting import Load as SharedLoad
 from ..support.waiting import wait_until
 
@@ -162,3 +162,20 @@ def test_a_config_the_plugin_cannot_run_with_is_not_switched_to(v1_host):
                        headers={"Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     assert "is beyond 64 bits" in r.json()["error"]["message"]
+
+
+def test_a_rollback_to_a_version_whose_files_are_gone_is_refused(v1_host, plugin_copy, keys,
+                                                                  tmp_path):
+    """The previous version's folder removed by hand: a rollback says so and the current
+    version keeps serving."""
+    import shutil
+
+    host = v1_host
+    r = host.admin.post("/admin/plugins/versioned/upgrade", headers=ZIP,
+                        content=package(plugin_copy, keys, tmp_path, "1.1.0"))
+    assert r.status_code == 200, r.text
+    shutil.rmtree(host.data_dir / "plugins" / "versioned" / "1.0.0")
+    r = host.admin.post("/admin/plugins/versioned/rollback")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "no_previous_version", r.text
+    assert r.json()["error"]["message"] == "versioned 1.0.0 is no longer on this host"
+    assert host.client.get("/plugins/versioned/api/version").json()["version"] == "1.1.0"
