@@ -80,3 +80,33 @@ def test_an_oidc_provider_away_or_not_the_one_named_fails_sign_in_with_503(
         assert error["message"].startswith(says), error["message"]
         assert reg.client().get("/api/v1/plugins").status_code == 200  # the rest serves
         reg.stop()
+
+
+def test_a_provider_whose_keys_cannot_be_read_fails_bearer_tokens_with_503(
+        registry_factory, static_server, tmp_path):
+    """The provider answers discovery but its keys (jwks_uri) are not there: a bearer
+    token cannot be checked, which is the provider's outage (503), not the caller's
+    fault (401); API tokens of the registry's own keep working."""
+    import base64
+
+    folder = tmp_path / "idp"
+    (folder / ".well-known").mkdir(parents=True)
+    idp = static_server(folder).url
+    (folder / ".well-known" / "openid-configuration").write_text(json.dumps({
+        "issuer": idp, "jwks_uri": f"http://127.0.0.1:{free_port()}/jwks",
+        "token_endpoint": f"{idp}/token", "authorization_endpoint": f"{idp}/auth"}))
+    reg = registry_factory({"PLUGIN_REGISTRY_OIDC_ISSUER": idp,
+                            "PLUGIN_REGISTRY_OIDC_CLIENT_ID": "registry",
+                            "PLUGIN_REGISTRY_OIDC_CLIENT_SECRET": "x" * 32,
+                            "PLUGIN_REGISTRY_PUBLIC_URL": "http://127.0.0.1:1"})
+
+    def b64(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    token = ".".join([b64({"alg": "RS256", "kid": "k1", "typ": "JWT"}),
+                      b64({"iss": idp, "sub": "ada", "aud": "registry"}), "c2ln"])
+    r = reg.client().get("/api/v1/review/queue", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "identity_provider_unavailable"
+    assert "its keys at http://127.0.0.1:" in r.json()["error"]["message"]
+    assert reg.client("reviewer").get("/api/v1/review/queue").status_code == 200
