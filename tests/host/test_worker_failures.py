@@ -190,3 +190,19 @@ def test_a_plugin_that_does_not_start_in_time_is_refused_and_nothing_kept(
     left = subprocess.run(["pgrep", "-f", "plugin_host.worker", "-P", str(host.proc.pid)],
                           capture_output=True, text=True)
     assert left.stdout.strip() == "", left.stdout
+
+
+def test_a_plugin_that_exits_while_loading_is_refused_and_nothing_kept(
+        host_factory, keys, plugin_copy, tmp_path):
+    """A backend whose import ends its own process (no error reported, just gone)."""
+    from ..support.paths import EXAMPLES
+    from ..support.plugins import signed
+
+    src = plugin_copy(EXAMPLES / "hello-world")
+    module = src / "hello_world" / "__init__.py"
+    module.write_text("import os\nos._exit(7)\n" + module.read_text())
+    host = host_factory()
+    r = host.install(signed(src, keys["key"], tmp_path / "gone"))
+    assert r.status_code >= 400, r.text
+    assert "hello-world: backend exited while loading" in r.json()["error"]["message"]
+    assert host.installed() == []
