@@ -49,3 +49,23 @@ def test_state_survives_a_restart_on_postgresql(host_factory, packages, postgres
     assert listed == {"book-notes": "enabled", "hello-world": "disabled"}
     assert host.client.get("/plugins/book-notes/api/notes/pg").json()["text"] == "in postgres"
     assert not (host.data_dir / "host.db").exists()  # nothing went to SQLite
+
+
+def test_files_no_install_owns_are_removed_at_start(host, packages):
+    """What an install cut short leaves (a folder of code, a package file the database
+    never recorded) is removed when the host starts; what is installed stays."""
+    assert host.install(packages["hello-world"]).status_code == 201
+    host.stop()
+    ghost = host.data_dir / "plugins" / "ghost" / "1.0.0"
+    ghost.mkdir(parents=True)
+    (ghost / "plugin.toml").write_text("[plugin]\n")
+    stray_version = host.data_dir / "plugins" / "hello-world" / "0.9.0"
+    stray_version.mkdir()
+    stray_package = host.data_dir / "packages" / "ghost-1.0.0.kplugin"
+    stray_package.write_bytes(b"PK")
+    host.start()
+    assert not ghost.parent.exists() and not stray_version.exists()
+    assert not stray_package.exists()
+    assert "host.leftovers_removed" in host.log_text()
+    assert host.installed() == ["hello-world"]
+    assert host.client.get("/plugins/hello-world/api/greet/x").status_code == 200
