@@ -75,3 +75,42 @@ def test_a_root_host_without_setpriv_runs_no_worker_as_root(tmp_path, host_facto
     assert r.json()["error"]["message"] == (
         f"hello-world: workers cannot run unprivileged on this host: {reason}")
     assert host.installed() == []
+
+
+def test_a_bubblewrap_that_cannot_make_namespaces_is_named(tmp_path):
+    """As in a container that forbids user namespaces: bwrap is there but fails (here a
+    stand-in bwrap that fails as the real one does there); its own words are shown."""
+    from ops.processes import open_for_workers
+
+    open_for_workers(tmp_path)  # a root host probes it as the workers' user
+    path = path_without(tmp_path, "bwrap")
+    fake = Path(path) / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to creating new namespace, "
+                    "likely because the kernel does not allow non-privileged user "
+                    "namespaces' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    report = sandbox_report(path)
+    reason = report["machine"]["bubblewrap"]["reason"]
+    assert reason.startswith("bwrap cannot create namespaces here: bwrap: No permissions"), \
+        reason
+    assert "landlock" in report["layers"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--worker-pids", "0"], "worker_pids: Input should be greater than or equal to"),
+    (["--sandbox-layers", "bubblewrap,chroot"], "sandbox: unknown layer(s) chroot; known: "),
+    (["--database-url", "oracle+nothing://db/koha"], "database_url: "),
+])
+def test_sandbox_and_database_settings_that_cannot_work_stop_the_host(tmp_path, keys, args,
+                                                                      message):
+    from ops.processes import free_port
+
+    from ..support.servers import ADMIN_TOKEN
+
+    r = subprocess.run(
+        [sys.executable, "-m", "plugin_host.cli", "serve", "--port", str(free_port()),
+         "--data-dir", str(tmp_path / "h"), "--trusted-key", str(keys["pub"]),
+         "--admin-token", ADMIN_TOKEN, *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.stderr
