@@ -1,11 +1,14 @@
-"""The cgroup v2 set-up, against a directory tree standing in for ``/sys/fs/cgroup``.
+"""Control-group set-ups this machine does not have, against directory trees standing in
+for ``/sys/fs/cgroup``: cgroup v2, and cgroup v1 without swap accounting or a cpu
+hierarchy (older kernels, some distributions' defaults).
 
 A stand-in, because nothing real can run here: this machine is cgroup v1 with every
-controller bound to its v1 hierarchies, so no cgroup2 hierarchy offering the memory and
-pids controllers can be mounted. What is checked is what the host writes where (the
-delegated subtree's layout and each worker's limits) and the reasons it gives when the
-subtree is not usable; the kernel enforcing such limits is tested for real under v1
-(test_cgroups.py, and the escape suite's attacks in test_escape.py)."""
+controller bound to its v1 hierarchies (so no cgroup2 hierarchy offering the memory and
+pids controllers can be mounted) and with swap accounting and the cpu controller on.
+What is checked is what the host writes where (the delegated subtree's layout and each
+worker's limits) and the reasons it gives when a hierarchy is not usable; the kernel
+enforcing such limits is tested for real under v1 (test_cgroups.py, and the escape
+suite's attacks in test_escape.py)."""
 
 from __future__ import annotations
 
@@ -88,3 +91,50 @@ def test_groups_of_reads_the_unified_hierarchy(tree):
     lines = Path(f"/proc/{os.getpid()}/cgroup").read_text().splitlines()
     unified = next(line.split(":", 2)[2] for line in lines if line.startswith("0::"))
     assert cgroups.groups_of(os.getpid())[""] == cgroups.CGROUP_ROOT / unified.lstrip("/")
+
+
+def test_v2_close_removes_only_this_hosts_groups(tree):
+    own, _ = tree
+    h = cgroups.detect()
+    assert isinstance(h, cgroups.V2)
+    mine = own / "workers" / f"shelf-{os.getpid()}-1"
+    theirs = own / "workers" / "shelf-999999-1"  # another host sharing the subtree
+    mine.mkdir()
+    theirs.mkdir()
+    h.close()
+    # each of its own groups is killed at once (one write; in a real cgroupfs the empty
+    # group is then removed), another host's is left alone
+    assert (mine / "cgroup.kill").read_text() == "1"
+    assert not (theirs / "cgroup.kill").exists()
+
+
+@pytest.fixture
+def v1_tree(tmp_path, monkeypatch):
+    """cgroup v1 with memory (no swap accounting) and pids hierarchies, no cpu one."""
+    mounts = {c: (tmp_path / c, "/") for c in ("memory", "pids")}
+    for mount, _ in mounts.values():
+        mount.mkdir()
+    monkeypatch.setattr(cgroups, "_v1_mounts", lambda: dict(mounts))
+    monkeypatch.setattr(cgroups, "_own_cgroups", lambda: {"memory": "/", "pids": "/"})
+    return tmp_path, mounts
+
+
+def test_v1_without_swap_accounting_or_a_cpu_hierarchy_still_caps_memory_and_pids(v1_tree):
+    tmp_path, _ = v1_tree
+    h = cgroups.V1.detect()
+    assert isinstance(h, cgroups.V1) and set(h.bases) == {"memory", "pids"}
+    g = h.create("shelf", cgroups.Limits(memory=64 << 20, pids=32, cpus=0.5))
+    mem, pids = (d for d in g.dirs)
+    assert {f.name: f.read_text() for f in mem.iterdir()} == {
+        "memory.limit_in_bytes": str(64 << 20)}  # no memsw file: nothing written there
+    assert (pids / "pids.max").read_text() == "32"
+    assert mem.parent == tmp_path / "memory" / f"plugin-host-{os.getpid()}"
+
+
+def test_v1_hierarchies_that_cannot_be_used_are_named(v1_tree, monkeypatch):
+    tmp_path, mounts = v1_tree
+    base = tmp_path / "memory" / f"plugin-host-{os.getpid()}"
+    base.write_text("")  # in the way of the host's own group
+    assert cgroups.V1.detect() == f"cannot create {base}: File exists"
+    monkeypatch.setattr(cgroups, "_v1_mounts", lambda: {"memory": mounts["memory"]})
+    assert cgroups.V1.detect() == "no cgroup v1 pids hierarchy is mounted"
