@@ -7,6 +7,7 @@ import time
 from ..support.paths import EXAMPLES
 from ..support.plugins import signed
 from ..support.rbac import run_matrix, unlisted_routes
+from ..support.servers import publish_and_approve
 
 ZIP = {"Content-Type": "application/zip"}
 
@@ -290,3 +291,22 @@ def test_reviewers_read_the_code_and_the_diff_and_a_rejected_version_comes_back(
     assert {"version": "1.1.0", "decision": "rejected", "comment": "say hello"} in history
     # an approved version is never replaced
     assert publish(registry, v1).status_code == 409
+
+
+def test_a_package_lost_from_storage_is_named_not_served_empty(registry, packages):
+    """The storage lost an approved release's file (a bucket lifecycle rule, a restore
+    that missed it): downloading it and reviewing it say which file is missing from
+    which store (503), the catalogue still lists the release, nothing is served empty."""
+    publish_and_approve(registry, packages["hello-world"])
+    for f in (registry.storage / "targets").rglob("*hello-world-1.0.0.kplugin"):
+        f.unlink()
+    r = registry.client().get("/api/v1/plugins/hello-world/1.0.0/download")
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "storage_unavailable"
+    assert r.json()["error"]["message"].startswith(
+        "the package of hello-world 1.0.0 is missing from folder "), r.json()
+    r = registry.client("reviewer").get("/api/v1/review/hello-world/1.0.0/download")
+    assert r.status_code == 503 and "is missing from" in r.json()["error"]["message"], r.text
+    page = registry.client().get("/api/v1/plugins/hello-world").json()
+    assert [v["version"] for v in page["versions"]] == ["1.0.0"]
+    assert page["readme"] is None
