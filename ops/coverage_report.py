@@ -14,10 +14,9 @@ from pathlib import Path
 from .paths import ROOT
 
 DATA = ROOT / "build" / "coverage" / "data"
-#: the least coverage of the runtime the suite may have (branch coverage, percent): the
-#: figure measured when the gate was set (90.7 % on 2026-12-03 over the runtime's tests),
-#: to be raised as tests are added; the aim is 95
-RUNTIME_GATE = 90.0
+#: the least coverage of the runtime the suite may have (branch coverage, percent):
+#: 95.1 % measured over the whole suite on 2026-12-03 (docs/development.md)
+RUNTIME_GATE = 95.0
 
 
 @dataclass
