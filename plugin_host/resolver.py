@@ -100,13 +100,15 @@ class _Provider(AbstractProvider):
 def resolve(index: Index, requested: Mapping[str, str], host_api: str) -> list[Candidate]:
     """A consistent set of releases for ``requested`` (name → range), dependencies first.
 
-    First the fast path: take the newest fitting release of each plugin, breadth first;
-    if every requirement of the result holds, that is the answer resolvelib would give
-    too (it also prefers the newest), in time linear in the graph. Otherwise resolvelib
-    backtracks (its cost grows with the square of the plugins pinned)."""
+    First the fast path: take the newest fitting release of each plugin, breadth first,
+    in time linear in the graph; when two plugins' needs clash, set aside the newest
+    release of one that asked (one with older releases to try, the latest picked first)
+    and go again, a few times at most. Any set it returns holds every requirement. If it
+    finds none, resolvelib searches the whole space (complete, but its cost grows with
+    the square of the plugins pinned) and explains a conflict in words."""
     reqs = [Requirement(n, r) for n, r in requested.items()]
     provider = _Provider(index, host_api)
-    fast = _newest_fitting(provider, reqs)
+    fast = _newest_fitting_with_retries(provider, reqs)
     if fast is not None:
         return _install_order(fast, None)
     try:
@@ -119,10 +121,36 @@ def resolve(index: Index, requested: Mapping[str, str], host_api: str) -> list[C
     return _install_order(result.mapping, result.graph)
 
 
-def _newest_fitting(provider: _Provider, reqs: list[Requirement]
-                    ) -> dict[str, Candidate] | None:
+#: how many times the fast path sets a release aside before resolvelib takes over
+RETRIES = 24
+
+
+def _newest_fitting_with_retries(provider: _Provider, reqs: list[Requirement]
+                                 ) -> dict[str, Candidate] | None:
+    excluded: dict[str, list[Candidate]] = {}
+    for _ in range(RETRIES + 1):
+        picked, culprits = _newest_fitting(provider, reqs, excluded)
+        if picked is not None:
+            return picked
+        # a clash: set aside the latest-picked release among those that asked which has
+        # an older release left to try
+        for c in culprits:
+            left = [x for x in provider.index.releases(c.name)
+                    if x.version != c.version and x not in excluded.get(c.name, ())]
+            if left:
+                excluded.setdefault(c.name, []).append(c)
+                break
+        else:
+            return None
+    return None
+
+
+def _newest_fitting(provider: _Provider, reqs: list[Requirement],
+                    excluded: Mapping[str, list[Candidate]]
+                    ) -> tuple[dict[str, Candidate] | None, list[Candidate]]:
     """The newest release fitting every requirement seen so far, per plugin, breadth
-    first; None as soon as a later requirement rejects an earlier pick."""
+    first, leaving out ``excluded``; on a clash, None and the releases whose
+    requirements clashed, the latest picked first."""
     picked: dict[str, Candidate] = {}
     seen: dict[str, list[Requirement]] = {}
     queue = list(reqs)
@@ -131,15 +159,21 @@ def _newest_fitting(provider: _Provider, reqs: list[Requirement]
         seen.setdefault(req.name, []).append(req)
         if req.name in picked:
             if not satisfies(picked[req.name].version, req.range):
-                return None
+                return None, _culprits(seen[req.name], picked)
             continue
         matches = provider.find_matches(req.name, {req.name: seen[req.name]},
-                                        {req.name: []})
+                                        {req.name: excluded.get(req.name, [])})
         if not matches:
-            return None
+            return None, _culprits(seen[req.name], picked)
         picked[req.name] = matches[0]
         queue.extend(provider.get_dependencies(matches[0]))
-    return picked
+    return picked, []
+
+
+def _culprits(reqs: list[Requirement], picked: dict[str, Candidate]) -> list[Candidate]:
+    order = {name: i for i, name in enumerate(picked)}
+    asked = {r.parent for r in reqs if r.parent is not None}
+    return sorted(asked, key=lambda c: order.get(c.name, -1), reverse=True)
 
 
 #: releases listed when none satisfies a range

@@ -91,3 +91,55 @@ def test_nothing_matches_says_what_there_is():
                            Candidate("i18n", "1.3.0")), {"a": "*"}, "1.0.0")
     assert err.value.message == ("a 1.0.0 needs i18n ~1.2.0, and no release satisfies it: "
                                  "i18n has 1.3.0, 1.2.7 (for host API ^3, not 1.0.0)")
+
+
+def _catalogue(draw_spec):
+    """A small random catalogue: plugins p0…p4, versions 1.0.0…1.3.0 and 2.0.0, each
+    release depending on later plugins with ^1 or ^2 ranges."""
+    index = FakeIndex()
+    for name, versions in draw_spec.items():
+        for version, deps in versions.items():
+            c = Candidate(name, version, deps)
+            index.by_name.setdefault(name, []).append(c)
+    return index
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_setting_releases_aside_agrees_with_a_full_search(seed):
+    """The fast path that sets a clashing release aside and goes again returns only sets
+    that hold every requirement, finds one whenever resolvelib's full search does, and
+    leaves conflicts to it (explained in words)."""
+    import random
+
+    from resolvelib import BaseReporter, Resolver
+    from resolvelib.resolvers import ResolutionImpossible
+
+    from plugin_host.resolver import Requirement, _Provider
+    from plugin_host.versions import satisfies
+
+    rnd = random.Random(seed)
+    plugins = [f"p{i}" for i in range(5)]
+    spec = {name: {v: {later: rnd.choice(("^1", "^2"))
+                       for later in plugins[i + 1:] if rnd.random() < 0.4}
+                   for v in ("1.0.0", "1.1.0", "1.2.0", "1.3.0", "2.0.0") if rnd.random() < 0.8}
+            for i, name in enumerate(plugins)}
+    index = _catalogue(spec)
+    requested = {"p0": "^1", **({"p2": "^2"} if rnd.random() < 0.5 else {})}
+    try:
+        full = Resolver(_Provider(index, "1.0.0"), BaseReporter()).resolve(
+            [Requirement(n, r) for n, r in requested.items()])
+        solvable = True
+    except ResolutionImpossible:
+        solvable = False
+    try:
+        got = {c.name: c for c in resolve(index, requested, "1.0.0")}
+    except Conflict as e:
+        assert not solvable, (spec, requested, e.message)
+        assert " needs " in e.message or " ask for " in e.message
+        return
+    assert solvable and full.mapping
+    for name, rng in requested.items():
+        assert satisfies(got[name].version, rng)
+    for c in got.values():
+        for dep, rng in c.dependencies.items():
+            assert dep in got and satisfies(got[dep].version, rng), (c, dep, rng)
