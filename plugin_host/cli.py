@@ -16,7 +16,7 @@ from .backup_cli import backup
 from .cli_examples import add_examples
 from .cli_support import FullHelpGroup, friendly
 from .dev_cli import dev
-from .errors import PluginHostError
+from .errors import PluginHostError, field_problems
 from .fleet_cli import fleet
 from .hook_cli import hook
 from .host_cli import (
@@ -102,8 +102,7 @@ def serve(**options: Any) -> None:
     try:
         settings = HostSettings(**given)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
-                             for err in e.errors())
+        problems = "; ".join(field_problems(e.errors()))
         raise PluginHostError(f"bad setting: {problems} "
                               "(options, or PLUGIN_HOST_* variables)") from None
     try:

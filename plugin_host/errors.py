@@ -5,6 +5,14 @@ The HTTP layers map them to statuses in one place; the CLI prints the message.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def field_problems(errors: Iterable[Mapping[str, Any]]) -> list[str]:
+    """pydantic's errors (``e.errors()``) as ``where.it.is: what is wrong`` lines."""
+    return [f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in errors]
+
 
 class PluginHostError(Exception):
     """Base of every error a user may see; never shown as a traceback."""

@@ -15,9 +15,10 @@ import shutil
 
 import httpx
 import structlog
+from pydantic import ValidationError
 
 from .. import HOST_API_VERSION
-from ..errors import Conflict, NotFound, PackageError
+from ..errors import Conflict, NotFound, PackageError, field_problems
 from ..integrations import Upstream, overridden
 from ..koha import check_names
 from ..manifest import Manifest
@@ -127,9 +128,8 @@ class PluginManager:
             try:
                 out[name] = overridden(upstream, overrides.get(name))
             except ValueError as e:  # pydantic's ValidationError is one
-                errors = getattr(e, "errors", None)
-                why = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}"
-                                for x in errors()) if errors else str(e)
+                why = "; ".join(field_problems(e.errors())) if isinstance(
+                    e, ValidationError) else str(e)
                 raise PackageError(f"upstreams: the override of {item.name}'s {name}: "
                                    f"{why}", code="bad_setting") from None
         return out

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ..errors import PluginHostError
+from ..errors import PluginHostError, field_problems
 
 #: The TUF target path of the index document.
 INDEX_TARGET = "index.json"
@@ -63,8 +63,7 @@ class IndexDocument(BaseModel):
         try:
             doc = cls.model_validate_json(raw)
         except ValidationError as e:
-            problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-                                 for err in e.errors()[:5])
+            problems = "; ".join(field_problems(e.errors()[:5]))
             raise PluginHostError(f"{INDEX_TARGET} is not a valid index document: {problems}",
                                   code="index_verification_failed", status=502) from None
         if doc.format != FORMAT:

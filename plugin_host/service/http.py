@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import PluginHostError
+from ..errors import PluginHostError, field_problems
 
 log = structlog.get_logger("plugin_host.http")
 
@@ -162,7 +162,7 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        problems = field_problems(exc.errors())
         return error_response(422, "invalid_request", "; ".join(problems), problems=problems)
 
     @app.exception_handler(StarletteHTTPException)
