@@ -135,10 +135,9 @@ def _newest_fitting_with_retries(provider: _Provider, reqs: list[Requirement]
         # a clash: set aside the latest-picked release among those that asked which has
         # an older release left to try
         for c in culprits:
-            left = [x for x in provider.index.releases(c.name)
-                    if x.version != c.version and x not in excluded.get(c.name, ())]
-            if left:
-                excluded.setdefault(c.name, []).append(c)
+            aside = excluded.setdefault(c.name, [])
+            if any(x != c and x not in aside for x in provider.index.releases(c.name)):
+                aside.append(c)
                 break
         else:
             return None

@@ -91,10 +91,8 @@ def check_database(url: str, service: str, script_location: Path) -> None:
     engine = make_engine(url)
     try:
         refuse_foreign_tables(engine, service)
-        cfg = Config()
-        cfg.set_main_option("script_location", str(script_location))
         with engine.connect() as conn:
-            refuse_newer_schema(conn, cfg)
+            refuse_newer_schema(conn, _alembic(script_location))
     except OperationalError:
         pass
     finally:
@@ -108,12 +106,17 @@ def migrate(engine: Engine, script_location: Path, service: str | None = None) -
     cannot serve both."""
     if service is not None:
         refuse_foreign_tables(engine, service)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(script_location))
+    cfg = _alembic(script_location)
     with engine.begin() as conn:
         refuse_newer_schema(conn, cfg)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def _alembic(script_location: Path) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    return cfg
 
 
 def refuse_newer_schema(conn, cfg: Config) -> None:
