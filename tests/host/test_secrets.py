@@ -22,19 +22,25 @@ def secrets_cli(host, *args: str, stdin: str = "") -> subprocess.CompletedProces
                           timeout=60, env={**os.environ, "PLUGIN_HOST_ADMIN_TOKEN": ADMIN_TOKEN})
 
 
-def test_a_secret_set_through_the_admin_api_reaches_the_plugin_and_nobody_else(
-        host, keys, plugin_copy, tmp_path, openlibrary):
+def install_notes_on_local_openlibrary(host, keys, plugin_copy, tmp_path, openlibrary):
+    """book-notes allowed to reach the local Open Library stand-in, installed."""
     src = plugin_copy(EXAMPLES / "book-notes")
     toml = (src / "plugin.toml").read_text()
     (src / "plugin.toml").write_text(toml.replace('network = ["openlibrary.org:443"]',
                                                   f'network = ["127.0.0.1:{openlibrary}"]'))
     r = host.install(signed(src, keys["key"], tmp_path / "pkg"))
     assert r.status_code == 201, r.text
+    assert host.admin.put("/admin/plugins/book-notes/config", json={
+        "openlibrary_url": f"http://127.0.0.1:{openlibrary}"}).status_code == 200
+    return r
+
+
+def test_a_secret_set_through_the_admin_api_reaches_the_plugin_and_nobody_else(
+        host, keys, plugin_copy, tmp_path, openlibrary):
+    r = install_notes_on_local_openlibrary(host, keys, plugin_copy, tmp_path, openlibrary)
     assert r.json()["secrets"] == {"OPENLIBRARY_KEY": "unset"}
     assert any(w.startswith("secret OPENLIBRARY_KEY is unset: set it with") for w in
                r.json()["warnings"]), r.json()["warnings"]
-    assert host.admin.put("/admin/plugins/book-notes/config", json={
-        "openlibrary_url": f"http://127.0.0.1:{openlibrary}"}).status_code == 200
     pid = host.proc.pid
 
     r = secrets_cli(host, "set", "book-notes", "OPENLIBRARY_KEY", stdin=SECRET + "\n")
@@ -175,15 +181,8 @@ def test_a_secret_from_a_reference_in_the_environment_reaches_the_plugin(
     secret = tmp_path / "openlibrary-key"
     secret.write_text(SECRET + "\n")
     host = host_factory(env={"PLUGIN_HOST_SECRET_OPENLIBRARY_KEY": f"file://{secret}"})
-    src = plugin_copy(EXAMPLES / "book-notes")
-    toml = (src / "plugin.toml").read_text()
-    (src / "plugin.toml").write_text(toml.replace('network = ["openlibrary.org:443"]',
-                                                  f'network = ["127.0.0.1:{openlibrary}"]'))
-    r = host.install(signed(src, keys["key"], tmp_path / "pkg"))
-    assert r.status_code == 201, r.text
+    r = install_notes_on_local_openlibrary(host, keys, plugin_copy, tmp_path, openlibrary)
     assert r.json()["secrets"] == {"OPENLIBRARY_KEY": "set (environment)"}
-    assert host.admin.put("/admin/plugins/book-notes/config", json={
-        "openlibrary_url": f"http://127.0.0.1:{openlibrary}"}).status_code == 200
     OpenLibrary.seen.clear()
     assert host.client.get("/plugins/book-notes/api/title/9780441013593").status_code == 200
     assert OpenLibrary.seen[-1]["auth"] == f"Bearer {SECRET}"
