@@ -17,7 +17,7 @@ from ops.processes import free_port
 from tests.support.servers import OpenLibrary, serve_in_thread
 from tests.support.upstream_fake import Plan, upstream_fake
 
-from .test_upstreams import PLUGIN, call, metric
+from .test_upstreams import PLUGIN, call, metric, upstream_host
 
 
 @pytest.fixture
@@ -26,25 +26,9 @@ def fake():
         yield f
 
 
-def limited_host(host_factory, packages, fake, lib: dict, keyed: dict, secrets=True, **env):
-    overrides = {PLUGIN: {
-        "lib": {"url": f"{fake.url}/api", "auth": {"token_url": f"{fake.url}/oauth/token"},
-                **lib},
-        "keyed": {"url": fake.url, **keyed}}}
-    h = host_factory(env={"PLUGIN_HOST_UPSTREAMS": json.dumps(overrides), **env})
-    assert h.install(packages[PLUGIN]).status_code == 201
-    given = [("LIB_CLIENT_ID", fake.client_id), ("LIB_CLIENT_SECRET", fake.client_secret)]
-    if secrets:
-        given.append(("KEYED_API_KEY", fake.api_key))
-    for name, value in given:
-        r = h.admin.put(f"/admin/plugins/{PLUGIN}/secrets/{name}", json={"value": value})
-        assert r.status_code == 200, r.text
-    return h
-
-
 def test_quota_and_rate_limit_refuse_without_reaching_the_service(host_factory, packages,
                                                                   fake):
-    host = limited_host(host_factory, packages, fake,
+    host = upstream_host(host_factory, packages, fake,
                         lib={"rate": {"per_day": 2}},
                         keyed={"rate": {"per_second": 0.01, "burst": 1}})
     for _ in range(2):
@@ -66,7 +50,7 @@ def test_quota_and_rate_limit_refuse_without_reaching_the_service(host_factory, 
 
 
 def test_what_the_service_answers_and_the_host_will_not_pass_on(host_factory, packages, fake):
-    host = limited_host(host_factory, packages, fake, lib={}, keyed={}, secrets=False,
+    host = upstream_host(host_factory, packages, fake, lib={}, keyed={}, secrets=False,
                         PLUGIN_HOST_HTTP_RESPONSE_LIMIT="2048")
     call(host, path="/echo")  # a token first
 
@@ -100,7 +84,7 @@ def test_what_the_service_answers_and_the_host_will_not_pass_on(host_factory, pa
 
 def test_a_service_that_is_not_there(host_factory, packages, fake):
     gone = f"http://127.0.0.1:{free_port()}"
-    host = limited_host(host_factory, packages, fake, lib={}, keyed={"url": gone})
+    host = upstream_host(host_factory, packages, fake, lib={}, keyed={"url": gone})
     r = call(host, upstream="keyed", path="/echo")
     assert r["error"] == "UpstreamUnavailable", r
     assert "ConnectError" in r["message"], r

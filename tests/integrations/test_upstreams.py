@@ -23,20 +23,30 @@ def fake() -> Iterator[Fake]:
         yield f
 
 
-@pytest.fixture
-def host(host_factory, packages, fake):
+def upstream_host(host_factory, packages, fake: Fake, lib: dict, keyed: dict,
+                  secrets: bool = True, **env: str):
+    """A host with upstream-user installed, its two upstreams pointed at ``fake`` (with
+    ``lib`` and ``keyed`` merged into their overrides) and their credentials set
+    (``secrets=False``: the keyed upstream's API key left unset)."""
     overrides = {PLUGIN: {
-        "lib": {"url": f"{fake.url}/api", "auth": {"token_url": f"{fake.url}/oauth/token"}},
-        "keyed": {"url": fake.url, "timeout_ms": 1000}}}
-    h = host_factory(env={"PLUGIN_HOST_UPSTREAMS": json.dumps(overrides),
-                          "PLUGIN_HOST_SECRET_PLAIN_SECRET": "plain"})
+        "lib": {"url": f"{fake.url}/api", "auth": {"token_url": f"{fake.url}/oauth/token"},
+                **lib},
+        "keyed": {"url": fake.url, **keyed}}}
+    h = host_factory(env={"PLUGIN_HOST_UPSTREAMS": json.dumps(overrides), **env})
     assert h.install(packages[PLUGIN]).status_code == 201
-    for name, value in (("LIB_CLIENT_ID", fake.client_id),
-                        ("LIB_CLIENT_SECRET", fake.client_secret),
-                        ("KEYED_API_KEY", fake.api_key)):
+    given = [("LIB_CLIENT_ID", fake.client_id), ("LIB_CLIENT_SECRET", fake.client_secret)]
+    if secrets:
+        given.append(("KEYED_API_KEY", fake.api_key))
+    for name, value in given:
         r = h.admin.put(f"/admin/plugins/{PLUGIN}/secrets/{name}", json={"value": value})
         assert r.status_code == 200, r.text
     return h
+
+
+@pytest.fixture
+def host(host_factory, packages, fake):
+    return upstream_host(host_factory, packages, fake, lib={}, keyed={"timeout_ms": 1000},
+                         PLUGIN_HOST_SECRET_PLAIN_SECRET="plain")
 
 
 def call(host, **params) -> dict:
