@@ -130,13 +130,23 @@ def _crafted(path: Path, members: dict[str, bytes], service: str = "registry",
     manifest = {"format": 1, "service": service, "release": "0", "created": "now",
                 "database": None, "files": {n: {"sha256": hashlib.sha256(d).hexdigest(),
                                                 "size": len(d)} for n, d in members.items()}}
+    return _tar(path, {"MANIFEST.json": json.dumps(manifest).encode(), **members,
+                       **(unlisted or {})})
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    """``members`` (name → bytes) as a gzipped tar at ``path``, in that order."""
     with tarfile.open(path, "w:gz") as tar:
-        for name, data in {"MANIFEST.json": json.dumps(manifest).encode(), **members,
-                           **(unlisted or {})}.items():
+        for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
+
+
+def _untar(path: Path) -> dict[str, bytes]:
+    with tarfile.open(path, "r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
 
 
 def test_a_crafted_archive_cannot_write_outside_the_data_folder(tmp_path):
@@ -222,46 +232,25 @@ def test_backups_are_listed_newest_last(registry, tmp_path):
 
 
 def _not_a_backup(path: Path) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        info = tarfile.TarInfo("README")
-        info.size = 2
-        tar.addfile(info, io.BytesIO(b"hi"))
-    return path
+    return _tar(path, {"README": b"hi"})
 
 
 def _other_format(path: Path) -> Path:
-    _crafted(path, {"data/a": b"1"})
-    with tarfile.open(path, "r:gz") as tar:
-        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
-    manifest = json.loads(members.pop("MANIFEST.json"))
-    manifest["format"] = 99
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in {"MANIFEST.json": json.dumps(manifest).encode(), **members}.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
+    members = _untar(_crafted(path, {"data/a": b"1"}))
+    manifest = json.loads(members["MANIFEST.json"])
+    members["MANIFEST.json"] = json.dumps({**manifest, "format": 99}).encode()
+    return _tar(path, members)
 
 
 def _incomplete(path: Path) -> Path:
-    _crafted(path, {"data/a": b"1", "data/b": b"2"})
-    with tarfile.open(path, "r:gz") as tar:
-        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
-    with tarfile.open(path, "w:gz") as tar:
-        for m, data in members:
-            if m.name != "data/b":
-                tar.addfile(m, io.BytesIO(data))
-    return path
+    members = _untar(_crafted(path, {"data/a": b"1", "data/b": b"2"}))
+    del members["data/b"]
+    return _tar(path, members)
 
 
 def _swapped_content(path: Path) -> Path:
-    _crafted(path, {"data/a": b"1"})
-    with tarfile.open(path, "r:gz") as tar:
-        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
-    with tarfile.open(path, "w:gz") as tar:
-        for m, data in members:
-            tar.addfile(m, io.BytesIO(b"9" if m.name == "data/a" else data))
-    return path
+    members = _untar(_crafted(path, {"data/a": b"1"}))
+    return _tar(path, {**members, "data/a": b"9"})
 
 
 def _truncated(path: Path) -> Path:
