@@ -60,7 +60,7 @@ class Echo(asyncio.Protocol):
                 self.waiter.set_result(frame)
 
 
-async def _round_trips(cpus: tuple[int, int], calls: int) -> list[float]:
+async def round_trips(cpus: tuple[int, int], calls: int) -> list[float]:
     parent, child = socket.socketpair()
     proc = subprocess.Popen([sys.executable, "-c", ECHOER, str(child.fileno())],
                             pass_fds=[child.fileno()])
@@ -103,7 +103,7 @@ def measure(calls: int = 5000, blocks: int = 4) -> dict:
     times: dict[str, list[float]] = {name: [] for name in placements()}
     for _ in range(blocks):
         for name, cpus in placements().items():
-            times[name] += uvloop.run(_round_trips(cpus, calls // blocks))
+            times[name] += uvloop.run(round_trips(cpus, calls // blocks))
     us = 1e6
     return {f"floor_{name}_median_us": round(statistics.median(t) * us, 1)
             for name, t in times.items()} | {

@@ -88,7 +88,7 @@ async def measure_overhead(src: Path, calls: int, blocks: int) -> dict:
                     s = time.perf_counter()
                     await runtimes[name].call(msg)
                     t["worker"].append(time.perf_counter() - s)
-                t["floor"] += await floor._round_trips(placements[name], per_block)
+                t["floor"] += await floor.round_trips(placements[name], per_block)
     finally:
         for runtime in runtimes.values():
             await runtime.stop()
