@@ -66,4 +66,5 @@ def create_app(settings: HostSettings) -> FastAPI:
     app.include_router(fleet.router)
     app.include_router(audit.router)
     serve_pages(app, "console", ["/console", "/console/plugins/{name}"])  # web/src/console
+    plugins.serve_plugin_routes_first(app)
     return app

@@ -145,7 +145,8 @@ class PluginManager:
         spec = WorkerSpec(name=item.name, version=item.version, manifest=item.manifest,
                           code_dir=item.code_dir,
                           scratch_root=self.settings.plugin_data_dir / item.name,
-                          policy=self.sandbox, config=item.effective_config)
+                          policy=self.sandbox, config=item.effective_config,
+                          poll_us=self.settings.worker_poll_us)
         return PluginRuntime(spec, caps.handle, caps.log,
                              start_timeout=self.settings.worker_start_timeout,
                              on_restart=lambda p, reason: metrics.WORKER_RESTARTS.labels(

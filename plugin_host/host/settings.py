@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from ..identity.settings import IdentitySettings
+from ..protocol.framing import POLL_US
 from ..service.secrets import SecretError, is_reference, resolve
 from ..service.settings import ServiceSettings
 
@@ -67,6 +68,10 @@ class HostSettings(ServiceSettings, IdentitySettings):
         '{"plugin": {"upstream": {"url": "https://…", "rate": {"per_second": 5}}}}: '
         "another region, a test server, a tighter limit")
     worker_start_timeout: float = 10.0
+    worker_poll_us: int = Field(
+        default=POLL_US, ge=0, le=10_000,
+        description="How long (µs) a worker polls for its next call before it sleeps; it "
+        "polls only while calls come that often. 0: always sleep (no CPU spent waiting)")
     http_response_limit: int = 10 * 1024 * 1024
     log_level: str = "info"
     registry_url: str | None = Field(

@@ -11,8 +11,10 @@ A worker runs one call at a time; during a call it may send ``cap`` requests
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
+import time
 from collections import deque
 from typing import Any
 
@@ -20,6 +22,10 @@ import msgpack
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
+#: how long a worker keeps polling for the next frame before it sleeps (µs; the host's
+#: ``worker_poll_us`` setting). A sleeping process costs a wake-up per call (~10 µs on one
+#: CPU, ~50 µs across two): polling, which yields the CPU between tries, saves it.
+POLL_US = 200
 
 
 class ProtocolError(Exception):
@@ -45,6 +51,11 @@ class BlockingChannel:
 
     ``recv`` flushes what was sent before it blocks, so a burst of queued calls is
     answered with one write, and a lone call is answered at once.
+
+    With ``poll`` (seconds) set, ``recv`` first polls the socket that long, yielding the
+    CPU between tries, and only then sleeps in the kernel; it polls only while that pays
+    (the last wait was shorter than the window), so a worker called now and then does
+    not spend a window of CPU on every call.
     """
 
     #: written out once this much waits, whatever else is coming (a plugin logging in a
@@ -57,6 +68,8 @@ class BlockingChannel:
         self.frames: deque[dict[str, Any]] = deque()
         self.out: list[bytes] = []
         self.pending = 0
+        self.poll = 0.0
+        self._last_wait = 0.0
 
     def send(self, msg: dict[str, Any]) -> None:
         frame = encode(msg)
@@ -88,9 +101,25 @@ class BlockingChannel:
         """The next frame; None when the host has closed the channel."""
         while not self.frames:
             self.flush()
-            data = self.sock.recv(262144)
+            began = time.perf_counter()
+            data = self._poll(began) if self.poll and self._last_wait < self.poll else None
+            if data is None:
+                data = self.sock.recv(262144)
+            self._last_wait = time.perf_counter() - began
             if not data:
                 return None
             self.buf += data
             self._parse()
         return self.frames.popleft()
+
+    def _poll(self, began: float) -> bytes | None:
+        """What arrives within the poll window; None if nothing did."""
+        recv, now, give_way = self.sock.recv, time.perf_counter, os.sched_yield
+        end = began + self.poll
+        while True:
+            try:
+                return recv(262144, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                if now() > end:
+                    return None
+                give_way()

@@ -36,12 +36,13 @@ class Init(TypedDict):
     entry: str  # "module:attribute"
     config: dict[str, Any]
     confine: dict[str, Any]  # what the worker applies to itself (runtime/sandbox.py)
+    poll_us: int  # how long to poll for the next frame before sleeping (framing.POLL_US)
 
 
 def init(name: str, version: str, code_dir: str, entry: str, config: dict[str, Any],
-         confine: dict[str, Any]) -> Init:
+         confine: dict[str, Any], poll_us: int = 0) -> Init:
     return {"t": INIT, "name": name, "version": version, "code_dir": code_dir,
-            "entry": entry, "config": config, "confine": confine}
+            "entry": entry, "config": config, "confine": confine, "poll_us": poll_us}
 
 
 class RouteRequest(TypedDict):

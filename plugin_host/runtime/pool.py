@@ -69,6 +69,10 @@ class PluginRuntime:
         self._idle = asyncio.Event()
         self._freed = asyncio.Event()
         self._background = Background()
+        # Calls' deadlines, oldest first (every call has the same timeout, so they come in
+        # order), watched by one timer: a timer per call costs more than the call itself.
+        self._deadlines: deque[tuple[float, Worker, asyncio.Future]] = deque()
+        self._watchdog: asyncio.TimerHandle | None = None
 
     @property
     def timeout(self) -> float:
@@ -138,16 +142,21 @@ class PluginRuntime:
     def crash_looping(self) -> bool:
         return self._recent_failures() >= CRASH_LOOP_AFTER
 
+    def _least_loaded(self) -> Worker | None:
+        """The least-loaded live worker with room (an idle one at once), if any."""
+        best = None
+        for w in self.workers:
+            if not w.dead and w.load <= MAX_QUEUED and (best is None or w.load < best.load):
+                best = w
+                if not w.inflight:
+                    break
+        return best
+
     async def _pick(self, deadline: float) -> Worker:
         """The least-loaded live worker with room; waits (until the deadline) if none."""
         loop = asyncio.get_running_loop()
         while True:
-            best = None
-            for w in self.workers:
-                if not w.dead and w.load <= MAX_QUEUED and (best is None or w.load < best.load):
-                    best = w
-                    if not w.inflight:
-                        break
+            best = self._least_loaded()
             if best is not None:
                 return best
             if self.crash_looping:
@@ -165,6 +174,23 @@ class PluginRuntime:
     def _busy(self) -> PluginCallError:
         return PluginCallError(f"{self.spec.name}: no worker free within {self.timeout:.1f}s",
                                code="plugin_busy", status=503)
+
+    def _watch(self, deadline: float, w: Worker, fut: asyncio.Future) -> None:
+        self._deadlines.append((deadline, w, fut))
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().call_at(deadline, self._sweep)
+
+    def _sweep(self) -> None:
+        """Expire the calls whose time is up; wake again for the next one."""
+        self._watchdog = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        watched = self._deadlines
+        while watched and (watched[0][2].done() or watched[0][0] <= now):
+            _, w, fut = watched.popleft()
+            self._expire(w, fut)
+        if watched:
+            self._watchdog = loop.call_at(watched[0][0], self._sweep)
 
     def _expire(self, w: Worker, fut: asyncio.Future) -> None:
         if fut.done():
@@ -201,14 +227,15 @@ class PluginRuntime:
 
     async def _call(self, msg: dict[str, Any]) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
+        timeout = self.timeout
+        deadline = loop.time() + timeout
         # The worker skips a call still queued after this (same clock: CLOCK_MONOTONIC).
-        msg["deadline"] = time.monotonic() + self.timeout
+        msg["deadline"] = time.monotonic() + timeout
         moved = False
         while True:
-            w = await self._pick(deadline)
+            w = self._least_loaded() or await self._pick(deadline)
             fut = w.submit(msg)
-            timer = loop.call_at(deadline, self._expire, w, fut)
+            self._watch(deadline, w, fut)
             try:
                 result = await fut
             except NotStarted:
@@ -240,9 +267,12 @@ class PluginRuntime:
                     self._replace(w, "cancelled")
                 else:
                     w.withdraw(fut)
+                    fut.cancel()  # never answered now; the watchdog passes it over
                 raise
             finally:
-                timer.cancel()
+                watched = self._deadlines
+                while watched and watched[0][2].done():  # answered: no longer watched
+                    watched.popleft()
                 self._freed.set()
             if result.get("code") == m.EXPIRED:
                 raise self._busy()
@@ -251,6 +281,8 @@ class PluginRuntime:
 
     async def stop(self) -> None:
         self.stopping = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         await asyncio.gather(*(w.stop() for w in list(self.workers)), return_exceptions=True)
         self.workers.clear()
         self._background.cancel_all()

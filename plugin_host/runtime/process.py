@@ -26,7 +26,7 @@ import structlog
 from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..protocol import messages as m
-from ..protocol.framing import HEADER, MAX_FRAME, decode, encode
+from ..protocol.framing import HEADER, MAX_FRAME, POLL_US, decode, encode
 from . import cgroups, scratch
 from .sandbox import SandboxPolicy
 
@@ -42,6 +42,10 @@ OUTPUT_LINE = 2048
 #: capability requests a worker may have outstanding: the SDK waits for each answer, so
 #: more means a worker that floods the host (it is killed)
 MAX_CAPS_IN_FLIGHT = 4
+
+#: answers in a row that came during the host's first yield before it stops polling
+#: that worker for a second (they share a CPU: see Worker._poll)
+QUICK_ANSWERS = 8
 
 CapHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
 #: while the host serves a capability request: the correlation id of the call it is made
@@ -106,6 +110,7 @@ class WorkerSpec:
     scratch_root: Path  # each worker gets a fresh folder below it
     policy: SandboxPolicy
     config: dict[str, Any] = field(default_factory=dict)
+    poll_us: int = POLL_US  # how long an idle worker polls before it sleeps
 
 
 class _Channel(asyncio.Protocol):
@@ -191,6 +196,9 @@ class Worker:
         self.seq = 0
         self.caps_in_flight = 0
         self.dead = False
+        self._polling = False
+        self._poll_off_until = 0.0  # polling paused (the worker seems to share our CPU)
+        self._quick = 0  # answers in a row that came during the first yield
         self._startup: asyncio.Future[dict[str, Any]] | None = None
         self._background = Background()
 
@@ -239,7 +247,7 @@ class Worker:
         self._startup = loop.create_future()
         self.channel.write(m.init(self.spec.name, self.spec.version, launch.code_dir,
                                   self.spec.manifest.backend.entry, self.spec.config,
-                                  launch.confine))
+                                  launch.confine, self.spec.poll_us))
         try:
             msg = await asyncio.wait_for(self._startup, timeout)
         except TimeoutError:
@@ -354,16 +362,42 @@ class Worker:
 
     def submit(self, msg: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
         self.seq += 1
-        fut = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
         msg["id"] = self.seq
         self.head_started = self.head_started if self.inflight else time.monotonic()
         self.channel.write(msg, now=not self.inflight)
+        if self.spec.poll_us and not self._polling:
+            now = time.perf_counter()
+            if now >= self._poll_off_until:
+                self._polling = True
+                loop.call_soon(self._poll, now + self.spec.poll_us / 1e6, 0)
         self.inflight[self.seq] = fut
         self.cids[self.seq] = msg.get("cid")
         if len(self.cids) > 4 * MAX_CAPS_IN_FLIGHT:  # ids of finished calls go
             for k in [k for k in self.cids if k not in self.inflight]:
                 del self.cids[k]
         return fut
+
+    def _poll(self, until: float, turns: int) -> None:
+        """Keep the event loop turning (yielding the CPU each turn) while a call is out,
+        for at most the poll window: a loop asleep in the kernel costs a wake-up to
+        read the answer (the worker polls the same way for the next call).
+
+        An answer that keeps coming during the first yield means the worker runs on
+        this CPU, where polling only adds turns: it pauses for a second, then tries again.
+        """
+        if self.inflight and not self.dead and time.perf_counter() < until:
+            os.sched_yield()
+            asyncio.get_running_loop().call_soon(self._poll, until, turns + 1)
+            return
+        self._polling = False
+        if self.inflight or self.dead:
+            return
+        self._quick = self._quick + 1 if turns <= 1 else 0
+        if self._quick >= QUICK_ANSWERS:
+            self._quick = 0
+            self._poll_off_until = time.perf_counter() + 1.0
 
     def is_running(self, fut: asyncio.Future) -> bool:
         return next(iter(self.inflight.values()), None) is fut

@@ -10,8 +10,8 @@ Every error answer has the same shape::
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
 from typing import Any
 
 import structlog
@@ -117,7 +117,8 @@ def operation_id(route: Any) -> str:
 
 
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (as uuid4().hex, a fifth of the cost: it is made per request)."""
+    return os.urandom(16).hex()
 
 
 def correlation_id(request: Request) -> str:

@@ -120,6 +120,7 @@ def serve(channel: BlockingChannel) -> None:
     if init is None or init.get("t") != m.INIT:
         return
     transport = ChannelTransport(channel)
+    channel.poll = max(0, min(int(init.get("poll_us") or 0), 10_000)) / 1e6
     try:
         layers = confine(init.get("confine") or {})
         sys.path.insert(0, init["code_dir"])

@@ -6,7 +6,10 @@ reads as the end."""
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
+import time
 
 import msgpack
 import pytest
@@ -60,3 +63,39 @@ def test_a_closed_channel_reads_as_the_end(pair):
     a, b = pair
     a.close()
     assert BlockingChannel(b).recv() is None
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def test_a_polling_channel_answers_at_once_and_stops_polling_when_idle(pair):
+    """A worker polls for its next call (framing.POLL_US) only while calls come that
+    often: frames still arrive whole, and a channel left waiting sleeps in the kernel
+    instead of spending CPU on polls it gave up on."""
+    a, b = pair
+    channel = BlockingChannel(b)
+    channel.poll = 0.0002
+    got: list[dict] = []
+
+    def serve() -> None:
+        while (msg := channel.recv()) is not None:
+            got.append(msg)
+            channel.send({"t": "result", "id": msg["id"]})
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    for i in range(200):  # back to back: each answer read before the next call
+        a.sendall(framing.encode({"t": "call", "id": i}))
+        assert framing.decode(a.recv(65536)[HEADER.size:])["id"] == i
+    time.sleep(0.05)  # idle: the first wait polls 0.2 ms, then the channel sleeps
+    a.sendall(framing.encode({"t": "call", "id": 999}))
+    assert framing.decode(a.recv(65536)[HEADER.size:])["id"] == 999
+    used = _cpu_seconds()
+    time.sleep(0.5)
+    idle_cpu = _cpu_seconds() - used
+    a.shutdown(socket.SHUT_WR)
+    thread.join(timeout=5)
+    assert [m["id"] for m in got] == [*range(200), 999]
+    assert idle_cpu < 0.05, f"{idle_cpu:.3f} s of CPU spent waiting for nothing"
