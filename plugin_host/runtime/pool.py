@@ -21,14 +21,13 @@ from ..errors import ManifestError, PluginCallError
 from ..manifest import Manifest
 from ..protocol import messages as m
 from ..sdk.routing import RouteTemplate, compile_route
+from .channel import Background, WorkerDied
 from .process import (
-    Background,
     CapHandler,
     LogHandler,
     NotStarted,
     OutOfMemory,
     Worker,
-    WorkerDied,
     WorkerSpec,
     WorkerStartError,
 )

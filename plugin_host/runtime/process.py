@@ -1,9 +1,9 @@
 """One worker process: ``python -m plugin_host.worker FD`` started inside the sandbox
 (runtime/sandbox.py), in its own session, with a scrubbed environment and only its end
-of a Unix socket pair inherited; the host's end of that socket; calls sent with ids
-and answered in order.
+of a Unix socket pair inherited; calls sent with ids and answered in order.
 
-The pool of a plugin's workers is runtime/pool.py.
+The host's end of the socket is runtime/channel.py; the pool of a plugin's workers is
+runtime/pool.py.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import structlog
 from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..protocol import messages as m
-from ..protocol.framing import HEADER, MAX_FRAME, POLL_US, decode, encode
+from ..protocol.framing import POLL_US
 from . import cgroups, scratch
+from .channel import Background, Channel, WorkerDied
 from .sandbox import SandboxPolicy
 
 log = structlog.get_logger("plugin_host.workers")
@@ -64,28 +65,7 @@ async def _remove_later(group: cgroups.Group, tries: int = 160) -> None:
     log.warning("worker.cgroup_left", dirs=[str(d) for d in group.dirs])
 
 
-class Background:
-    """Tasks started and not awaited: kept referenced until done, cancelled together."""
-
-    def __init__(self) -> None:
-        self.tasks: set[asyncio.Task] = set()
-
-    def spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    def cancel_all(self) -> None:
-        for t in list(self.tasks):
-            t.cancel()
-
-
-#: removals of killed workers' groups still waiting for their processes to go
 _cleanups = Background()
-
-
-class WorkerDied(Exception):
-    pass
 
 
 class OutOfMemory(WorkerDied):
@@ -113,66 +93,6 @@ class WorkerSpec:
     poll_us: int = POLL_US  # how long an idle worker polls before it sleeps
 
 
-class _Channel(asyncio.Protocol):
-    """The host's end of a worker socket: frames in, frames out (corked per loop turn)."""
-
-    def __init__(self, on_frame: Callable[[dict[str, Any]], None],
-                 on_lost: Callable[[], None]):
-        self.on_frame = on_frame
-        self.on_lost = on_lost
-        self.buf = bytearray()
-        self.out: list[bytes] = []
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
-        while len(buf) >= HEADER.size:
-            (n,) = HEADER.unpack_from(buf)
-            end = HEADER.size + n
-            if n > MAX_FRAME:
-                self.close()
-                return
-            if len(buf) < end:
-                break
-            try:
-                frame = decode(bytes(buf[HEADER.size:end]))
-            except Exception:  # anything a hostile worker can make msgpack raise
-                self.close()
-                return
-            del buf[:end]
-            self.on_frame(frame)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.on_lost()
-
-    def write(self, msg: dict[str, Any], now: bool = False) -> None:
-        """Queue a frame for this loop turn's write; ``now`` writes at once if nothing
-        is queued (the worker is idle, so waiting would only add latency)."""
-        if self.closed or self.transport is None:
-            raise WorkerDied("the worker's channel is closed")
-        if now and not self.out:
-            self.transport.write(encode(msg))
-            return
-        if not self.out:
-            asyncio.get_running_loop().call_soon(self.flush)
-        self.out.append(encode(msg))
-
-    def flush(self) -> None:
-        if self.out and not self.closed and self.transport is not None:
-            self.transport.write(b"".join(self.out))
-        self.out.clear()
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-
 class Worker:
     """One worker process. Calls are sent with ids and may queue in its socket; the
     worker runs them one at a time, in order, so the oldest unanswered call is the one
@@ -185,7 +105,7 @@ class Worker:
         self.on_log = on_log
         self.on_lost = on_lost
         self.proc: asyncio.subprocess.Process | None = None
-        self.channel = _Channel(self._on_frame, self._on_lost)
+        self.channel = Channel(self._on_frame, self._on_lost)
         self.describe: dict[str, Any] = {}
         self.layers: list[str] = []
         self.scratch: Path | None = None
