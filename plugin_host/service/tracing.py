@@ -65,7 +65,10 @@ def tracer() -> trace.Tracer:
 def span(name: str, kind: SpanKind = SpanKind.INTERNAL, parent: Span | None = None,
          **attributes: Any) -> Iterator[Span]:
     """A span, child of ``parent`` (or of the current one), current inside the block; an
-    exception marks it as an error and goes on."""
+    exception marks it as an error and goes on. Without an exporter, nothing is made."""
+    if isinstance(_tracer, trace.NoOpTracer):  # the per-call path: not even a context
+        yield trace.INVALID_SPAN
+        return
     context = trace.set_span_in_context(parent) if parent is not None else None
     with _tracer.start_as_current_span(
             name, context=context, kind=kind, record_exception=False,
