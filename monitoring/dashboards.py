@@ -194,6 +194,12 @@ DASHBOARDS = [
                         kind="stat", legend="{{plugin}} {{instance}}", thresholds=[(1, "red")]),
                   Panel("Worker memory", [f"sum by (plugin, instance) (plugin_host_plugin_memory_bytes{{{P},{EI}}})"],
                         "bytes", legend="{{plugin}} {{instance}}"),
+                  Panel("Workers (running, and what the pool may grow to)",
+                        [f"sum by (plugin, instance) (plugin_host_plugin_workers{{bound=\"running\",{P},{EI}}})",
+                         f"max by (plugin) (plugin_host_plugin_workers{{bound=\"max\",{P},{EI}}})"],
+                        legend=["{{plugin}} {{instance}}", "{{plugin}} max"],
+                        description="Pools with resources.max_workers grow while every worker "
+                                    "is busy and shrink once idle (worker_idle_seconds)"),
                   Panel("kv store used", [f"plugin:plugin_host_plugin_kv_usage:ratio{{{P},{E}}}"],
                         "percentunit", legend="{{plugin}}", thresholds=[(0.9, "orange")]),
                   Panel("Integration calls (ctx.http) by outcome", [

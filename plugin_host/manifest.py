@@ -180,7 +180,24 @@ class Permissions(_Strict):
 class Resources(_Strict):
     memory: Size = Field(default=128 * 1024**2, description="Memory limit, e.g. 128MiB")
     timeout_ms: int = Field(default=2000, ge=10, le=300_000, description="Per-call timeout")
-    workers: int = Field(default=1, ge=1, le=16)
+    workers: int = Field(default=1, ge=1, le=16,
+                         description="Workers kept running (the pool's minimum)")
+    max_workers: int | None = Field(
+        default=None, ge=1, le=16,
+        description="Workers the pool may grow to while every worker is busy (one more "
+        "per call that finds none free); those idle for worker_idle_seconds go again. "
+        "Default: workers (a fixed pool)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Resources:
+        if self.max_workers is not None and self.max_workers < self.workers:
+            raise ValueError(f"max_workers ({self.max_workers}) is below workers "
+                             f"({self.workers})")
+        return self
+
+    @property
+    def most_workers(self) -> int:
+        return self.max_workers or self.workers
 
     @field_validator("memory", mode="before")
     @classmethod

@@ -10,6 +10,8 @@ import pytest
 from plugin_host.errors import ManifestError
 from plugin_host.manifest import json_schema, parse_manifest
 
+from .support.paths import EXAMPLES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 GOOD = """
@@ -175,3 +177,22 @@ def test_a_value_of_the_wrong_shape_is_explained_in_words_with_a_likely_fix(line
         parse_manifest("\n".join(lines))
     assert expected in e.value.problems, e.value.problems
     assert "^[" not in " ".join(e.value.problems)  # no bare regex
+
+
+def test_a_pool_bound_is_checked_and_shown_to_reviewers():
+    """``max_workers`` may not be below ``workers``, and what the marketplace says a
+    plugin asks for names the pool's range."""
+    import re
+
+    from plugin_host.registry.records import asks_for
+
+    base = re.sub(r"\[resources\][^\[]*", "", (EXAMPLES / "hello-world" / "plugin.toml")
+                  .read_text())
+    with pytest.raises(ManifestError) as e:
+        parse_manifest(base + "\n[resources]\nworkers = 3\nmax_workers = 2\n")
+    assert e.value.problems == ["resources: max_workers (2) is below workers (3)"]
+    fixed = parse_manifest(base + "\n[resources]\nworkers = 2\n")
+    growing = parse_manifest(base + "\n[resources]\nworkers = 1\nmax_workers = 8\n")
+    assert fixed.resources.most_workers == 2
+    assert asks_for(fixed)[-1].endswith("2 workers")
+    assert asks_for(growing)[-1].endswith("1 to 8 workers (more under load)")

@@ -149,6 +149,7 @@ class PluginManager:
                           poll_us=self.settings.worker_poll_us)
         return PluginRuntime(spec, caps.handle, caps.log,
                              start_timeout=self.settings.worker_start_timeout,
+                             idle_seconds=self.settings.worker_idle_seconds,
                              on_restart=lambda p, reason: metrics.WORKER_RESTARTS.labels(
                                  p, reason).inc())
 

@@ -33,6 +33,9 @@ PLUGIN_LOG_DROPPED = Counter("plugin_host_plugin_log_dropped_total",
 MEMORY = Gauge("plugin_host_plugin_memory_bytes",
                "Resident memory of a plugin's workers (every process of their groups)",
                ["plugin"])
+WORKERS = Gauge("plugin_host_plugin_workers",
+                "A plugin's running workers; max: what its pool may grow to "
+                "(resources.max_workers)", ["plugin", "bound"])
 KV_BYTES = Gauge("plugin_host_plugin_kv_bytes", "Bytes of kv data a plugin holds", ["plugin"])
 KV_QUOTA = Gauge("plugin_host_plugin_kv_quota_bytes", "A plugin's kv quota", ["plugin"])
 UPSTREAM_REQUESTS = Counter(

@@ -68,6 +68,9 @@ class HostSettings(ServiceSettings, IdentitySettings):
         '{"plugin": {"upstream": {"url": "https://…", "rate": {"per_second": 5}}}}: '
         "another region, a test server, a tighter limit")
     worker_start_timeout: float = 10.0
+    worker_idle_seconds: float = Field(
+        default=30.0, gt=0, le=86400,
+        description="A worker beyond a plugin's resources.workers idle this long is stopped")
     worker_poll_us: int = Field(
         default=POLL_US, ge=0, le=10_000,
         description="How long (µs) a worker polls for its next call before it sleeps; it "

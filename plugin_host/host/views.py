@@ -89,7 +89,7 @@ def warnings(manager: PluginManager, item: Installed) -> list[str]:
 
 
 def update_gauges(manager: PluginManager) -> None:
-    """Plugins by state, memory, kv use and sandbox layers (crash-looping comes and goes:
+    """Plugins by state, workers, memory, kv use and sandbox layers (crash-looping comes and goes:
     refreshed at each scrape)."""
     counts = dict.fromkeys(("enabled", "disabled", "failed", "crash-looping"), 0)
     metrics.SANDBOX_LAYER.clear()
@@ -102,8 +102,13 @@ def update_gauges(manager: PluginManager) -> None:
               for p in plugins if p.runtime}
     rss = metrics.process_group_rss({pid for pids in groups.values() for pid in pids})
     metrics.MEMORY.clear()
+    metrics.WORKERS.clear()
     for name, pids in groups.items():
         metrics.MEMORY.labels(name).set(sum(rss.get(pid, 0) for pid in pids))
+        metrics.WORKERS.labels(name, "running").set(len(pids))
+    for p in plugins:
+        if p.runtime:
+            metrics.WORKERS.labels(p.name, "max").set(p.manifest.resources.most_workers)
     for p in plugins:
         counts[p.state] += 1
         metrics.KV_BYTES.labels(p.name).set(usage.get(p.name, 0))

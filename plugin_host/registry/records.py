@@ -63,7 +63,9 @@ def asks_for(m: Manifest) -> list[str]:
         r = m.resources
         out.append(f"Keeps up to {_size(p.kv_quota)} of its own data; runs sandboxed with "
                    f"{_size(r.memory)} of memory, {r.timeout_ms / 1000:g} s per call, "
-                   f"{r.workers} worker{'s' if r.workers > 1 else ''}")
+                   + (f"{r.workers} worker{'s' if r.workers > 1 else ''}"
+                      if r.most_workers == r.workers
+                      else f"{r.workers} to {r.most_workers} workers (more under load)"))
     return out
 
 

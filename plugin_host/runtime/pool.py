@@ -46,12 +46,17 @@ CRASH_LOOP_AFTER = 5
 
 
 class PluginRuntime:
-    """The running backend of one plugin version: a pool of ``resources.workers`` workers."""
+    """The running backend of one plugin version: a pool of ``resources.workers`` workers,
+    grown by one for each call that finds every worker busy (up to
+    ``resources.max_workers``); a worker beyond the minimum idle for ``idle_seconds``
+    is stopped."""
 
     def __init__(self, spec: WorkerSpec, on_cap: CapHandler, on_log: LogHandler,
                  start_timeout: float = 10.0,
-                 on_restart: Callable[[str, str], None] | None = None):
+                 on_restart: Callable[[str, str], None] | None = None,
+                 idle_seconds: float = 30.0):
         self.spec = spec
+        self.idle_seconds = idle_seconds
         self.on_cap = on_cap
         self.on_log = on_log
         self.start_timeout = start_timeout
@@ -72,6 +77,9 @@ class PluginRuntime:
         # order), watched by one timer: a timer per call costs more than the call itself.
         self._deadlines: deque[tuple[float, Worker, asyncio.Future]] = deque()
         self._watchdog: asyncio.TimerHandle | None = None
+        self._starting = 0  # workers being started to meet demand
+        self._waiting = 0  # calls waiting for a free worker
+        self._shrinking = False
 
     @property
     def timeout(self) -> float:
@@ -116,14 +124,19 @@ class PluginRuntime:
         self._failures.append(time.monotonic())
 
         async def restart() -> None:
-            while not self.stopping:
-                await asyncio.sleep(self.backoff())
-                try:
-                    await self._start_worker()
-                    return
-                except Exception as e:
-                    log.error("worker.restart_failed", plugin=self.spec.name, error=str(e))
-                    self._failures.append(time.monotonic())
+            self._starting += 1  # the pool does not grow for it meanwhile
+            try:
+                while not self.stopping:
+                    await asyncio.sleep(self.backoff())
+                    try:
+                        await self._start_worker()
+                        return
+                    except Exception as e:
+                        log.error("worker.restart_failed", plugin=self.spec.name,
+                                  error=str(e))
+                        self._failures.append(time.monotonic())
+            finally:
+                self._starting -= 1
         self._background.spawn(restart())
 
     def _recent_failures(self) -> int:
@@ -141,6 +154,50 @@ class PluginRuntime:
     def crash_looping(self) -> bool:
         return self._recent_failures() >= CRASH_LOOP_AFTER
 
+    @property
+    def growable(self) -> bool:
+        resources = self.spec.manifest.resources
+        return (len(self.workers) + self._starting < resources.most_workers
+                and not self.stopping and self.backoff() == 0)
+
+    def _grow(self) -> None:
+        """Start one more worker for the calls waiting (its failure counts as a crash)."""
+        self._starting += 1
+
+        async def grow() -> None:
+            try:
+                await self._start_worker()
+                log.info("worker.added", plugin=self.spec.name, workers=len(self.workers))
+            except Exception as e:
+                log.warning("worker.grow_failed", plugin=self.spec.name, error=str(e))
+                self._failures.append(time.monotonic())
+            finally:
+                self._starting -= 1
+                self._freed.set()
+        self._background.spawn(grow())
+        if not self._shrinking:
+            self._shrinking = True
+            self._background.spawn(self._shrink())
+
+    async def _shrink(self) -> None:
+        """Stop workers beyond the minimum once idle for ``idle_seconds``."""
+        least = self.spec.manifest.resources.workers
+        try:
+            while not self.stopping and (len(self.workers) > least or self._starting):
+                await asyncio.sleep(max(self.idle_seconds / 4, 0.05))
+                now = time.monotonic()
+                for w in list(self.workers):
+                    if len(self.workers) <= least:
+                        break
+                    if not w.inflight and not w.dead and now - w.head_started >= \
+                            self.idle_seconds:
+                        self.workers.remove(w)  # first: its exit is not a loss to replace
+                        self._background.spawn(w.stop())
+                        log.info("worker.idle_stopped", plugin=self.spec.name,
+                                 workers=len(self.workers))
+        finally:
+            self._shrinking = False
+
     def _least_loaded(self) -> Worker | None:
         """The least-loaded live worker with room (an idle one at once), if any."""
         best = None
@@ -152,13 +209,26 @@ class PluginRuntime:
         return best
 
     async def _pick(self, deadline: float) -> Worker:
-        """The least-loaded live worker with room; waits (until the deadline) if none."""
+        """A free worker; else, while the pool can grow, one more worker started for this
+        call and the first worker free taken; else the least-loaded live worker with
+        room (the call queues on it). Waits (until the deadline) if none has room."""
+        self._waiting += 1
+        try:
+            return await self._wait_for_worker(deadline)
+        finally:
+            self._waiting -= 1
+
+    async def _wait_for_worker(self, deadline: float) -> Worker:
         loop = asyncio.get_running_loop()
         while True:
             best = self._least_loaded()
-            if best is not None:
+            if best is not None and not best.inflight:
                 return best
-            if self.crash_looping:
+            if self._waiting > self._starting and self.growable:
+                self._grow()  # one start per call waiting that has none coming for it
+            if best is not None and not self._starting:
+                return best
+            if best is None and self.crash_looping:
                 raise PluginCallError(
                     f"{self.spec.name} is crash-looping: its workers keep failing; "
                     f"the next restart is in {self.backoff():.1f}s",
@@ -232,7 +302,9 @@ class PluginRuntime:
         msg["deadline"] = time.monotonic() + timeout
         moved = False
         while True:
-            w = self._least_loaded() or await self._pick(deadline)
+            w = self._least_loaded()
+            if w is None or w.inflight:
+                w = await self._pick(deadline)
             fut = w.submit(msg)
             self._watch(deadline, w, fut)
             try:
@@ -291,6 +363,7 @@ class PluginRuntime:
                             if not w.dead],
                 "crash_looping": self.crash_looping,
                 "configured_workers": self.spec.manifest.resources.workers,
+                "max_workers": self.spec.manifest.resources.most_workers,
                 "restarts": self.restarts}
 
 
