@@ -1,19 +1,26 @@
 """What the sandbox costs: worker cold start per layer set, and call overhead.
 
 1. Cold start: from spawning a worker to its "ready" (plugin imported, layers applied),
-   median and p90 over --starts starts, for each layer set this machine offers.
-2. Call overhead: the same echo call through a fully sandboxed worker and an
+   median and p90 over --starts starts, for each layer set this machine offers; and
+   from a spare (spawned in its own sandbox ahead of need, runtime imported, no plugin
+   code run) to ready: what replacing or adding a worker waits for.
+2. Crash recovery: a worker killed from outside, to a call answered again, with and
+   without a spare.
+3. Call overhead: the same echo call through a fully sandboxed worker and an
    unsandboxed one (only the always-on layers), in alternating blocks, everything
    pinned to one CPU; medians and their ratio.
 
-Targets (issue 3): cold start <= 250 ms; sandboxed median within 10% of unsandboxed.
+Targets (issues 3 and 20): cold start <= 250 ms, from a spare <= 15 ms; sandboxed
+median within 10% of unsandboxed.
 Usage: python bench/sandbox.py [--json] [--starts N] [--calls N]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import signal
 import statistics
 import tempfile
 import time
@@ -21,6 +28,8 @@ from pathlib import Path
 
 from common import ECHO_CALL, echo_runtime, make_plugin, percentile, report, run
 
+from plugin_host.errors import PluginCallError
+from plugin_host.runtime.process import Worker
 from plugin_host.runtime.sandbox import detect
 
 LAYER_SETS = {
@@ -41,6 +50,47 @@ async def cold_starts(src: Path, layers: list[str], n: int) -> list[float]:
         t = time.perf_counter()
         await runtime.start()
         times.append(time.perf_counter() - t)
+        await runtime.stop()
+    return times
+
+
+async def spare_starts(src: Path, layers: list[str], n: int) -> list[float]:
+    """From a spare (spawned in its sandbox, runtime imported, waiting) to ready: what a
+    crashed worker's replacement or a growing pool's next worker waits for."""
+    runtime = echo_runtime(src, layers)
+    times = []
+    for _ in range(n):
+        w = Worker(runtime.spec, runtime.on_cap, runtime.on_log)
+        await w.spawn()
+        await asyncio.sleep(0.3)  # a spare is spawned ahead of need
+        t = time.perf_counter()
+        await w.activate(10)
+        times.append(time.perf_counter() - t)
+        await w.stop()
+    return times
+
+
+async def recovery(src: Path, spare: bool, n: int) -> list[float]:
+    """A worker killed from outside: from the kill to a call answered again."""
+    runtime = echo_runtime(src, None)
+    runtime.keep_spare = spare
+    await runtime.start()
+    msg = dict(ECHO_CALL)
+    times = []
+    try:
+        for _ in range(n):
+            await asyncio.sleep(0.3)  # the spare refilled
+            pid = runtime.workers[0].pid
+            t = time.perf_counter()
+            os.killpg(pid, signal.SIGKILL)
+            while True:
+                try:
+                    await runtime.call(msg)
+                    break
+                except PluginCallError:
+                    await asyncio.sleep(0.0005)
+            times.append(time.perf_counter() - t)
+    finally:
         await runtime.stop()
     return times
 
@@ -91,13 +141,23 @@ async def main_async(starts: int, calls: int) -> dict:
                 cold[name] = "unavailable"
                 continue
             times = await cold_starts(src, layers, starts)
+            spare = await spare_starts(src, layers, starts)
             cold[name] = {"median_ms": round(statistics.median(times) * 1e3, 1),
-                          "p90_ms": round(percentile(times, 0.9) * 1e3, 1)}
+                          "p90_ms": round(percentile(times, 0.9) * 1e3, 1),
+                          "from_spare_median_ms": round(statistics.median(spare) * 1e3, 1)}
         figures = {"cold_start": cold, **await overhead(src, calls)}
+        for label, keep in (("with_spare", True), ("without_spare", False)):
+            times = await recovery(src, keep, max(5, starts // 2))
+            figures[f"crash_recovery_{label}_median_ms"] = round(
+                statistics.median(times) * 1e3, 1)
     worst = max(v["median_ms"] for v in cold.values() if isinstance(v, dict))
     figures["worst_cold_start_median_ms"] = worst
-    figures["targets"] = {"cold_start_ms": "<= 250", "sandbox_call_overhead_pct": "<= 10"}
-    figures["meets_targets"] = worst <= 250 and figures["sandbox_call_overhead_pct"] <= 10
+    spare = max(v["from_spare_median_ms"] for v in cold.values() if isinstance(v, dict))
+    figures["worst_start_from_spare_median_ms"] = spare
+    figures["targets"] = {"cold_start_ms": "<= 250", "start_from_spare_ms": "<= 15",
+                          "sandbox_call_overhead_pct": "<= 10"}
+    figures["meets_targets"] = (worst <= 250 and spare <= 15
+                                and figures["sandbox_call_overhead_pct"] <= 10)
     return figures
 
 

@@ -150,6 +150,7 @@ class PluginManager:
         return PluginRuntime(spec, caps.handle, caps.log,
                              start_timeout=self.settings.worker_start_timeout,
                              idle_seconds=self.settings.worker_idle_seconds,
+                             spare=self.settings.worker_spare,
                              on_restart=lambda p, reason: metrics.WORKER_RESTARTS.labels(
                                  p, reason).inc())
 

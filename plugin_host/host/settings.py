@@ -68,6 +68,11 @@ class HostSettings(ServiceSettings, IdentitySettings):
         '{"plugin": {"upstream": {"url": "https://…", "rate": {"per_second": 5}}}}: '
         "another region, a test server, a tighter limit")
     worker_start_timeout: float = 10.0
+    worker_spare: bool = Field(
+        default=True,
+        description="Keep one worker per running plugin spawned in its sandbox and waiting "
+        "(no plugin code run yet): a crashed worker's replacement and a growing pool's "
+        "next worker start from it in milliseconds. Costs one idle process per plugin")
     worker_idle_seconds: float = Field(
         default=30.0, gt=0, le=86400,
         description="A worker beyond a plugin's resources.workers idle this long is stopped")

@@ -100,11 +100,14 @@ def update_gauges(manager: PluginManager) -> None:
     usage = manager.kv.usage_by_plugin()
     groups = {p.name: {w.pid for w in p.runtime.workers if w.pid}
               for p in plugins if p.runtime}
-    rss = metrics.process_group_rss({pid for pids in groups.values() for pid in pids})
+    spares = {p.name: p.runtime.spare.pid for p in plugins
+              if p.runtime and p.runtime.spare and p.runtime.spare.pid}
+    rss = metrics.process_group_rss({pid for pids in groups.values() for pid in pids}
+                                    | set(spares.values()))
     metrics.MEMORY.clear()
     metrics.WORKERS.clear()
     for name, pids in groups.items():
-        metrics.MEMORY.labels(name).set(sum(rss.get(pid, 0) for pid in pids))
+        metrics.MEMORY.labels(name).set(sum(rss.get(pid, 0) for pid in pids | {spares.get(name)}))
         metrics.WORKERS.labels(name, "running").set(len(pids))
     for p in plugins:
         if p.runtime:

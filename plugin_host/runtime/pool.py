@@ -22,6 +22,7 @@ from ..manifest import Manifest
 from ..protocol import messages as m
 from ..sdk.routing import RouteTemplate, compile_route
 from .channel import Background, WorkerDied
+from .deadlines import Deadlines
 from .process import (
     CapHandler,
     LogHandler,
@@ -54,9 +55,14 @@ class PluginRuntime:
     def __init__(self, spec: WorkerSpec, on_cap: CapHandler, on_log: LogHandler,
                  start_timeout: float = 10.0,
                  on_restart: Callable[[str, str], None] | None = None,
-                 idle_seconds: float = 30.0):
+                 idle_seconds: float = 30.0, spare: bool = False):
         self.spec = spec
         self.idle_seconds = idle_seconds
+        self.keep_spare = spare
+        #: a worker spawned in the sandbox but not yet given the plugin: a crashed worker's
+        #: replacement and a growing pool's next worker start from it in milliseconds
+        self.spare: Worker | None = None
+        self._refilling = False
         self.on_cap = on_cap
         self.on_log = on_log
         self.start_timeout = start_timeout
@@ -73,10 +79,7 @@ class PluginRuntime:
         self._idle = asyncio.Event()
         self._freed = asyncio.Event()
         self._background = Background()
-        # Calls' deadlines, oldest first (every call has the same timeout, so they come in
-        # order), watched by one timer: a timer per call costs more than the call itself.
-        self._deadlines: deque[tuple[float, Worker, asyncio.Future]] = deque()
-        self._watchdog: asyncio.TimerHandle | None = None
+        self._deadlines = Deadlines(self._expire)
         self._starting = 0  # workers being started to meet demand
         self._waiting = 0  # calls waiting for a free worker
         self._shrinking = False
@@ -98,16 +101,45 @@ class PluginRuntime:
         self.has_upgrade_hook = bool(first.get("upgrade"))
         self.routes = [compile_route(m, p) for m, p in first.get("routes", [])]
         self.hooks = set(first.get("hooks", []))
+        self._refill()
 
     async def _start_worker(self) -> Worker:
-        w = Worker(self.spec, self.on_cap, self.on_log, on_lost=self._lost)
-        await w.start(self.start_timeout)
+        w, self.spare = self.spare, None
+        if w is None or w.dead:
+            w = Worker(self.spec, self.on_cap, self.on_log, on_lost=self._lost)
+            await w.spawn()
+        await w.activate(self.start_timeout)
         self.workers.append(w)
         self._freed.set()
+        self._refill()
         return w
 
+    def _refill(self) -> None:
+        """Spawn the next spare (if this pool keeps one) in the background."""
+        if not self.keep_spare or self.spare is not None or self._refilling or self.stopping:
+            return
+        self._refilling = True
+
+        async def refill() -> None:
+            w = Worker(self.spec, self.on_cap, self.on_log, on_lost=self._lost)
+            try:
+                await w.spawn()
+            except Exception as e:  # the next start spawns its own; say why this failed
+                log.warning("worker.spare_failed", plugin=self.spec.name, error=str(e))
+                return
+            finally:
+                self._refilling = False
+            if self.stopping or self.spare is not None:
+                w.kill()
+            else:
+                self.spare = w
+        self._background.spawn(refill())
+
     def _lost(self, w: Worker, reason: str) -> None:
-        if not self.stopping:
+        if w is self.spare:  # it ran no plugin code: a new one comes with the next start
+            self.spare = None
+            w.kill()
+        elif not self.stopping:
             self._replace(w, reason)
 
     def _replace(self, w: Worker, reason: str) -> None:
@@ -244,23 +276,6 @@ class PluginRuntime:
         return PluginCallError(f"{self.spec.name}: no worker free within {self.timeout:.1f}s",
                                code="plugin_busy", status=503)
 
-    def _watch(self, deadline: float, w: Worker, fut: asyncio.Future) -> None:
-        self._deadlines.append((deadline, w, fut))
-        if self._watchdog is None:
-            self._watchdog = asyncio.get_running_loop().call_at(deadline, self._sweep)
-
-    def _sweep(self) -> None:
-        """Expire the calls whose time is up; wake again for the next one."""
-        self._watchdog = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        watched = self._deadlines
-        while watched and (watched[0][2].done() or watched[0][0] <= now):
-            _, w, fut = watched.popleft()
-            self._expire(w, fut)
-        if watched:
-            self._watchdog = loop.call_at(watched[0][0], self._sweep)
-
     def _expire(self, w: Worker, fut: asyncio.Future) -> None:
         if fut.done():
             return
@@ -306,7 +321,7 @@ class PluginRuntime:
             if w is None or w.inflight:
                 w = await self._pick(deadline)
             fut = w.submit(msg)
-            self._watch(deadline, w, fut)
+            self._deadlines.watch(deadline, w, fut)
             try:
                 result = await fut
             except NotStarted:
@@ -341,9 +356,7 @@ class PluginRuntime:
                     fut.cancel()  # never answered now; the watchdog passes it over
                 raise
             finally:
-                watched = self._deadlines
-                while watched and watched[0][2].done():  # answered: no longer watched
-                    watched.popleft()
+                self._deadlines.answered()
                 self._freed.set()
             if result.get("code") == m.EXPIRED:
                 raise self._busy()
@@ -352,8 +365,10 @@ class PluginRuntime:
 
     async def stop(self) -> None:
         self.stopping = True
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        if self.spare is not None:
+            self.spare.kill()
+            self.spare = None
+        self._deadlines.cancel()
         await asyncio.gather(*(w.stop() for w in list(self.workers)), return_exceptions=True)
         self.workers.clear()
         self._background.cancel_all()
@@ -364,6 +379,7 @@ class PluginRuntime:
                 "crash_looping": self.crash_looping,
                 "configured_workers": self.spec.manifest.resources.workers,
                 "max_workers": self.spec.manifest.resources.most_workers,
+                "spare": self.spare is not None,
                 "restarts": self.restarts}
 
 

@@ -29,7 +29,7 @@ from ..protocol import messages as m
 from ..protocol.framing import POLL_US
 from . import cgroups, scratch
 from .channel import Background, Channel, WorkerDied
-from .sandbox import SandboxPolicy
+from .sandbox import Launch, SandboxPolicy
 
 log = structlog.get_logger("plugin_host.workers")
 
@@ -120,6 +120,7 @@ class Worker:
         self._poll_off_until = 0.0  # polling paused (the worker seems to share our CPU)
         self._quick = 0  # answers in a row that came during the first yield
         self._startup: asyncio.Future[dict[str, Any]] | None = None
+        self._launch: Launch | None = None
         self._background = Background()
 
     @property
@@ -131,7 +132,12 @@ class Worker:
         return len(self.inflight)
 
     async def start(self, timeout: float) -> None:
-        assert self.spec.manifest.backend is not None
+        await self.spawn()
+        await self.activate(timeout)
+
+    async def spawn(self) -> None:
+        """Start the process in its sandbox: it imports the runtime and waits for
+        ``activate`` (a spare worker waits here, having run no plugin code)."""
         loop = asyncio.get_running_loop()
         self.spec.scratch_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.scratch = Path(tempfile.mkdtemp(dir=self.spec.scratch_root, prefix="w-"))
@@ -139,6 +145,7 @@ class Worker:
         try:
             launch = self.spec.policy.launch(self.spec.manifest, self.spec.code_dir,
                                              self.scratch, child.fileno())
+            self._launch = launch
             self.layers = launch.layers
             self.cgroup = launch.cgroup
             # the worker's output goes to a pipe the host reads with a size and rate cap,
@@ -164,7 +171,16 @@ class Worker:
             parent.close()
             self.kill()
             raise
-        self._startup = loop.create_future()
+
+    async def activate(self, timeout: float) -> None:
+        """Give the spawned worker its plugin: it confines itself, imports the plugin's
+        code and says ready (or why not)."""
+        assert self.spec.manifest.backend is not None and self._launch is not None
+        if self.dead:
+            self.kill()
+            raise WorkerStartError(f"{self.spec.name}: backend exited while loading")
+        launch = self._launch
+        self._startup = asyncio.get_running_loop().create_future()
         self.channel.write(m.init(self.spec.name, self.spec.version, launch.code_dir,
                                   self.spec.manifest.backend.entry, self.spec.config,
                                   launch.confine, self.spec.poll_us))

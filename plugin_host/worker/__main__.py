@@ -28,7 +28,7 @@ from plugin_host.sdk import (
     Request,
     encode_response,
 )
-from plugin_host.worker.confine import confine
+from plugin_host.worker.confine import confine, preload
 
 
 class ChannelTransport:
@@ -194,6 +194,7 @@ def main() -> None:  # pragma: no cover - in sandboxed workers only
     _close_inherited(fd)
     _die_with_parent()
     sock = socket.socket(fileno=fd)
+    preload()
     serve(BlockingChannel(sock))
 
 

@@ -202,6 +202,13 @@ def apply_landlock(read_paths: list[str], write_paths: list[str]) -> int:
     return abi
 
 
+def preload() -> None:
+    """Import what confining needs before the plugin is known (a spare worker waits
+    with it loaded, so its start is the plugin's import, not libseccomp's)."""
+    with contextlib.suppress(ConfineError):  # said at confine() if it is wanted
+        _load_seccomp()
+
+
 def confine(spec: dict[str, Any]) -> list[str]:
     """Apply what ``init["confine"]`` asks for; returns the layers now in force here."""
     applied = []

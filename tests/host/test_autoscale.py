@@ -1,6 +1,7 @@
 """A plugin with ``resources.max_workers`` gets more workers while calls find every
 worker busy, and gives them back once idle (``worker_idle_seconds``); a plugin without
-it keeps exactly ``resources.workers``."""
+it keeps exactly ``resources.workers``. Each running plugin keeps a spare worker,
+spawned in its sandbox but given no plugin code until it replaces or joins a worker."""
 
 from __future__ import annotations
 
@@ -72,3 +73,33 @@ def test_a_fixed_pool_does_not_grow(host, packages):
     assert seen == {1}
     runtime = host.admin.get("/admin/plugins/faulty").json()["runtime"]
     assert runtime["max_workers"] == 1
+
+
+def _imports(host) -> list[str]:
+    return [line for line in host.log_text().splitlines()
+            if "faulty: module imported by worker" in line]
+
+
+def test_a_crashed_worker_is_replaced_from_the_spare_which_ran_no_plugin_code(host, packages):
+    import os
+    import signal
+
+    assert host.install(packages["faulty"]).status_code == 201
+    runtime = lambda: host.admin.get("/admin/plugins/faulty").json()["runtime"]  # noqa: E731
+    assert wait_until(lambda: runtime()["spare"], timeout=10)
+    assert len(_imports(host)) == 1, "the spare imported the plugin before it was needed"
+    before = host.client.get("/plugins/faulty/api/ok").json()["worker"]
+    os.killpg(runtime()["workers"][0]["pid"], signal.SIGKILL)
+    assert wait_until(lambda: host.client.get("/plugins/faulty/api/ok").json().get("worker")
+                      not in (None, before), timeout=10)
+    assert wait_until(lambda: runtime()["spare"], timeout=10), "no new spare after it"
+    assert len(_imports(host)) == 2  # the replacement, and still not the new spare
+    assert runtime()["restarts"] == 1
+
+
+def test_without_a_spare_only_the_workers_run(host_factory, packages):
+    host = host_factory(env={"PLUGIN_HOST_WORKER_SPARE": "false"})
+    assert host.install(packages["faulty"]).status_code == 201
+    time.sleep(0.5)
+    assert host.admin.get("/admin/plugins/faulty").json()["runtime"]["spare"] is False
+    assert host.client.get("/plugins/faulty/api/ok").status_code == 200

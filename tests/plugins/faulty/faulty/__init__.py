@@ -9,6 +9,7 @@ from plugin_host.sdk import Plugin
 plugin = Plugin()
 #: Tells one worker process from its replacement (pids repeat inside a pid namespace).
 WORKER = uuid.uuid4().hex
+print(f"faulty: module imported by worker {WORKER}", flush=True)  # counted by the tests
 
 
 @plugin.route("GET", "/ok")
