@@ -28,7 +28,6 @@ from pathlib import Path
 
 from common import ECHO_CALL, echo_runtime, make_plugin, percentile, report, run
 
-from plugin_host.errors import PluginCallError
 from plugin_host.runtime.process import Worker
 from plugin_host.runtime.sandbox import detect
 
@@ -80,15 +79,12 @@ async def recovery(src: Path, spare: bool, n: int) -> list[float]:
     try:
         for _ in range(n):
             await asyncio.sleep(0.3)  # the spare refilled
-            pid = runtime.workers[0].pid
+            old = runtime.workers[0]
             t = time.perf_counter()
-            os.killpg(pid, signal.SIGKILL)
-            while True:
-                try:
-                    await runtime.call(msg)
-                    break
-                except PluginCallError:
-                    await asyncio.sleep(0.0005)
+            os.killpg(old.pid, signal.SIGKILL)
+            while not runtime.workers or runtime.workers[0] is old:  # until replaced
+                await asyncio.sleep(0.0002)
+            await runtime.call(msg)
             times.append(time.perf_counter() - t)
     finally:
         await runtime.stop()

@@ -195,9 +195,7 @@ class Resources(_Strict):
                              f"({self.workers})")
         return self
 
-    @property
-    def most_workers(self) -> int:
-        return self.max_workers or self.workers
+    most_workers = property(lambda self: self.max_workers or self.workers)  # the pool's top
 
     @field_validator("memory", mode="before")
     @classmethod
