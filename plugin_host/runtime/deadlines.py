@@ -1,50 +1,58 @@
 """The deadlines of a pool's calls, watched by one timer (runtime/pool.py).
 
-Every call of a plugin has the same timeout, so deadlines come in the order calls are
-made: one timer, set for the oldest call still out, wakes at most once per timeout. A
-timer per call cost more than the call itself (uvloop: 4 to 5 µs of a ~25 µs round trip;
-docs/operations/performance.md)."""
+A timer per call cost more than the call itself (uvloop: 4 to 5 µs of a ~25 µs round
+trip; docs/operations/performance.md). Deadlines are kept in a heap (a call that waited
+for a worker is watched after later calls that did not), and one timer is set for the
+earliest; calls mostly end in order, so the answered ones are dropped from the top."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import heapq
+import itertools
 from collections.abc import Callable
 from typing import Any
 
 
 class Deadlines:
     def __init__(self, expire: Callable[[Any, asyncio.Future], None]):
-        """``expire(worker, future)`` is called for each call whose time is up (and for
-        answered ones passed over: it ignores a future that is done)."""
+        """``expire(worker, future)`` is called for each call whose time is up (it
+        ignores a future that is done)."""
         self.expire = expire
-        self.watched: deque[tuple[float, Any, asyncio.Future]] = deque()
+        self.heap: list[tuple[float, int, Any, asyncio.Future]] = []
+        self.order = itertools.count()
         self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = float("inf")
 
     def watch(self, deadline: float, worker: Any, fut: asyncio.Future) -> None:
-        """``deadline`` on the loop's clock, no earlier than any watched before."""
-        self.watched.append((deadline, worker, fut))
-        if self.timer is None:
-            self.timer = asyncio.get_running_loop().call_at(deadline, self._sweep)
+        """``deadline`` on the event loop's clock."""
+        heapq.heappush(self.heap, (deadline, next(self.order), worker, fut))
+        if deadline < self.timer_at:
+            self._arm(deadline)
 
     def answered(self) -> None:
-        """Forget the answered calls at the front (calls mostly end in order)."""
-        watched = self.watched
-        while watched and watched[0][2].done():
-            watched.popleft()
+        """Drop answered calls from the top."""
+        heap = self.heap
+        while heap and heap[0][3].done():
+            heapq.heappop(heap)
+
+    def _arm(self, when: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = asyncio.get_running_loop().call_at(when, self._sweep)
+        self.timer_at = when
 
     def _sweep(self) -> None:
-        self.timer = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        watched = self.watched
-        while watched and (watched[0][2].done() or watched[0][0] <= now):
-            _, worker, fut = watched.popleft()
+        self.timer, self.timer_at = None, float("inf")
+        now = asyncio.get_running_loop().time()
+        heap = self.heap
+        while heap and (heap[0][3].done() or heap[0][0] <= now):
+            _, _, worker, fut = heapq.heappop(heap)
             self.expire(worker, fut)
-        if watched:
-            self.timer = loop.call_at(watched[0][0], self._sweep)
+        if heap:
+            self._arm(heap[0][0])
 
     def cancel(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
-            self.timer = None
+        self.timer, self.timer_at = None, float("inf")

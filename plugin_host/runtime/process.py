@@ -321,14 +321,18 @@ class Worker:
         read the answer (the worker polls the same way for the next call).
 
         An answer that keeps coming during the first yield means the worker runs on
-        this CPU, where polling only adds turns: it pauses for a second, then tries again.
+        this CPU, where polling only adds turns; one that does not come within the
+        window, a slow call: either way polling pauses for a second, then tries again.
         """
         if self.inflight and not self.dead and time.perf_counter() < until:
             os.sched_yield()
             asyncio.get_running_loop().call_soon(self._poll, until, turns + 1)
             return
         self._polling = False
-        if self.inflight or self.dead:
+        if self.inflight and not self.dead:  # a slow call: polling is spent for nothing
+            self._poll_off_until = time.perf_counter() + 1.0
+            return
+        if self.dead:
             return
         self._quick = self._quick + 1 if turns <= 1 else 0
         if self._quick >= QUICK_ANSWERS:
