@@ -26,7 +26,11 @@ def test_each_call_expires_at_its_own_deadline_whatever_the_order_watched():
         deadlines.cancel()
         return expired
 
-    expired = asyncio.run(scenario())
+    loop = asyncio.new_event_loop()  # not asyncio.run: it unsets the thread's loop,
+    try:  # which later tests (Pulumi's mocks) ask for
+        expired = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
     assert [name for name, _ in expired] == ["early", "late"]
     assert 0.09 <= expired[0][1] < 0.25, expired  # at its deadline, not the later one
     assert expired[1][1] >= 0.29
