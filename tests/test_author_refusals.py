@@ -1,6 +1,7 @@
 """An author's tools refuse what cannot work, in one line: a plugin name that is not one,
 a folder that exists already, a key file that is not a key or not an Ed25519 key; and a
-host refuses an index document that is not one, or of a format it does not read."""
+host refuses a plugin document that is not one, of a format it does not read, or
+about another plugin."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from plugin_host.errors import PluginHostError
-from plugin_host.package.index import IndexDocument
+from plugin_host.package.index import PluginDocument
 
 from .support.paths import EXAMPLES
 from .test_package import cli
@@ -47,13 +48,16 @@ def test_an_authors_tools_refuse_in_one_line(tmp_path):
 
 
 @pytest.mark.parametrize(("raw", "says"), [
-    (b'{"format": 1, "plugins": {"x": {"releases": 5}}}',
-     "index.json is not a valid index document: plugins.x"),
-    (json.dumps({"format": 2, "plugins": {}}).encode(),
-     "index.json has format 2; this host reads format 1"),
+    (b'{"format": 2, "name": "x", "releases": 5}',
+     "plugins/x.json is not a valid plugin document: releases"),
+    (b"\xff not json", "plugins/x.json is not a valid plugin document: not JSON"),
+    (json.dumps({"format": 3, "name": "x"}).encode(),
+     "plugins/x.json has format 3; this host reads format 2"),
+    (json.dumps({"format": 2, "name": "y"}).encode(),
+     "plugins/x.json describes 'y', not 'x'"),
 ])
-def test_an_index_document_that_is_not_one_is_refused(raw, says):
+def test_a_plugin_document_that_is_not_one_is_refused(raw, says):
     with pytest.raises(PluginHostError) as e:
-        IndexDocument.from_json(raw)
+        PluginDocument.from_json(raw, "x")
     assert e.value.message.startswith(says), e.value.message
     assert e.value.code == "index_verification_failed"

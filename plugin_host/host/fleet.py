@@ -172,8 +172,8 @@ class Fleet:
                         data = await asyncio.to_thread(session.package, p["name"],
                                                        p["version"])
                         release = session.index.release(p["name"], p["version"])
-                        packages[p["name"]] = (data, publisher_keys(session.index.keys,
-                                                                    release.signer))
+                        packages[p["name"]] = (data, publisher_keys(
+                            session.index.keys_for(p["name"]), release.signer))
             except Exception as e:
                 return actions, [f"reading the signed index: {getattr(e, 'message', e)}"]
         async with manager.lock:

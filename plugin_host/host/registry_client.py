@@ -3,6 +3,10 @@
 The host trusts one root.json (given by the operator, `registry_root`) and reads
 everything else from `registry_url` — any static file server or bucket holding the
 registry's `metadata/` and `targets/`. The registry process itself need not run.
+Opening a session refreshes timestamp (and, when it changed, snapshot and top-level
+targets); a plugin's document (and the bin listing it) is downloaded only when the
+resolver first asks for that plugin, and only when its signed hash differs from the copy
+this host has; a package is checked against the length and hash in its document.
 ngclient refuses: files whose hash or length differ from the signed metadata (tampering),
 metadata older than what this host has seen (rollback), expired metadata (freeze),
 targets metadata that is not the one the snapshot names (mix-and-match), and metadata
@@ -12,8 +16,10 @@ PluginHostError naming what was wrong; nothing is installed.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +27,14 @@ from tuf.api import exceptions as tuf_errors
 from tuf.ngclient import Updater, Urllib3Fetcher
 
 from ..errors import PluginHostError
-from ..package.index import INDEX_TARGET, IndexDocument, IndexRelease
+from ..package.index import (
+    FORMAT,
+    INDEX_TARGET,
+    IndexRelease,
+    PluginDocument,
+    plugin_target,
+    target_key,
+)
 from ..resolver import Candidate
 
 
@@ -62,19 +75,27 @@ def _explain(e: Exception, what: str) -> PluginHostError:
 
 @dataclass
 class RegistryIndex:
-    """A verified index document: the releases a host may resolve over (the resolver's
-    view of it, with installed plugins kept at their version)."""
+    """The verified index as the resolver sees it: a plugin's releases, read (and
+    verified) the first time they are asked for, with installed plugins kept at their
+    version."""
 
-    document: IndexDocument
+    load: Callable[[str], PluginDocument | None]
     installed: dict[str, str] = field(default_factory=dict)
+    documents: dict[str, PluginDocument | None] = field(default_factory=dict)
 
-    @property
-    def keys(self) -> dict[str, str]:
-        return self.document.keys
+    def document(self, name: str) -> PluginDocument | None:
+        if name not in self.documents:
+            self.documents[name] = self.load(name)
+        return self.documents[name]
+
+    def keys_for(self, name: str) -> dict[str, str]:
+        """The publisher keys (PEM by key id) the index gives for ``name``'s releases."""
+        doc = self.document(name)
+        return doc.keys if doc else {}
 
     def releases(self, name: str) -> list[Candidate]:
-        plugin = self.document.plugins.get(name)
-        releases = plugin.releases if plugin else {}
+        doc = self.document(name)
+        releases = doc.releases if doc else {}
         if name in self.installed:  # keep what runs: only the installed version fits
             version = self.installed[name]
             info = releases.get(version)
@@ -83,11 +104,11 @@ class RegistryIndex:
         return [Candidate(name, v, r.dependencies, r.host_api, r.yanked)
                 for v, r in releases.items()]
 
-    def names(self) -> list[str]:
-        return sorted(self.document.plugins)
-
     def release(self, name: str, version: str) -> IndexRelease:
-        return self.document.release(name, version)
+        doc = self.document(name)
+        if doc is None or version not in doc.releases:
+            raise KeyError(f"{name} {version}")
+        return doc.releases[version]
 
 
 class DeadlineFetcher(Urllib3Fetcher):
@@ -161,11 +182,48 @@ class RegistryClient:
         except Exception as e:
             raise _explain(e, target) from e
 
+    def _check_format(self, updater: Updater) -> None:
+        """A registry of the previous release publishes one index.json (format 1) and no
+        plugin documents: refused in words rather than read as an empty catalogue."""
+        import json
+
+        try:
+            marker = json.loads(self._fetch(updater, INDEX_TARGET))
+        except IndexRefused:
+            return  # no marker: nothing to say about its format
+        except ValueError:
+            raise IndexRefused(f"{INDEX_TARGET} is not JSON") from None
+        version = marker.get("format") if isinstance(marker, dict) else None
+        if version != FORMAT:
+            raise IndexRefused(
+                f"the registry publishes index format {version} (one {INDEX_TARGET} with "
+                f"every plugin); this host reads format {FORMAT} (a document per plugin): "
+                "upgrade the registry")
+
     def open(self) -> Session:
-        """Refresh the metadata once; read the index and packages of that one view."""
+        """Refresh the metadata once; read plugin documents and packages of that view."""
         updater = self._updater()
-        raw = self._fetch(updater, INDEX_TARGET)
-        return Session(self, updater, RegistryIndex(IndexDocument.from_json(raw)))
+        self._check_format(updater)
+        session = Session(self, updater, RegistryIndex(lambda name: None))
+        session.index.load = session.document
+        return session
+
+    def listing(self, updater: Updater) -> list[str]:
+        """Every plugin name in the bins (each bin downloaded only when it changed since
+        this host last read it): for browsing, not for installing."""
+        trusted = updater._trusted_set  # ngclient has no public walk of the delegations
+        delegations = trusted.targets.delegations
+        if delegations is None or delegations.succinct_roles is None:
+            return []
+        names = []
+        try:
+            for role in delegations.succinct_roles.get_roles():
+                for path in updater._load_targets(role, "targets").targets:
+                    if path.startswith("plugins/") and path.endswith(".json"):
+                        names.append(path[len("plugins/"):-len(".json")])
+        except Exception as e:
+            raise _explain(e, "the plugin listing") from e
+        return sorted(names)
 
 
 @dataclass
@@ -174,5 +232,39 @@ class Session:
     updater: Updater
     index: RegistryIndex
 
+    def document(self, name: str) -> PluginDocument | None:
+        """``name``'s verified document (None: the registry has no such plugin)."""
+        target = plugin_target(name)
+        try:
+            info = self.updater.get_targetinfo(target)
+        except Exception as e:
+            raise _explain(e, target) from e
+        if info is None:
+            return None
+        return PluginDocument.from_json(self.client._fetch(self.updater, target), name)
+
     def package(self, name: str, version: str) -> bytes:
-        return self.client._fetch(self.updater, self.index.release(name, version).target)
+        """The package of ``name`` ``version``, as long as and with the hash its verified
+        document gives (kept by hash, so a second host install downloads nothing)."""
+        release = self.index.release(name, version)
+        cached = self.client.cache_dir / "packages" / release.sha256
+        if cached.is_file():
+            data = cached.read_bytes()
+            if hashlib.sha256(data).hexdigest() == release.sha256:
+                return data
+        key = target_key(release.target, release.sha256)
+        try:
+            data = DeadlineFetcher(self.client.timeout).download_bytes(
+                f"{self.client.url}/{key}", release.size)
+        except Exception as e:
+            raise _explain(e, release.target) from e
+        if len(data) != release.size or hashlib.sha256(data).hexdigest() != release.sha256:
+            raise IndexRefused(f"{release.target} does not match the signed index (tampered "
+                               f"or corrupted): {len(data)} bytes, sha256 "
+                               f"{hashlib.sha256(data).hexdigest()}; the index says "
+                               f"{release.size} bytes, sha256 {release.sha256}")
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+        partial.write_bytes(data)
+        os.replace(partial, cached)
+        return data

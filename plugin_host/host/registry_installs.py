@@ -118,29 +118,41 @@ class RegistryInstalls:
                     continue
                 data = await asyncio.to_thread(session.package, c.name, c.version)
                 release = session.index.release(c.name, c.version)
-                fetched.append((c, data, publisher_keys(session.index.keys, release.signer)))
+                fetched.append((c, data, publisher_keys(session.index.keys_for(c.name),
+                                                        release.signer)))
         return fetched
 
-    async def available(self) -> dict[str, Any]:
+    async def available(self, q: str = "", limit: int = 200) -> dict[str, Any]:
         """What the registry's signed index offers (verified through TUF like an
-        install): each plugin's summary, tags, deprecation and versions, newest first.
-        With no registry configured: nothing, and ``problem`` says what to set."""
+        install): the plugins whose name contains ``q``, the first ``limit`` by name, each
+        with its summary, tags, deprecation and versions, newest first; ``total`` says
+        how many matched. With no registry configured: nothing, and ``problem`` says
+        what to set."""
         if self.client is None:
-            return {"registry": None, "plugins": {},
+            return {"registry": None, "plugins": {}, "total": 0,
                     "problem": "this host has no registry: set registry_url and "
                                "registry_root (PLUGIN_HOST_REGISTRY_URL, "
                                "PLUGIN_HOST_REGISTRY_ROOT)"}
+
+        def read() -> tuple[list[str], dict[str, Any]]:
+            session = self.client.open()
+            names = [n for n in self.client.listing(session.updater) if q in n]
+            return names, {n: session.index.document(n) for n in names[:limit]}
+
         async with self.fetch_lock:
-            session = await asyncio.to_thread(self.client.open)
+            names, docs = await asyncio.to_thread(read)
         out = {}
-        for name, p in sorted(session.index.document.plugins.items()):
+        for name, p in docs.items():
+            if p is None:
+                continue
             versions = sorted(p.releases, key=parse_version, reverse=True)
             out[name] = {"summary": p.summary, "tags": p.tags, "deprecated": p.deprecated,
                          "versions": [{"version": v, "yanked": p.releases[v].yanked,
                                        "host_api": p.releases[v].host_api,
                                        "dependencies": p.releases[v].dependencies}
                                       for v in versions]}
-        return {"registry": self.settings.registry_url, "plugins": out, "problem": None}
+        return {"registry": self.settings.registry_url, "plugins": out, "total": len(names),
+                "problem": None}
 
     def _installed(self, name: str) -> Conflict:
         current = self.manager.plugins[name].version

@@ -2,36 +2,40 @@
 
 Layout (consistent snapshots, so a reader never mixes files of two publications)::
 
-    metadata/1.root.json  metadata/root.json      root: the four roles' keys
-    metadata/N.targets.json                       every approved package + index.json
-    metadata/N.snapshot.json                      pins the targets version (and hash)
+    metadata/N.root.json  metadata/root.json      root: the four roles' keys
+    metadata/N.targets.json                       delegates plugins/* to 256 hashed bins
+    metadata/N.bins-XX.json                       each lists the plugin documents in it
+    metadata/N.snapshot.json                      pins targets and every bin's version
     metadata/timestamp.json                       pins the snapshot version (and hash)
-    targets/<sha256>.index.json                   the catalogue hosts resolve over
-    targets/packages/<name>/<sha256>.<file>       the packages
+    targets/plugins/<sha256>.<name>.json          one plugin's releases and keys
+    targets/packages/<name>/<sha256>.<file>       the packages (by the hash in the above)
+    targets/<sha256>.index.json                   a marker for hosts that read format 1
 
-Written in that order (targets files, targets, snapshot, timestamp last), so a host
-reading during a publication sees either the old index or the new one. Hosts read it
-with TUF's ngclient (plugin_host/host/registry_client.py), which refuses tampered files,
-rollbacks, expired metadata, mix-and-match and signatures by unknown keys.
+Each plugin's document is a TUF target, listed in the bin its name hashes to (TUF's
+succinct hash-bin delegation, as PEP 458 proposes for PyPI). A publication writes the
+changed documents, re-signs only their bins, then snapshot and timestamp (timestamp
+last), so a host reading meanwhile sees the old index or the new one, and a host
+refreshing downloads only what changed: timestamp.json when nothing did; snapshot, one
+bin and one document for one new release. Hosts read it with TUF's ngclient
+(plugin_host/host/registry_client.py), which refuses tampered files, rollbacks, expired
+metadata, mix-and-match and signatures by unknown keys; a package is checked against the
+length and hash its plugin's (verified) document gives.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import (
+    Delegations,
     Metadata,
     MetaFile,
     Root,
     Snapshot,
+    SuccinctRoles,
     TargetFile,
     Targets,
     Timestamp,
@@ -39,125 +43,17 @@ from tuf.api.metadata import (
 from tuf.api.serialization.json import JSONSerializer
 
 from ..errors import PluginHostError
-from ..package.index import INDEX_TARGET, IndexDocument
+from ..package.index import INDEX_TARGET, LEGACY_MARKER, plugin_target, target_key
+from .index_keys import ROLES, IndexKeys
 from .metrics import INDEX_EXPIRY
 from .storage import Storage
 
-ROLES = ("root", "targets", "snapshot", "timestamp")
-_SERIALIZER = JSONSerializer(compact=False)
+__all__ = ["BIN_BITS", "ROLES", "IndexKeys", "TufIndex", "target_key"]
 
-
-def target_key(target: str, sha256: str) -> str:
-    """Where a target's bytes are stored (hash-prefixed, as ngclient asks for them)."""
-    folder, _, base = target.rpartition("/")
-    return f"targets/{folder + '/' if folder else ''}{sha256}.{base}"
-
-
-class IndexKeys:
-    """One Ed25519 key per role, as PEM files (mode 0600) in a folder. Missing keys are
-    generated: right for development; in production create them once, keep the root
-    key offline, and give the registry only the online ones (docs/registry/operating.md)."""
-
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
-        self.signers: dict[str, CryptoSigner] = {}
-
-    def load(self, generate: bool = True, need_root: bool = True) -> IndexKeys:
-        """Read the role keys; ``generate`` the missing ones (a new index), or, with
-        ``need_root`` False, let ``root.pem`` be absent (kept offline: only creating the
-        index and rotating keys sign with it)."""
-        for role in ROLES:
-            path = self.folder / f"{role}.pem"
-            if not path.exists():
-                if role == "root" and not need_root and not generate:
-                    continue
-                if not generate:
-                    raise PluginHostError(f"tuf_keys_dir: {path} is missing",
-                                          code="invalid_settings", status=500)
-                self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-                pem = Ed25519PrivateKey.generate().private_bytes(
-                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption())
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(pem)
-            try:
-                key = serialization.load_pem_private_key(path.read_bytes(), None)
-                self.signers[role] = CryptoSigner(key)
-            except (ValueError, TypeError) as e:
-                raise PluginHostError(f"tuf_keys_dir: {path} is not a usable private key: {e}",
-                                      code="invalid_settings", status=500) from e
-        return self
-
-    def load_secret(self, reference: str) -> IndexKeys:
-        """The online keys from a secret holding ``{"targets": PEM, "snapshot": PEM,
-        "timestamp": PEM}`` (and ``root`` only where the index is first made): read into
-        memory, never written to disk."""
-        import json
-
-        from ..service.secrets import SecretError, resolve
-
-        try:
-            try:
-                pems = json.loads(resolve(reference))
-            except json.JSONDecodeError:
-                raise ValueError("the secret is not JSON (a JSON object of role → PEM)") \
-                    from None
-            if not isinstance(pems, dict):
-                raise ValueError("not a JSON object (role → PEM)")
-            for role in ROLES:
-                if role in pems:
-                    try:
-                        key = serialization.load_pem_private_key(pems[role].encode(), None)
-                    except (ValueError, TypeError, AttributeError) as e:
-                        raise ValueError(f"{role}: not a usable private key: {e}") from None
-                    self.signers[role] = CryptoSigner(key)
-        except (SecretError, ValueError, TypeError, AttributeError) as e:
-            raise PluginHostError(f"tuf_keys_secret: {e}", code="invalid_settings",
-                                  status=500) from None
-        missing = [r for r in ROLES[1:] if r not in self.signers]
-        if missing:
-            raise PluginHostError(f"tuf_keys_secret: no key for {', '.join(missing)} (a JSON "
-                                  "object of role → PEM)", code="invalid_settings", status=500)
-        return self
-
-    def keyid(self, role: str) -> str | None:
-        return self.signers[role].public_key.keyid if role in self.signers else None
-
-    def stage(self, roles: list[str]) -> dict[str, CryptoSigner]:
-        """New keys for ``roles``, written beside the current ones as ``ROLE.pem.new``
-        (0600) and not used until :meth:`adopt` (after the new root is stored)."""
-        staged = {}
-        for role in roles:
-            pem = Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption())
-            path = self.folder / f"{role}.pem.new"
-            path.unlink(missing_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(pem)
-                f.flush()
-                os.fsync(f.fileno())
-            staged[role] = CryptoSigner(serialization.load_pem_private_key(pem, None))
-        return staged
-
-    def staged_keyid(self, role: str) -> str | None:
-        path = self.folder / f"{role}.pem.new"
-        if not path.exists():
-            return None
-        return CryptoSigner(serialization.load_pem_private_key(path.read_bytes(), None)) \
-            .public_key.keyid
-
-    def adopt(self, role: str) -> None:
-        """The staged key becomes the role's key; the old one is kept as ROLE.pem.old
-        (delete it once no one needs it)."""
-        current, staged = self.folder / f"{role}.pem", self.folder / f"{role}.pem.new"
-        if current.exists():
-            os.replace(current, self.folder / f"{role}.pem.old")
-        os.replace(staged, current)
-        key = serialization.load_pem_private_key(current.read_bytes(), None)
-        self.signers[role] = CryptoSigner(key)
+#: 2**8 = 256 bins: about 200 plugins (~29 KiB) a bin at 50,000 plugins
+BIN_BITS = 8
+BIN_PREFIX = "bins"
+_SERIALIZER = JSONSerializer(compact=True)
 
 
 def _sha256(data: bytes) -> str:
@@ -256,29 +152,95 @@ class TufIndex:
                     code="invalid_settings", status=500)
         return root
 
-    def publish(self, catalogue: IndexDocument, packages: dict[str, tuple[int, str]]) -> int:
-        """Publish ``catalogue`` (index.json) and ``packages`` (target path → (length,
-        sha256), already stored under target_key) as a new targets/snapshot/timestamp.
-        Returns the new snapshot version."""
+    # ---- the bins ----------------------------------------------------------------
+
+    def succinct(self) -> SuccinctRoles:
+        """The hashed bins, delegated to the current targets key."""
+        return SuccinctRoles([self.keys.keyid("targets")], 1, BIN_BITS, BIN_PREFIX)
+
+    def bin(self, current: dict[str, Metadata], role: str) -> Metadata | None:
+        """The published metadata of bin ``role`` (None: not published yet)."""
+        snapshot = current.get("snapshot")
+        meta = snapshot.signed.meta.get(f"{role}.json") if snapshot else None
+        return self._load(f"metadata/{meta.version}.{role}.json") if meta else None
+
+    def _top(self, version: int) -> Metadata:
+        """Top-level targets: the marker for format-1 hosts, and the bins delegated."""
+        sha = _sha256(LEGACY_MARKER)
+        self.storage.put(target_key(INDEX_TARGET, sha), LEGACY_MARKER, "application/json")
+        key = self.keys.signers["targets"].public_key
+        targets = Targets(version=version, expires=self._expires("targets"))
+        targets.targets[INDEX_TARGET] = TargetFile(len(LEGACY_MARKER), {"sha256": sha},
+                                                   INDEX_TARGET)
+        targets.delegations = Delegations(keys={key.keyid: key},
+                                          succinct_roles=self.succinct())
+        return Metadata(targets)
+
+    def _current_format(self, top: Metadata | None) -> tuple[bool, bool]:
+        """(the published targets delegate to bins, and exactly as this registry would:
+        marker and key as now)."""
+        delegations = top.signed.delegations if top else None
+        succinct = delegations.succinct_roles if delegations else None
+        if succinct is None:
+            return False, False
+        marker = top.signed.targets.get(INDEX_TARGET)
+        same = (succinct.keyids == [self.keys.keyid("targets")]
+                and succinct.bit_length == BIN_BITS
+                and marker is not None and marker.hashes.get("sha256") == _sha256(LEGACY_MARKER))
+        return True, same
+
+    def publish(self, documents: dict[str, bytes | None], everything: bool = False
+                ) -> int | None:
+        """Publish plugin documents (name → its bytes; None: no longer listed). With
+        ``everything``, ``documents`` is the whole catalogue and any bin listing
+        otherwise is rewritten (start-up reconciliation). Only the bins that change are
+        signed again, then snapshot and timestamp. Returns the new snapshot version, or
+        None when the published index already said exactly this."""
         with self.lock:
             self.ensure_root()
-            current = self.current()
-            body = catalogue.to_json()
-            index_sha = _sha256(body)
-            self.storage.put(target_key(INDEX_TARGET, index_sha), body, "application/json")
-            targets = Targets(version=_next(current, "targets"), expires=self._expires("targets"))
-            for path, (length, sha) in sorted(packages.items()):
-                targets.targets[path] = TargetFile(length, {"sha256": sha}, path)
-            targets.targets[INDEX_TARGET] = TargetFile(len(body), {"sha256": index_sha},
-                                                       INDEX_TARGET)
-            return self._publish_targets(current, Metadata(targets))
+            changes = {plugin_target(name): body for name, body in documents.items()}
+            return self._write(self.current(), changes, everything=everything)
 
-    def _publish_targets(self, current: dict[str, Metadata], targets: Metadata) -> int:
-        targets.signed.expires = self._expires("targets")
-        data = self._put(f"metadata/{targets.signed.version}.targets.json", targets)
-        snapshot = Snapshot(version=_next(current, "snapshot"), expires=self._expires("snapshot"))
-        snapshot.meta["targets.json"] = MetaFile(targets.signed.version, len(data),
-                                                 {"sha256": _sha256(data)})
+    def _write(self, current: dict[str, Metadata], changes: dict[str, bytes | None],
+               everything: bool = False, resign: bool = False) -> int | None:
+        has_bins, same = self._current_format(current.get("targets"))
+        resign = resign or not same
+        succinct = self.succinct()
+        by_bin: dict[str, dict[str, bytes | None]] = {}
+        for path, body in changes.items():
+            by_bin.setdefault(succinct.get_role_for_target(path), {})[path] = body
+        meta = dict(current["snapshot"].signed.meta) if has_bins else {}
+        if resign:
+            top = self._top(_next(current, "targets"))
+            data = self._put(f"metadata/{top.signed.version}.targets.json", top)
+            meta["targets.json"] = MetaFile(top.signed.version, len(data),
+                                            {"sha256": _sha256(data)})
+        roles = list(succinct.get_roles()) if resign or everything else sorted(by_bin)
+        wrote = resign
+        for role in roles:
+            old = self.bin(current, role) if has_bins else None
+            before = dict(old.signed.targets) if old else {}
+            entries = {} if everything else dict(before)
+            for path, body in by_bin.get(role, {}).items():
+                if body is None:
+                    entries.pop(path, None)
+                    continue
+                sha = _sha256(body)
+                listed = before.get(path)
+                if listed is None or listed.hashes.get("sha256") != sha:
+                    self.storage.put(target_key(path, sha), body, "application/json")
+                entries[path] = TargetFile(len(body), {"sha256": sha}, path)
+            if not resign and old is not None and _hashes(entries) == _hashes(before):
+                continue
+            md = Metadata(Targets(version=old.signed.version + 1 if old else 1,
+                                  expires=self._expires("targets"), targets=entries))
+            self._put(f"metadata/{md.signed.version}.{role}.json", md)
+            meta[f"{role}.json"] = MetaFile(md.signed.version)
+            wrote = True
+        if not wrote:
+            return None
+        snapshot = Snapshot(version=_next(current, "snapshot"),
+                            expires=self._expires("snapshot"), meta=meta)
         return self._publish_snapshot(current, Metadata(snapshot))
 
     def _publish_snapshot(self, current: dict[str, Metadata], snapshot: Metadata) -> int:
@@ -331,9 +293,7 @@ class TufIndex:
                 self.keys.adopt(role)
             current = self.current()
             if "targets" in current:  # everything below root signed again, versions up
-                targets = current["targets"]
-                targets.signed.version += 1
-                self._publish_targets(current, targets)
+                self._write(current, {}, resign=True)
             return {"root_version": root.version, "root_sha256": _sha256(data),
                     "rotated": list(roles), "expires": root.expires.isoformat()}
 
@@ -350,11 +310,9 @@ class TufIndex:
                 left = current[role].signed.expires - now
                 return left < timedelta(days=self.expiry_days[role]) / 2
 
-            if stale("targets"):
-                targets = current["targets"]
-                targets.signed.version += 1
-                self._publish_targets(current, targets)
-                return ["targets", "snapshot", "timestamp"]
+            if stale("targets"):  # the bins too: none expires before it
+                self._write(current, {}, resign=True)
+                return ["targets", "bins", "snapshot", "timestamp"]
             if stale("snapshot"):
                 snapshot = current["snapshot"]
                 snapshot.signed.version += 1
@@ -381,6 +339,10 @@ class TufIndex:
                              "expires": md.signed.expires.isoformat()}
                       for role, md in current.items()},
         }
+
+
+def _hashes(targets: dict[str, TargetFile]) -> dict[str, str | None]:
+    return {path: t.hashes.get("sha256") for path, t in targets.items()}
 
 
 def _next(current: dict[str, Metadata], role: str) -> int:

@@ -39,14 +39,14 @@ class Marketplace:
                 raise NotFound(f"no release {name} {version}")
             r.yanked = yanked
             if r.state == "approved":
-                self.publisher.publish(s)
+                self.publisher.publish(s, [name])
             return release_view(r)
 
     def deprecate(self, caller: Caller, name: str, message: str | None) -> dict[str, Any]:
         with self.sessions.begin() as s:
             p = self._owned(s, caller, name)
             p.deprecated = message or None
-            self.publisher.publish(s)
+            self.publisher.publish(s, [name])
             return {"name": name, "deprecated": p.deprecated}
 
     def rate(self, caller: Caller, name: str, stars: int, text: str) -> dict[str, Any]:

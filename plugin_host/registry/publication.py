@@ -1,23 +1,23 @@
-"""Publishing the signed index: the index document (``index.json``) built from the
-approved releases, the package targets, and the TUF metadata over them, written to
-storage inside the transaction that changed the catalogue (if storage fails, the change
-is rolled back too)."""
+"""Publishing the signed index: a document per plugin (``plugins/<name>.json``) built from
+its approved releases, and the TUF metadata over them, written to storage inside the
+transaction that changed the catalogue (if storage fails, the change is rolled back
+too). A change publishes only the plugins it touched; start-up compares the whole
+catalogue with what is published and puts right any difference."""
 
 from __future__ import annotations
 
-import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import select, text
+from sqlalchemy import Text, select, text, type_coerce
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..package.index import INDEX_TARGET, IndexDocument, IndexPlugin, IndexRelease, package_target
+from ..package.index import FORMAT, package_target
 from .db import Account, PluginRecord, PublisherKey, Release
 from .index import TufIndex, target_key
-from .records import package_file
 from .settings import RegistrySettings
 from .storage import Storage, StorageError, open_index_storage, open_storage
 
@@ -73,28 +73,18 @@ class IndexPublisher:
 
     def start(self) -> None:
         """Move packages kept by older versions (files in data_dir/packages) into
-        storage, and make sure a signed index exists (an empty one on first start) so
-        hosts can read it from the beginning."""
-        moved = self._adopt_old_package_files()
-        copied = self._released_missing()
-        current = self.index.current()
+        storage, and make the signed index say what the database says (an empty index on
+        first start, so hosts can read it from the beginning; after an approval killed
+        between writing the index and committing, the index without it)."""
+        self._adopt_old_package_files()
+        self._released_missing()
         with self.sessions() as s:
-            stale = moved or copied or "timestamp" not in current or self._differs(s, current)
-            if stale:  # e.g. an approval killed after writing the index, before commit
-                self.publish(s)
+            republished = self.publish(s) is not None
         removed = self._remove_stray_files()
-        if stale or removed:
-            log.warning("index.reconciled", republished=bool(stale), removed=removed,
+        if republished or removed:
+            log.warning("index.reconciled", republished=republished, removed=removed,
                         reason="the index or stored files did not match the database")
         self.index.update_expiry_metric()
-
-    def _differs(self, s: Session, current: dict[str, Any]) -> bool:
-        """Does the published index.json say other than the database?"""
-        targets = current.get("targets")
-        listed = targets.signed.targets.get(INDEX_TARGET) if targets else None
-        doc, _ = self.document(s)
-        return listed is None or listed.hashes.get("sha256") != \
-            hashlib.sha256(doc.to_json()).hexdigest()
 
     def _remove_stray_files(self) -> list[str]:
         """Package files no release refers to (a publish killed between storing the file
@@ -143,37 +133,62 @@ class IndexPublisher:
         return {**self.index.status(), "url": self.settings.index_url}
 
     @staticmethod
-    def document(s: Session) -> tuple[IndexDocument, dict[str, tuple[int, str]]]:
-        """The index document and the package targets (path → (length, sha256)) of the
-        approved releases visible in session ``s``."""
-        owners = {a.id: a.name for a in s.scalars(select(Account))}
-        records = {p.name: p for p in s.scalars(select(PluginRecord))}
-        doc = IndexDocument()
-        packages: dict[str, tuple[int, str]] = {}
-        signers: set[str] = set()
-        for r in s.scalars(select(Release).where(Release.state == "approved")
-                           .order_by(Release.plugin, Release.version)):
-            p = records[r.plugin]
-            entry = doc.plugins.get(r.plugin)
-            if entry is None:
-                entry = doc.plugins[r.plugin] = IndexPlugin(
-                    summary=p.summary, tags=p.tags or [], deprecated=p.deprecated,
-                    publisher=owners.get(p.owner_id))
-            target = package_target(r.plugin, package_file(r))
-            entry.releases[r.version] = IndexRelease(
-                host_api=r.host_api, dependencies=r.dependencies, yanked=r.yanked,
-                sha256=r.sha256, size=r.size, signer=r.signer, target=target)
-            packages[target] = (r.size, r.sha256)
-            signers.add(r.signer)
-        doc.keys = {k.keyid: k.public_pem for k in s.scalars(
-            select(PublisherKey).where(PublisherKey.keyid.in_(signers)))}
-        return doc, packages
+    def documents(s: Session, names: list[str] | None = None) -> dict[str, bytes]:
+        """The document (bytes of a :class:`PluginDocument`, deterministic) of each
+        plugin with an approved release visible in session ``s`` (of ``names`` only,
+        when given). Built as plain data from plain rows: at 500,000 releases the
+        models and the ORM took three quarters of a registry's start."""
+        c = s.connection()
+        owners = dict(c.execute(select(Account.id, Account.name)).all())
+        plugins = select(PluginRecord.name, PluginRecord.summary, PluginRecord.tags,
+                         PluginRecord.deprecated, PluginRecord.owner_id)
+        rows = select(Release.plugin, Release.version, Release.host_api,
+                      type_coerce(Release.dependencies, Text), Release.yanked,
+                      Release.sha256, Release.size, Release.signer, Release.path) \
+            .where(Release.state == "approved")
+        if names is not None:
+            plugins = plugins.where(PluginRecord.name.in_(names))
+            rows = rows.where(Release.plugin.in_(names))
+        records = {r.name: r for r in c.execute(plugins)}
+        docs: dict[str, dict[str, Any]] = {}
+        signers: dict[str, set[str]] = {}
+        for plugin, version, host_api, deps, yanked, sha, size, signer, path in c.execute(rows):
+            doc = docs.get(plugin)
+            if doc is None:
+                p = records[plugin]
+                doc = docs[plugin] = {
+                    "format": FORMAT, "name": plugin, "summary": p.summary,
+                    "tags": _json(p.tags) or [], "deprecated": p.deprecated,
+                    "publisher": owners.get(p.owner_id), "releases": {}, "keys": {}}
+            doc["releases"][version] = {
+                "host_api": host_api, "dependencies": _json(deps) or {},
+                "yanked": bool(yanked), "sha256": sha, "size": size, "signer": signer,
+                "target": package_target(plugin, path.rsplit("/", 1)[-1].split(".", 1)[1])}
+            signers.setdefault(signer, set()).add(plugin)
+        for keyid, pem in c.execute(select(PublisherKey.keyid, PublisherKey.public_pem)
+                                    .where(PublisherKey.keyid.in_(list(signers)))):
+            for name in signers[keyid]:
+                docs[name]["keys"][keyid] = pem
+        return {name: json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+                for name, doc in docs.items()}
 
-    def publish(self, s: Session) -> None:
-        """Publish the index from session ``s`` (inside its transaction)."""
+    def publish(self, s: Session, names: list[str] | None = None) -> int | None:
+        """Publish the documents of plugins ``names`` (every plugin when None: the
+        whole catalogue compared with the published index) from session ``s``, inside its
+        transaction. Returns the new snapshot version (None: nothing differed)."""
         if s.bind.dialect.name == "postgresql":
             s.execute(text(f"SELECT pg_advisory_xact_lock({PUBLISH_LOCK})"))
         s.flush()
-        doc, packages = self.document(s)
-        self.index.publish(doc, packages)
+        bodies: dict[str, bytes | None] = dict(self.documents(s, names))
+        for name in names or ():
+            bodies.setdefault(name, None)  # nothing approved any more: not listed
+        version = self.index.publish(bodies, everything=names is None)
         self.index.update_expiry_metric()
+        return version
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as read without its type (text on SQLite, parsed on PostgreSQL)."""
+    if isinstance(value, str):
+        return {} if value == "{}" else json.loads(value)
+    return value

@@ -147,7 +147,7 @@ class Publishing:
                 m = manifest_of(release)
                 plugin.summary, plugin.tags = m.plugin.summary, list(m.plugin.tags)
                 self.publisher.release_package(release.path)
-                self.publisher.publish(s)
+                self.publisher.publish(s, [name])
             REVIEWS.labels(release.state).inc()
             return release_view(release)
 

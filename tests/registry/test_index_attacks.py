@@ -1,6 +1,8 @@
-"""The host refuses a compromised or stale index: a tampered package, rollback of the
-timestamp or the snapshot, expired metadata (freeze), targets metadata from another
-snapshot (mix-and-match), and metadata signed by a key root does not trust.
+"""The host refuses a compromised or stale index: a tampered package or plugin document,
+rollback of the timestamp or the snapshot, expired metadata (freeze), a bin from another
+snapshot (mix-and-match), metadata signed by a key root does not trust, a bin signed by
+other than the key targets delegates the bins to (stolen snapshot and timestamp keys
+cannot add a plugin), and an index of the format before (in words).
 
 Each attack is made on the real storage folder a static file server hands to a real
 host; the attacker's metadata is made with TUF's own Metadata API (and, where the attack
@@ -10,6 +12,7 @@ is installed, and once the storage is restored the same host installs normally.
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,6 +57,51 @@ class Index:
         md.signatures.clear()
         md.sign(signer)
         (self.meta / name).write_bytes(md.to_bytes(JSONSerializer(compact=False)))
+
+    def snapshot(self) -> Metadata:
+        return self.load(f"{self.load('timestamp.json').signed.snapshot_meta.version}"
+                         ".snapshot.json")
+
+    def bin_of(self, plugin: str) -> tuple[str, Metadata]:
+        """The bin listing ``plugin``'s document, as published now."""
+        path = f"plugins/{plugin}.json"
+        for name, meta in self.snapshot().signed.meta.items():
+            if name.startswith("bins-"):
+                md = self.load(f"{meta.version}.{name}")
+                if path in md.signed.targets:
+                    return name.removesuffix(".json"), md
+        raise AssertionError(f"no bin lists {path}")
+
+    def document(self, plugin: str) -> dict:
+        _, md = self.bin_of(plugin)
+        info = md.signed.targets[f"plugins/{plugin}.json"]
+        return json.loads((self.storage / "targets" / "plugins" /
+                           f"{info.hashes['sha256']}.{plugin}.json").read_bytes())
+
+    def republish(self, plugin: str, doc: dict, bin_signer: CryptoSigner | None = None
+                  ) -> None:
+        """What an attacker with the online keys does: a new document for ``plugin``,
+        its bin, snapshot and timestamp signed again (the bin with ``bin_signer``)."""
+        from tuf.api.metadata import MetaFile, TargetFile
+
+        body = json.dumps(doc).encode()
+        path = f"plugins/{plugin}.json"
+        info = TargetFile.from_data(path, body)
+        (self.storage / "targets" / "plugins" /
+         f"{info.hashes['sha256']}.{plugin}.json").write_bytes(body)
+        role, md = self.bin_of(plugin)
+        md.signed.targets[path] = info
+        md.signed.version += 1
+        self.write(f"{md.signed.version}.{role}.json", md, bin_signer or self.signer("targets"))
+        snapshot = self.snapshot()
+        snapshot.signed.version += 1
+        snapshot.signed.meta[f"{role}.json"] = MetaFile(md.signed.version)
+        self.write(f"{snapshot.signed.version}.snapshot.json", snapshot,
+                   self.signer("snapshot"))
+        ts = self.load("timestamp.json")
+        ts.signed.version += 1
+        ts.signed.snapshot_meta = MetaFile(snapshot.signed.version)
+        self.write("timestamp.json", ts, self.signer("timestamp"))
 
 
 @pytest.fixture
@@ -150,16 +198,70 @@ def test_expired_metadata_is_refused(setup):
     assert install(host).status_code == 201
 
 
-def test_targets_from_another_snapshot_are_refused(setup):
-    """Mix-and-match: the targets file the snapshot names is swapped for an older one."""
+def test_tampered_plugin_document_is_refused(setup):
+    """A mirror edits hello-world's document (a dependency dropped, say): same length."""
     index, _, new_host, _ = setup
     host = new_host()
-    snapshot = index.load("timestamp.json").signed.snapshot_meta.version
-    version = index.load(f"{snapshot}.snapshot.json").signed.meta["targets.json"].version
-    shutil.copy(index.meta / f"{version - 1}.targets.json", index.meta / f"{version}.targets.json")
-    refused(host, install(host), "does not match the signed index")
+    _, md = index.bin_of("hello-world")
+    sha = md.signed.targets["plugins/hello-world.json"].hashes["sha256"]
+    doc = index.storage / "targets" / "plugins" / f"{sha}.hello-world.json"
+    doc.write_bytes(doc.read_bytes().replace(b'"yanked":false', b'"yanked":true '))
+    refused(host, install(host), "does not match the signed index (tampered")
     index.restore()
     assert install(host).status_code == 201
+
+
+def test_a_bin_from_another_snapshot_is_refused(setup):
+    """Mix-and-match: the bin the snapshot names is swapped for an older version of it
+    (one that still lists an older document)."""
+    index, _, new_host, _ = setup
+    host = new_host()
+    index.republish("hello-world", {**index.document("hello-world"), "summary": "v2"})
+    role, md = index.bin_of("hello-world")
+    shutil.copy(index.meta / f"{md.signed.version - 1}.{role}.json",
+                index.meta / f"{md.signed.version}.{role}.json")
+    refused(host, install(host), "went back in time")
+    index.restore()  # the host has seen the attacker's (validly signed) newer timestamp
+    assert install(new_host()).status_code == 201
+
+
+def test_stolen_snapshot_and_timestamp_keys_cannot_add_a_release(setup):
+    """The attacker holds the snapshot and timestamp keys, not the targets key that the
+    bins are delegated to: a bin they sign is refused, and so nothing from it is read."""
+    index, _, new_host, _ = setup
+    host = new_host()
+    doc = index.document("hello-world")
+    doc["releases"]["1.9.0"] = {**doc["releases"]["1.0.0"], "host_api": "*"}
+    index.republish("hello-world", doc, bin_signer=CryptoSigner.generate_ed25519())
+    refused(host, install(host), "not signed by the keys this host trusts")
+    index.restore()  # the host has seen the attacker's (validly signed) newer timestamp
+    assert install(new_host()).status_code == 201
+
+
+def test_an_index_of_the_format_before_is_refused_in_words(setup):
+    """A host reading a registry of the previous release (one index.json of format 1,
+    no bins) says so, rather than finding nothing to install."""
+    from tuf.api.metadata import MetaFile, TargetFile, Targets
+
+    index, _, new_host, _ = setup
+    host = new_host()
+    body = json.dumps({"format": 1, "plugins": {}, "keys": {}}).encode()
+    info = TargetFile.from_data("index.json", body)
+    (index.storage / "targets" / f"{info.hashes['sha256']}.index.json").write_bytes(body)
+    old = index.load(f"{index.snapshot().signed.meta['targets.json'].version}.targets.json")
+    targets = Metadata(Targets(version=old.signed.version + 1, expires=old.signed.expires,
+                               targets={"index.json": info}))
+    index.write(f"{targets.signed.version}.targets.json", targets, index.signer("targets"))
+    snapshot = index.snapshot()
+    snapshot.signed.version += 1
+    snapshot.signed.meta = {"targets.json": MetaFile(targets.signed.version)}
+    index.write(f"{snapshot.signed.version}.snapshot.json", snapshot, index.signer("snapshot"))
+    ts = index.load("timestamp.json")
+    ts.signed.version += 1
+    ts.signed.snapshot_meta = MetaFile(snapshot.signed.version)
+    index.write("timestamp.json", ts, index.signer("timestamp"))
+    refused(host, install(host), "the registry publishes index format 1 (one index.json")
+    assert "upgrade the registry" in install(host).json()["error"]["message"]
 
 
 def test_metadata_signed_by_an_unknown_key_is_refused(setup):
@@ -178,8 +280,6 @@ def test_a_package_signed_by_a_locally_trusted_key_is_not_the_publishers(setup, 
     """With the registry's online keys stolen, the attacker swaps a package for one signed
     by a key the host trusts for uploads: the index names the publisher's key, and only
     that key counts for a package from the index."""
-    from tuf.api.metadata import TargetFile
-
     index, _, new_host, _ = setup
     host = new_host()  # trusts keys["pub"] (the publisher's) for uploads
     evil = variant(tmp_path / "evil", "hello-world", "1.0.0", key=keys["other_key"])
@@ -187,28 +287,15 @@ def test_a_package_signed_by_a_locally_trusted_key_is_not_the_publishers(setup, 
     host.stop()
     host.extra_args += ["--trusted-key", str(host2_key)]  # trusted locally, not publisher
     host.start()
-    snapshot_v = index.load("timestamp.json").signed.snapshot_meta.version
-    targets_v = index.load(f"{snapshot_v}.snapshot.json").signed.meta["targets.json"].version
-    targets = index.load(f"{targets_v}.targets.json")
-    path = next(p for p in targets.signed.targets if p.startswith("packages/hello-world/"))
-    new = TargetFile.from_data(path, evil)
+    import hashlib
+
+    doc = index.document("hello-world")
+    release = doc["releases"]["1.0.0"]
+    sha = hashlib.sha256(evil).hexdigest()
     (index.storage / "targets" / "packages" / "hello-world" /
-     f"{new.hashes['sha256']}.{path.rsplit('/', 1)[1]}").write_bytes(evil)
-    targets.signed.targets[path] = new
-    targets.signed.version += 1
-    index.write(f"{targets.signed.version}.targets.json", targets, index.signer("targets"))
-    snapshot = index.load(f"{snapshot_v}.snapshot.json")
-    snapshot.signed.version += 1
-    snapshot.signed.meta["targets.json"].version = targets.signed.version
-    snapshot.signed.meta["targets.json"].length = None
-    snapshot.signed.meta["targets.json"].hashes = None
-    index.write(f"{snapshot.signed.version}.snapshot.json", snapshot, index.signer("snapshot"))
-    ts = index.load("timestamp.json")
-    ts.signed.version += 1
-    ts.signed.snapshot_meta.version = snapshot.signed.version
-    ts.signed.snapshot_meta.length = None
-    ts.signed.snapshot_meta.hashes = None
-    index.write("timestamp.json", ts, index.signer("timestamp"))
+     f"{sha}.{release['target'].rsplit('/', 1)[1]}").write_bytes(evil)
+    release.update(sha256=sha, size=len(evil))
+    index.republish("hello-world", doc)
     r = install(host)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "untrusted_package"

@@ -66,6 +66,13 @@ def test_install_from_the_signed_index_with_the_registry_stopped(
     r = host.client.get("/plugins/hello-world/api/greet/Ada")
     assert r.status_code == 200, r.text
 
+    # browsing what the index offers: by part of the name, at most `limit` of them
+    offered = host.admin.get("/admin/registry", params={"q": "marc", "limit": 5}).json()
+    assert offered["total"] == 1 and list(offered["plugins"]) == ["marc-utils"], offered
+    assert offered["plugins"]["marc-utils"]["versions"][0]["version"] == "2.1.0"
+    first = host.admin.get("/admin/registry", params={"limit": 1}).json()
+    assert first["total"] == len(CHAIN) and list(first["plugins"]) == ["base-lib"], first
+
     # installing again upgrades to what the range selects: here it already runs it;
     # a range nothing satisfies is explained
     r = host.admin.post("/admin/plugins", json={"name": "hello-world", "range": "^1"})

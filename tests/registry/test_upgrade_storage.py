@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from plugin_host.package.archive import read_package
+from plugin_host.package.index import PluginDocument
 from plugin_host.registry.db import MIGRATIONS, Account, PluginRecord, Release
 from plugin_host.registry.services import RegistryServices
 from plugin_host.registry.settings import RegistrySettings
@@ -35,7 +36,9 @@ def test_old_package_files_move_into_storage_and_the_index(tmp_path, packages):
     assert downloaded == data
     stored = tmp_path / "storage" / "targets" / "packages" / "hello-world"
     assert [p.name for p in stored.iterdir()] == [f"{pkg.sha256}.{pkg.filename}"]
-    index = next((tmp_path / "storage" / "targets").glob("*.index.json"))
-    listed = json.loads(index.read_text())["plugins"]["hello-world"]["releases"]["1.0.0"]
+    doc = next((tmp_path / "storage" / "targets" / "plugins").glob("*.hello-world.json"))
+    listed = json.loads(doc.read_text())["releases"]["1.0.0"]
+    parsed = PluginDocument.from_json(doc.read_bytes(), "hello-world")  # as a host reads it
+    assert parsed.summary == "hi" and parsed.publisher == "pub"
     assert listed["target"] == f"packages/hello-world/{pkg.filename}"
     engine.dispose()

@@ -28,15 +28,23 @@ class FolderFetcher(FetcherInterface):
 
 
 def read_index(storage: Path, trusted_root: bytes) -> dict:
-    """index.json as the signed metadata in ``storage`` vouches for it (raises a TUF
-    error if anything does not verify)."""
+    """The catalogue as the signed metadata in ``storage`` vouches for it, shaped as
+    ``{"plugins": {name: its document}}``: every bin walked, every plugin document
+    downloaded and checked (raises a TUF error if anything does not verify)."""
     work = Path(tempfile.mkdtemp(prefix="tuf-reader-"))
     try:
         updater = Updater(str(work), f"{BASE}metadata/", str(work), f"{BASE}targets/",
                           fetcher=FolderFetcher(storage), bootstrap=trusted_root)
         updater.refresh()
-        info = updater.get_targetinfo("index.json")
-        assert info is not None, "the targets metadata lists no index.json"
-        return json.loads(Path(updater.download_target(info)).read_bytes())
+        marker = updater.get_targetinfo("index.json")
+        assert marker is not None, "the targets metadata lists no index.json marker"
+        succinct = updater._trusted_set.targets.delegations.succinct_roles
+        plugins = {}
+        for role in succinct.get_roles():
+            for path in updater._load_targets(role, "targets").targets:
+                info = updater.get_targetinfo(path)
+                doc = json.loads(Path(updater.download_target(info)).read_bytes())
+                plugins[doc["name"]] = doc
+        return {"plugins": plugins}
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -71,11 +71,16 @@ async def sandbox_report(host: Services) -> dict[str, Any]:
 
 
 @router.get("/registry", **answers(M.RegistryCatalogue))
-async def registry_catalogue(host: Services) -> dict[str, Any]:
+async def registry_catalogue(
+        host: Services,
+        q: Annotated[str, Query(max_length=63, description="part of the plugin name")] = "",
+        limit: Annotated[int, Query(ge=1, le=1000, description="at most this many")] = 200,
+) -> dict[str, Any]:
     """What the registry's signed index offers to install or upgrade to (verified as an
-    install is): each plugin's summary, tags, deprecation and versions, newest first
-    (``problem`` says why there is nothing: no registry configured)."""
-    return await host.registry.available()
+    install is): the plugins whose name contains ``q``, the first ``limit`` by name, each
+    with its summary, tags, deprecation and versions, newest first (``total``: how many
+    matched; ``problem`` says why there is nothing: no registry configured)."""
+    return await host.registry.available(q, limit)
 
 
 @router.get("/plugins/{name}", **answers(M.PluginDetail))

@@ -129,16 +129,18 @@ class SandboxReport(Answer):
 
 
 class RegistryCatalogue(Answer):
-    """What the registry's signed index offers (``problem``: why there is nothing)."""
+    """What the registry's signed index offers: the plugins matching ``q``, at most
+    ``limit`` of them (``total``: how many matched; ``problem``: why there is nothing)."""
 
     model_config = example(
         {"registry": "https://registry.example.org", "plugins": {"book-notes": {
             "summary": "Staff notes on records", "tags": ["staff"], "deprecated": None,
-            "versions": ["1.1.0", "1.0.0"]}}, "problem": None},
-        {"registry": None, "plugins": {}, "problem": "this host has no registry: set "
-                                                     "registry_url and registry_root"})
+            "versions": ["1.1.0", "1.0.0"]}}, "total": 1, "problem": None},
+        {"registry": None, "plugins": {}, "total": 0,
+         "problem": "this host has no registry: set registry_url and registry_root"})
     registry: str | None
     plugins: dict[str, dict[str, Any]]
+    total: int = Field(0, description="plugins whose name matched, shown or not")
     problem: str | None = None
 
 
