@@ -122,12 +122,14 @@ class RegistryInstalls:
                                                         release.signer)))
         return fetched
 
-    async def available(self, q: str = "", limit: int = 200) -> dict[str, Any]:
+    async def available(self, q: str = "", limit: int = 200, name: str | None = None
+                        ) -> dict[str, Any]:
         """What the registry's signed index offers (verified through TUF like an
         install): the plugins whose name contains ``q``, the first ``limit`` by name, each
         with its summary, tags, deprecation and versions, newest first; ``total`` says
-        how many matched. With no registry configured: nothing, and ``problem`` says
-        what to set."""
+        how many matched. With ``name``, that plugin alone (one document read, no walk of
+        the bins). With no registry configured: nothing, and ``problem`` says what to
+        set."""
         if self.client is None:
             return {"registry": None, "plugins": {}, "total": 0,
                     "problem": "this host has no registry: set registry_url and "
@@ -136,6 +138,9 @@ class RegistryInstalls:
 
         def read() -> tuple[list[str], dict[str, Any]]:
             session = self.client.open()
+            if name is not None:
+                doc = session.index.document(name)
+                return ([name] if doc else []), {name: doc}
             names = [n for n in self.client.listing(session.updater) if q in n]
             return names, {n: session.index.document(n) for n in names[:limit]}
 

@@ -72,6 +72,12 @@ def test_install_from_the_signed_index_with_the_registry_stopped(
     assert offered["plugins"]["marc-utils"]["versions"][0]["version"] == "2.1.0"
     first = host.admin.get("/admin/registry", params={"limit": 1}).json()
     assert first["total"] == len(CHAIN) and list(first["plugins"]) == ["base-lib"], first
+    one = host.admin.get("/admin/registry", params={"name": "marc-utils"}).json()
+    assert list(one["plugins"]) == ["marc-utils"] and one["total"] == 1, one
+    none = host.admin.get("/admin/registry", params={"name": "no-such-plugin"}).json()
+    assert none["plugins"] == {} and none["total"] == 0, none
+    bad = host.admin.get("/admin/registry", params={"name": "../x"})
+    assert bad.status_code == 422 and "name" in bad.text, bad.text
 
     # installing again upgrades to what the range selects: here it already runs it;
     # a range nothing satisfies is explained

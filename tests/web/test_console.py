@@ -71,6 +71,15 @@ def test_sign_in_and_install_by_name_with_the_keyboard_only(browser_page, host):
     p.keyboard.press("Enter")
     p.get_by_role("heading", level=1, name="Plugins on this host").wait_for()
     p.get_by_text("No plugin is installed yet.").wait_for()
+    # the names offered follow what is typed (the host asks the index for matches)
+    offered = p.locator("#registry-names option")
+    offered.first.wait_for(state="attached")
+    assert offered.count() == 1
+    p.get_by_label("Plugin", exact=True).press_sequentially("zzz")
+    offered.first.wait_for(state="detached")  # no name contains zzz
+    for _ in "zzz":
+        p.keyboard.press("Backspace")
+    offered.first.wait_for(state="attached")
     p.get_by_label("Plugin", exact=True).focus()
     p.keyboard.type(DEMO)
     p.keyboard.press("Tab")

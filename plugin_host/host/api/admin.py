@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ...errors import Forbidden, NotFound, PluginHostError, Unauthorized
 from ...identity.audit import audit_detail, client_address, set_actor
 from ...identity.metrics import REFUSED
+from ...manifest import NAME_RE
 from ...service.http import PACKAGE_BODY, answers, error_responses, json_body, package_body
 from ..views import describe, secrets_status
 from . import Services
@@ -75,12 +76,15 @@ async def registry_catalogue(
         host: Services,
         q: Annotated[str, Query(max_length=63, description="part of the plugin name")] = "",
         limit: Annotated[int, Query(ge=1, le=1000, description="at most this many")] = 200,
+        name: Annotated[str | None, Query(pattern=NAME_RE,
+                                          description="this plugin alone")] = None,
 ) -> dict[str, Any]:
     """What the registry's signed index offers to install or upgrade to (verified as an
     install is): the plugins whose name contains ``q``, the first ``limit`` by name, each
     with its summary, tags, deprecation and versions, newest first (``total``: how many
-    matched; ``problem`` says why there is nothing: no registry configured)."""
-    return await host.registry.available(q, limit)
+    matched; ``problem`` says why there is nothing: no registry configured). With
+    ``name``, that plugin alone (what a plugin's page asks: one document read)."""
+    return await host.registry.available(q, limit, name)
 
 
 @router.get("/plugins/{name}", **answers(M.PluginDetail))

@@ -27,7 +27,7 @@ function Versions({ p, onChange }: { p: PluginDetail; onChange: (msg: string) =>
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    offered().then((r) => {
+    offered({ name: p.name }).then((r) => {
       const vs = (r.plugins[p.name]?.versions ?? []).filter((v) => !v.yanked && v.version !== p.version).map((v) => v.version);
       setVersions(vs);
       setChoice(vs[0] ?? "");

@@ -17,9 +17,18 @@ function Install({ installed, onDone }: { installed: Set<string>; onDone: (msg: 
   const [note, setNote] = useState<string | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
+  const [typed, setTyped] = useState("");
+  const [more, setMore] = useState(0);
   useEffect(() => {
-    offered().then((r) => setCatalogue(r.plugins), (e: ApiError) => setNote(e.message));
-  }, []);
+    // the registry may hold thousands: ask for the names containing what is typed
+    const t = setTimeout(() => {
+      offered({ q: typed.trim() }).then((r) => {
+        setCatalogue(r.plugins);
+        setMore(r.total - Object.keys(r.plugins).length);
+      }, (e: ApiError) => setNote(e.message));
+    }, typed ? 250 : 0);
+    return () => clearTimeout(t);
+  }, [typed]);
   const names = Object.keys(catalogue ?? {}).filter((n) => !installed.has(n));
   return (
     <Card className="mb-6">
@@ -45,11 +54,12 @@ function Install({ installed, onDone }: { installed: Set<string>; onDone: (msg: 
         }}
       >
         <Field label="Plugin" error={error?.about("name")}>
-          {(p) => <input {...p} name="name" list="registry-names" required autoComplete="off" className={controlClass} />}
+          {(p) => <input {...p} name="name" list="registry-names" required autoComplete="off" className={controlClass} onChange={(e) => setTyped(e.currentTarget.value)} />}
         </Field>
         <datalist id="registry-names">
           {names.map((n) => <option key={n} value={n}>{catalogue![n].summary}</option>)}
         </datalist>
+        {more > 0 && <p className="text-xs text-muted-foreground sm:col-span-3">{more} more match: type more of the name.</p>}
         <Field label="Version range" error={error?.about("range")}>
           {(p) => <input {...p} name="range" defaultValue="*" className={controlClass} />}
         </Field>

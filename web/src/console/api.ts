@@ -60,9 +60,13 @@ const at = (name: string) => `/admin/plugins/${encodeURIComponent(name)}`;
 
 export const plugins = () => get<{ plugins: Plugin[] }>("/admin/plugins");
 export const plugin = (name: string) => get<PluginDetail>(at(name));
-/** What the registry offers; throws with the host's words when it has none. */
-export const offered = async () => {
-  const r = await get<{ registry: string | null; plugins: Record<string, Offered>; problem: string | null }>("/admin/registry");
+/** What the registry offers (names containing `q`, or the plugin `name` alone); throws
+ * with the host's words when it has none. */
+export const offered = async (query: { q?: string; name?: string } = {}) => {
+  const params = new URLSearchParams(Object.entries(query).filter(([, v]) => v) as [string, string][]);
+  const r = await get<{ registry: string | null; plugins: Record<string, Offered>; total: number; problem: string | null }>(
+    `/admin/registry${params.toString() ? `?${params}` : ""}`,
+  );
   if (r.problem) throw new ApiError(200, "registry_not_configured", r.problem);
   return r;
 };
