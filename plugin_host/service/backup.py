@@ -265,14 +265,30 @@ def verify(path: Path) -> dict:
                 seen.add(member.name)
             missing = sorted(set(files) - seen)
             if missing:
+                # a damaged header ends a tar early, silently: say which it is
+                why = "damaged" if not _stream_intact(path) else "incomplete"
                 raise BackupError(f"{path.name}: missing {', '.join(missing[:3])}: the "
-                                  "archive is incomplete")
+                                  f"archive is {why}")
     except (tarfile.TarError, EOFError, OSError, ValueError, KeyError) as e:
         raise BackupError(f"{path.name}: cannot be read ({e}): the archive is damaged") from None
     if manifest.get("format") != FORMAT or manifest.get("service") not in SERVICES:
         raise BackupError(f"{path.name}: format {manifest.get('format')!r} of service "
                           f"{manifest.get('service')!r} is not one this release reads")
     return manifest
+
+
+def _stream_intact(path: Path) -> bool:
+    """Does the whole gzip stream decompress, its checksum matching?"""
+    import gzip
+    import zlib
+
+    try:
+        with gzip.open(path, "rb") as f:
+            while f.read(1 << 20):
+                pass
+    except (OSError, EOFError, zlib.error):
+        return False
+    return True
 
 
 def _extract(path: Path, into: Path) -> None:
