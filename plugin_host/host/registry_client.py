@@ -204,9 +204,7 @@ class RegistryClient:
         """Refresh the metadata once; read plugin documents and packages of that view."""
         updater = self._updater()
         self._check_format(updater)
-        session = Session(self, updater, RegistryIndex(lambda name: None))
-        session.index.load = session.document
-        return session
+        return Session(self, updater)
 
     def listing(self, updater: Updater) -> list[str]:
         """Every plugin name in the bins (each bin downloaded only when it changed since
@@ -230,7 +228,10 @@ class RegistryClient:
 class Session:
     client: RegistryClient
     updater: Updater
-    index: RegistryIndex
+    index: RegistryIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.index = RegistryIndex(self.document)
 
     def document(self, name: str) -> PluginDocument | None:
         """``name``'s verified document (None: the registry has no such plugin)."""

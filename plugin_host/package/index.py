@@ -2,8 +2,9 @@
 with its approved releases and the publisher keys that signed them, which the registry
 writes as TUF targets (listed in hashed bins) and a host resolves over.
 
-One typed definition for both sides: the registry builds a :class:`PluginDocument` and
-serialises it with :meth:`PluginDocument.to_json`; a host parses what TUF verified with
+One definition for both sides: :class:`PluginDocument` is the shape; the registry writes
+plain data of that shape with :func:`document_bytes` (built from rows, no models: a
+start over 500,000 releases), and a host parses what TUF verified with
 :meth:`PluginDocument.from_json`.
 
 Format 1 was a single ``index.json`` with every plugin. The registry still lists an
@@ -49,6 +50,12 @@ def plugin_target(name: str) -> str:
     return f"plugins/{name}.json"
 
 
+def document_bytes(doc: dict[str, Any]) -> bytes:
+    """A plugin document's bytes: deterministic, so the same plugin always hashes the
+    same (start-up compares them with the published ones)."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
 def _refused(message: str) -> PluginHostError:
     return PluginHostError(message, code="index_verification_failed", status=502)
 
@@ -78,11 +85,6 @@ class PluginDocument(BaseModel):
     releases: dict[str, IndexRelease] = Field(default_factory=dict)
     keys: dict[str, str] = Field(default_factory=dict)
 
-    def to_json(self) -> bytes:
-        """Deterministic bytes: the same plugin always hashes the same."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True,
-                          separators=(",", ":")).encode()
-
     @classmethod
     def from_json(cls, raw: bytes, name: str) -> PluginDocument:
         """The document TUF verified for ``name``; refused in words if it is not one,
@@ -104,6 +106,3 @@ class PluginDocument(BaseModel):
         if doc.name != name:
             raise _refused(f"{where} describes {doc.name!r}, not {name!r}")
         return doc
-
-    def as_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")

@@ -54,6 +54,7 @@ __all__ = ["BIN_BITS", "ROLES", "IndexKeys", "TufIndex", "target_key"]
 BIN_BITS = 8
 BIN_PREFIX = "bins"
 _SERIALIZER = JSONSerializer(compact=True)
+_MARKER_SHA256 = hashlib.sha256(LEGACY_MARKER).hexdigest()
 
 
 def _sha256(data: bytes) -> str:
@@ -166,7 +167,7 @@ class TufIndex:
 
     def _top(self, version: int) -> Metadata:
         """Top-level targets: the marker for format-1 hosts, and the bins delegated."""
-        sha = _sha256(LEGACY_MARKER)
+        sha = _MARKER_SHA256
         self.storage.put(target_key(INDEX_TARGET, sha), LEGACY_MARKER, "application/json")
         key = self.keys.signers["targets"].public_key
         targets = Targets(version=version, expires=self._expires("targets"))
@@ -186,7 +187,7 @@ class TufIndex:
         marker = top.signed.targets.get(INDEX_TARGET)
         same = (succinct.keyids == [self.keys.keyid("targets")]
                 and succinct.bit_length == BIN_BITS
-                and marker is not None and marker.hashes.get("sha256") == _sha256(LEGACY_MARKER))
+                and marker is not None and marker.hashes.get("sha256") == _MARKER_SHA256)
         return True, same
 
     def publish(self, documents: dict[str, bytes | None], everything: bool = False

@@ -15,9 +15,10 @@ import structlog
 from sqlalchemy import Text, select, text, type_coerce
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..package.index import FORMAT, package_target
+from ..package.index import FORMAT, document_bytes, package_target
 from .db import Account, PluginRecord, PublisherKey, Release
 from .index import TufIndex, target_key
+from .records import stored_file
 from .settings import RegistrySettings
 from .storage import Storage, StorageError, open_index_storage, open_storage
 
@@ -134,7 +135,7 @@ class IndexPublisher:
 
     @staticmethod
     def documents(s: Session, names: list[str] | None = None) -> dict[str, bytes]:
-        """The document (bytes of a :class:`PluginDocument`, deterministic) of each
+        """The document (:func:`document_bytes` of a :class:`PluginDocument`) of each
         plugin with an approved release visible in session ``s`` (of ``names`` only,
         when given). Built as plain data from plain rows: at 500,000 releases the
         models and the ORM took three quarters of a registry's start."""
@@ -163,14 +164,13 @@ class IndexPublisher:
             doc["releases"][version] = {
                 "host_api": host_api, "dependencies": _json(deps) or {},
                 "yanked": bool(yanked), "sha256": sha, "size": size, "signer": signer,
-                "target": package_target(plugin, path.rsplit("/", 1)[-1].split(".", 1)[1])}
+                "target": package_target(plugin, stored_file(path))}
             signers.setdefault(signer, set()).add(plugin)
         for keyid, pem in c.execute(select(PublisherKey.keyid, PublisherKey.public_pem)
                                     .where(PublisherKey.keyid.in_(list(signers)))):
             for name in signers[keyid]:
                 docs[name]["keys"][keyid] = pem
-        return {name: json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-                for name, doc in docs.items()}
+        return {name: document_bytes(doc) for name, doc in docs.items()}
 
     def publish(self, s: Session, names: list[str] | None = None) -> int | None:
         """Publish the documents of plugins ``names`` (every plugin when None: the

@@ -22,7 +22,12 @@ def valid_range(text: str) -> bool:
 
 def package_file(r: Release) -> str:
     """The package's file name (its storage key is ``…/<sha256>.<file name>``)."""
-    return Path(r.path).name.split(".", 1)[1]
+    return stored_file(r.path)
+
+
+def stored_file(key: str) -> str:
+    """The file name in a package's storage key ``…/<sha256>.<file name>``."""
+    return Path(key).name.split(".", 1)[1]
 
 
 def aware(t: datetime) -> datetime:
