@@ -11,6 +11,7 @@ A worker runs one call at a time; during a call it may send ``cap`` requests
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 import struct
@@ -32,6 +33,23 @@ class ProtocolError(Exception):
     pass
 
 
+def _cpu_reader():
+    try:
+        getcpu = ctypes.CDLL(None, use_errno=True).sched_getcpu
+        getcpu.restype = ctypes.c_int
+        getcpu()
+        return getcpu
+    except (OSError, AttributeError):
+        return lambda: -1
+
+
+#: the CPU this process runs on now (glibc reads it without a system call), -1 if
+#: unknown. Each side of a call sends it with its frames (``cpu``): polling for the
+#: other's answer pays only when the other runs on another CPU; on this one, the
+#: other cannot run until this side stops, and polling only adds turns.
+current_cpu = _cpu_reader()
+
+
 def encode(msg: dict[str, Any]) -> bytes:
     body = msgpack.packb(msg, use_bin_type=True)
     if len(body) > MAX_FRAME:
@@ -39,7 +57,7 @@ def encode(msg: dict[str, Any]) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-def decode(body: bytes) -> dict[str, Any]:
+def decode(body: bytes | memoryview) -> dict[str, Any]:
     msg = msgpack.unpackb(body, raw=False)
     if not isinstance(msg, dict) or "t" not in msg:
         raise ProtocolError("frame is not a message")
@@ -53,23 +71,32 @@ class BlockingChannel:
     answered with one write, and a lone call is answered at once.
 
     With ``poll`` (seconds) set, ``recv`` first polls the socket that long, yielding the
-    CPU between tries, and only then sleeps in the kernel; it polls only while that pays
-    (the last wait was shorter than the window), so a worker called now and then does
-    not spend a window of CPU on every call.
+    CPU between tries, and only then sleeps in the kernel; it polls only while that pays:
+    the last wait was shorter than the window (a worker called now and then does not
+    spend a window of CPU on every call), and the host (``peer_cpu``, as its last call
+    said) is on another CPU (on this one it cannot send until this side sleeps).
     """
 
     #: written out once this much waits, whatever else is coming (a plugin logging in a
     #: loop must not buffer without bound)
     FLUSH_AT = 256 * 1024
 
+    #: bytes read per ``recv_into``. Read into one buffer allocated once: ``recv(n)``
+    #: allocates n bytes per call, and at 256 KiB that (an mmap, its page faults, its
+    #: munmap) cost more than the rest of a round trip on one CPU (bench/floor.py)
+    READ_SIZE = 256 * 1024
+
     def __init__(self, sock: socket.socket):
         self.sock = sock
+        self._mem = bytearray(self.READ_SIZE)
+        self._view = memoryview(self._mem)
         self.buf = bytearray()
         self.frames: deque[dict[str, Any]] = deque()
         self.out: list[bytes] = []
         self.pending = 0
         self.poll = 0.0
         self._last_wait = 0.0
+        self.peer_cpu = -1  # the CPU the other side was on when it last sent
 
     def send(self, msg: dict[str, Any]) -> None:
         frame = encode(msg)
@@ -80,7 +107,7 @@ class BlockingChannel:
 
     def flush(self) -> None:
         if self.out:
-            data = b"".join(self.out)
+            data = self.out[0] if len(self.out) == 1 else b"".join(self.out)
             self.out.clear()
             self.pending = 0
             self.sock.sendall(data)
@@ -102,23 +129,28 @@ class BlockingChannel:
         while not self.frames:
             self.flush()
             began = time.perf_counter()
-            data = self._poll(began) if self.poll and self._last_wait < self.poll else None
-            if data is None:
-                data = self.sock.recv(262144)
+            n = (self._poll(began) if self.poll and self._last_wait < self.poll
+                 and self.peer_cpu != current_cpu() else None)
+            if n is None:
+                n = self.sock.recv_into(self._mem)
             self._last_wait = time.perf_counter() - began
-            if not data:
+            if not n:
                 return None
-            self.buf += data
+            if not self.buf and n >= HEADER.size and HEADER.unpack_from(self._mem)[0] \
+                    == n - HEADER.size:  # one whole frame, the usual read: no copies
+                return decode(self._view[HEADER.size:n])
+            self.buf += self._view[:n]
             self._parse()
         return self.frames.popleft()
 
-    def _poll(self, began: float) -> bytes | None:
-        """What arrives within the poll window; None if nothing did."""
-        recv, now, give_way = self.sock.recv, time.perf_counter, os.sched_yield
+    def _poll(self, began: float) -> int | None:
+        """How many bytes arrived (in ``_mem``) within the poll window; None if none
+        did."""
+        recv, mem, now, give_way = self.sock.recv_into, self._mem, time.perf_counter, os.sched_yield
         end = began + self.poll
         while True:
             try:
-                return recv(262144, socket.MSG_DONTWAIT)
+                return recv(mem, 0, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 if now() > end:
                     return None

@@ -60,6 +60,7 @@ class Call(TypedDict):
     cid: str  # correlation id
     id: NotRequired[int]  # set by the pool when sent
     deadline: NotRequired[float]  # CLOCK_MONOTONIC; set by the pool
+    cpu: NotRequired[int]  # the CPU the host sent it from (the worker polls if not its own)
     route: NotRequired[int]  # index into the plugin's routes
     request: NotRequired[RouteRequest]
     event: NotRequired[str]
@@ -141,6 +142,7 @@ class Result(TypedDict):
     body: NotRequired[bytes]
     # a hook's or upgrade handler's return value
     value: NotRequired[Any]
+    cpu: NotRequired[int]  # the CPU the worker answered from (the host polls if not its own)
     # a failure
     code: NotRequired[str]
     message: NotRequired[str]

@@ -51,6 +51,16 @@ class Channel(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf
+        if not buf and len(data) >= HEADER.size \
+                and HEADER.unpack_from(data)[0] == len(data) - HEADER.size:
+            # one whole frame, the usual read: decoded where it lies
+            try:
+                frame = decode(memoryview(data)[HEADER.size:])
+            except Exception:  # anything a hostile worker can make msgpack raise
+                self.close()
+                return
+            self.on_frame(frame)
+            return
         buf += data
         while len(buf) >= HEADER.size:
             (n,) = HEADER.unpack_from(buf)

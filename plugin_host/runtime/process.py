@@ -26,7 +26,7 @@ import structlog
 from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..protocol import messages as m
-from ..protocol.framing import POLL_US
+from ..protocol.framing import POLL_US, current_cpu
 from . import cgroups, scratch
 from .channel import Background, Channel, WorkerDied
 from .sandbox import Launch, SandboxPolicy
@@ -44,9 +44,12 @@ OUTPUT_LINE = 2048
 #: more means a worker that floods the host (it is killed)
 MAX_CAPS_IN_FLIGHT = 4
 
-#: answers in a row that came during the host's first yield before it stops polling
-#: that worker for a second (they share a CPU: see Worker._poll)
-QUICK_ANSWERS = 8
+#: calls in a row slower than the poll window before the host stops polling that worker
+#: for a while (one slow call is as likely a hiccup: a worker's CPU waking from idle)
+SLOW_CALLS = 4
+#: how long polling stops then: the first time briefly, doubling while the calls stay
+#: slow (a plugin whose handler waits on an upstream), back to none once one is quick
+POLL_PAUSE = (0.01, 1.0)
 
 CapHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
 #: while the host serves a capability request: the correlation id of the call it is made
@@ -117,8 +120,10 @@ class Worker:
         self.caps_in_flight = 0
         self.dead = False
         self._polling = False
-        self._poll_off_until = 0.0  # polling paused (the worker seems to share our CPU)
-        self._quick = 0  # answers in a row that came during the first yield
+        self._poll_off_until = 0.0  # polling paused (slow calls)
+        self._slow = 0  # calls in a row that outlasted the poll window
+        self._pause = 0.0  # how long polling stopped after the last slow calls
+        self.peer_cpu = -1  # the CPU the worker was on when it last answered
         self._startup: asyncio.Future[dict[str, Any]] | None = None
         self._launch: Launch | None = None
         self._background = Background()
@@ -228,6 +233,8 @@ class Worker:
         t = frame.get("t")
         if t == m.RESULT:
             fut = self.inflight.pop(frame.get("id"), None)
+            cpu = frame.get("cpu")
+            self.peer_cpu = cpu if type(cpu) is int else -1
             self.head_started = time.monotonic()  # the next call runs from now
             if fut is not None and not fut.done():
                 fut.set_result(frame)
@@ -301,13 +308,14 @@ class Worker:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         msg["id"] = self.seq
+        cpu = msg["cpu"] = current_cpu()
         self.head_started = self.head_started if self.inflight else time.monotonic()
         self.channel.write(msg, now=not self.inflight)
-        if self.spec.poll_us and not self._polling:
+        if self.spec.poll_us and not self._polling and cpu != self.peer_cpu:
             now = time.perf_counter()
             if now >= self._poll_off_until:
                 self._polling = True
-                loop.call_soon(self._poll, now + self.spec.poll_us / 1e6, 0)
+                loop.call_soon(self._poll, now + self.spec.poll_us / 1e6)
         self.inflight[self.seq] = fut
         self.cids[self.seq] = msg.get("cid")
         if len(self.cids) > 4 * MAX_CAPS_IN_FLIGHT:  # ids of finished calls go
@@ -315,29 +323,30 @@ class Worker:
                 del self.cids[k]
         return fut
 
-    def _poll(self, until: float, turns: int) -> None:
+    def _poll(self, until: float) -> None:
         """Keep the event loop turning (yielding the CPU each turn) while a call is out,
         for at most the poll window: a loop asleep in the kernel costs a wake-up to
         read the answer (the worker polls the same way for the next call).
 
-        An answer that keeps coming during the first yield means the worker runs on
-        this CPU, where polling only adds turns; one that does not come within the
-        window, a slow call: either way polling pauses for a second, then tries again.
+        The host polls only a worker that answered last from another CPU (on this one,
+        the worker cannot run until the host yields, and polling only adds turns), and
+        pauses after calls that keep not coming within the window (POLL_PAUSE).
         """
         if self.inflight and not self.dead and time.perf_counter() < until:
             os.sched_yield()
-            asyncio.get_running_loop().call_soon(self._poll, until, turns + 1)
+            asyncio.get_running_loop().call_soon(self._poll, until)
             return
         self._polling = False
         if self.inflight and not self.dead:  # a slow call: polling is spent for nothing
-            self._poll_off_until = time.perf_counter() + 1.0
+            self._slow += 1
+            if self._slow >= SLOW_CALLS:
+                self._slow = 0
+                self._pause = min(max(2 * self._pause, POLL_PAUSE[0]), POLL_PAUSE[1])
+                self._poll_off_until = time.perf_counter() + self._pause
             return
         if self.dead:
             return
-        self._quick = self._quick + 1 if turns <= 1 else 0
-        if self._quick >= QUICK_ANSWERS:
-            self._quick = 0
-            self._poll_off_until = time.perf_counter() + 1.0
+        self._slow, self._pause = 0, 0.0
 
     def is_running(self, fut: asyncio.Future) -> bool:
         return next(iter(self.inflight.values()), None) is fut

@@ -19,7 +19,7 @@ from typing import Any
 
 from plugin_host.protocol import capabilities as caps
 from plugin_host.protocol import messages as m
-from plugin_host.protocol.framing import BlockingChannel
+from plugin_host.protocol.framing import BlockingChannel, current_cpu
 from plugin_host.sdk import (
     ERRORS,
     CapabilityError,
@@ -145,6 +145,8 @@ def serve(channel: BlockingChannel) -> None:
         if msg["t"] != m.CALL:
             continue
         call_id = msg["id"]
+        cpu = msg.get("cpu")
+        channel.peer_cpu = cpu if type(cpu) is int else -1
         if time.monotonic() > msg.get("deadline", float("inf")):
             # the host gave up on it while it was queued: never start it late
             channel.send(m.expired(call_id))
@@ -171,6 +173,7 @@ def serve(channel: BlockingChannel) -> None:
                 out = m.value_result(call_id, fn(msg["payload"], ctx))
         except Exception as e:
             out = _error(e, call_id)
+        out["cpu"] = current_cpu()
         try:
             channel.send(out)
         except (TypeError, ValueError, OverflowError) as e:  # a value msgpack cannot carry

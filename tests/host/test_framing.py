@@ -99,3 +99,29 @@ def test_a_polling_channel_answers_at_once_and_stops_polling_when_idle(pair):
     thread.join(timeout=5)
     assert [m["id"] for m in got] == [*range(200), 999]
     assert idle_cpu < 0.05, f"{idle_cpu:.3f} s of CPU spent waiting for nothing"
+
+
+def test_a_channel_polls_only_for_a_host_on_another_cpu(pair, monkeypatch):
+    """Polling for the next call pays only when the host runs on another CPU: on the
+    worker's own, the host cannot send until the worker sleeps, so a channel told the
+    host's CPU (each call carries it) sleeps in the kernel at once when it is its own."""
+    a, b = pair
+    channel = BlockingChannel(b)
+    channel.poll = 0.2
+    yields: list[int] = []
+    monkeypatch.setattr(framing.os, "sched_yield", lambda: yields.append(1))
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})  # this thread stays on one CPU
+    try:
+        here = framing.current_cpu()
+        assert here == min(allowed)
+        for peer, polls in ((here, False), (here + 1, True), (-1, True)):
+            channel.peer_cpu = peer
+            yields.clear()
+            late = threading.Timer(0.05, a.sendall, [framing.encode({"t": "call", "id": peer})])
+            late.start()
+            assert channel.recv()["id"] == peer
+            late.join()
+            assert bool(yields) is polls, (peer, len(yields))
+    finally:
+        os.sched_setaffinity(0, allowed)
