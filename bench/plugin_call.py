@@ -33,7 +33,6 @@ from common import ECHO_CALL, bench_host, echo_runtime, make_plugin, percentile,
 
 from plugin_host.sdk import Context, Request, encode_response
 
-
 #: calls not counted at the start of each block, for the worker as for the floor
 #: (bench/floor.py): the block before ran elsewhere, with other caches
 WARM_UP = 200
