@@ -244,33 +244,30 @@ class PluginRuntime:
         """A free worker; else, while the pool can grow, one more worker started for this
         call and the first worker free taken; else the least-loaded live worker with
         room (the call queues on it). Waits (until the deadline) if none has room."""
+        loop = asyncio.get_running_loop()
         self._waiting += 1
         try:
-            return await self._wait_for_worker(deadline)
+            while True:
+                best = self._least_loaded()
+                if best is not None and not best.inflight:
+                    return best
+                if self._waiting > self._starting and self.growable:
+                    self._grow()  # one start per call waiting that has none coming for it
+                if best is not None and not self._starting:
+                    return best
+                if best is None and self.crash_looping:
+                    raise PluginCallError(
+                        f"{self.spec.name} is crash-looping: its workers keep failing; "
+                        f"the next restart is in {self.backoff():.1f}s",
+                        code="plugin_crash_looping", status=503)
+                self._freed.clear()
+                remaining = deadline - loop.time()
+                try:
+                    await asyncio.wait_for(self._freed.wait(), max(remaining, 0))
+                except TimeoutError:
+                    raise self._busy() from None
         finally:
             self._waiting -= 1
-
-    async def _wait_for_worker(self, deadline: float) -> Worker:
-        loop = asyncio.get_running_loop()
-        while True:
-            best = self._least_loaded()
-            if best is not None and not best.inflight:
-                return best
-            if self._waiting > self._starting and self.growable:
-                self._grow()  # one start per call waiting that has none coming for it
-            if best is not None and not self._starting:
-                return best
-            if best is None and self.crash_looping:
-                raise PluginCallError(
-                    f"{self.spec.name} is crash-looping: its workers keep failing; "
-                    f"the next restart is in {self.backoff():.1f}s",
-                    code="plugin_crash_looping", status=503)
-            self._freed.clear()
-            remaining = deadline - loop.time()
-            try:
-                await asyncio.wait_for(self._freed.wait(), max(remaining, 0))
-            except TimeoutError:
-                raise self._busy() from None
 
     def _busy(self) -> PluginCallError:
         return PluginCallError(f"{self.spec.name}: no worker free within {self.timeout:.1f}s",
@@ -292,8 +289,59 @@ class PluginRuntime:
             raise PluginCallError(f"{self.spec.name} is stopping", code="plugin_unavailable",
                                   status=503)
         self.active += 1
-        try:
-            return await self._call(msg)
+        try:  # one coroutine for the whole call (each level costs a resume per await)
+            loop = asyncio.get_running_loop()
+            timeout = self.timeout
+            deadline = loop.time() + timeout
+            # The worker skips a call still queued after this (same clock: CLOCK_MONOTONIC).
+            msg["deadline"] = time.monotonic() + timeout
+            moved = False
+            while True:
+                w = self._least_loaded()
+                if w is None or w.inflight:
+                    w = await self._pick(deadline)
+                fut = w.submit(msg)
+                self._deadlines.watch(deadline, w, fut)
+                try:
+                    result = await fut
+                except NotStarted:
+                    # Its worker died before reaching it: try another. The call never ran,
+                    # so the first move gives it its whole time again (a new worker may be
+                    # starting); it is not charged for the call that killed the worker.
+                    if not moved:
+                        moved = True
+                        deadline = loop.time() + self.timeout
+                        msg["deadline"] = time.monotonic() + self.timeout
+                    continue
+                except TimeoutError:
+                    raise PluginCallError(
+                        f"{self.spec.name}: the call took longer than "
+                        f"{self.spec.manifest.resources.timeout_ms} ms and was stopped",
+                        code="plugin_timeout", status=504) from None
+                except OutOfMemory as e:
+                    self._replace(w, "memory_limit")
+                    raise PluginCallError(str(e), code="plugin_out_of_memory",
+                                          status=502) from None
+                except WorkerDied:
+                    self._replace(w, "crash")
+                    raise PluginCallError(
+                        f"{self.spec.name}: the plugin's worker exited during the call",
+                        code="plugin_crashed", status=502) from None
+                except asyncio.CancelledError:
+                    if w.is_running(fut):  # its state is unknown now
+                        w.fail(WorkerDied("cancelled"))
+                        self._replace(w, "cancelled")
+                    else:
+                        w.withdraw(fut)
+                        fut.cancel()  # never answered now; the watchdog passes it over
+                    raise
+                finally:
+                    self._deadlines.answered()
+                    self._freed.set()
+                if result.get("code") == m.EXPIRED:
+                    raise self._busy()
+                self._failures.clear()  # a call came back: whatever looped has stopped
+                return result
         finally:
             self.active -= 1
             if not self.active:
@@ -308,60 +356,6 @@ class PluginRuntime:
             except TimeoutError:
                 return False
         return True
-
-    async def _call(self, msg: dict[str, Any]) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        timeout = self.timeout
-        deadline = loop.time() + timeout
-        # The worker skips a call still queued after this (same clock: CLOCK_MONOTONIC).
-        msg["deadline"] = time.monotonic() + timeout
-        moved = False
-        while True:
-            w = self._least_loaded()
-            if w is None or w.inflight:
-                w = await self._pick(deadline)
-            fut = w.submit(msg)
-            self._deadlines.watch(deadline, w, fut)
-            try:
-                result = await fut
-            except NotStarted:
-                # Its worker died before reaching it: try another. The call never ran,
-                # so the first move gives it its whole time again (a new worker may be
-                # starting); it is not charged for the call that killed the worker.
-                if not moved:
-                    moved = True
-                    deadline = loop.time() + self.timeout
-                    msg["deadline"] = time.monotonic() + self.timeout
-                continue
-            except TimeoutError:
-                raise PluginCallError(
-                    f"{self.spec.name}: the call took longer than "
-                    f"{self.spec.manifest.resources.timeout_ms} ms and was stopped",
-                    code="plugin_timeout", status=504) from None
-            except OutOfMemory as e:
-                self._replace(w, "memory_limit")
-                raise PluginCallError(str(e), code="plugin_out_of_memory",
-                                      status=502) from None
-            except WorkerDied:
-                self._replace(w, "crash")
-                raise PluginCallError(
-                    f"{self.spec.name}: the plugin's worker exited during the call",
-                    code="plugin_crashed", status=502) from None
-            except asyncio.CancelledError:
-                if w.is_running(fut):  # its state is unknown now
-                    w.fail(WorkerDied("cancelled"))
-                    self._replace(w, "cancelled")
-                else:
-                    w.withdraw(fut)
-                    fut.cancel()  # never answered now; the watchdog passes it over
-                raise
-            finally:
-                self._deadlines.answered()
-                self._freed.set()
-            if result.get("code") == m.EXPIRED:
-                raise self._busy()
-            self._failures.clear()  # a call came back: whatever looped has stopped
-            return result
 
     async def stop(self) -> None:
         self.stopping = True

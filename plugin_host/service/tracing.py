@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from opentelemetry import trace
@@ -61,14 +61,38 @@ def tracer() -> trace.Tracer:
     return _tracer
 
 
-@contextmanager
+def enabled() -> bool:
+    """Whether spans are exported (else ``span`` makes nothing: the per-call paths need
+    not even build a span's name and attributes)."""
+    return not isinstance(_tracer, trace.NoOpTracer)
+
+
+class _NoSpan:
+    """What ``span`` gives without an exporter: one shared object, no generator, no
+    context (the per-call path)."""
+
+    def __enter__(self) -> Span:
+        return trace.INVALID_SPAN
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+NO_SPAN = _NoSpan()
+
+
 def span(name: str, kind: SpanKind = SpanKind.INTERNAL, parent: Span | None = None,
-         **attributes: Any) -> Iterator[Span]:
+         **attributes: Any) -> AbstractContextManager[Span]:
     """A span, child of ``parent`` (or of the current one), current inside the block; an
     exception marks it as an error and goes on. Without an exporter, nothing is made."""
-    if isinstance(_tracer, trace.NoOpTracer):  # the per-call path: not even a context
-        yield trace.INVALID_SPAN
-        return
+    if isinstance(_tracer, trace.NoOpTracer):
+        return NO_SPAN
+    return _span(name, kind, parent, attributes)
+
+
+@contextmanager
+def _span(name: str, kind: SpanKind, parent: Span | None,
+          attributes: dict[str, Any]) -> Iterator[Span]:
     context = trace.set_span_in_context(parent) if parent is not None else None
     with _tracer.start_as_current_span(
             name, context=context, kind=kind, record_exception=False,

@@ -24,25 +24,30 @@ PLUGIN_ROUTE = "/plugins/{name}/api/{path:path}"
 
 async def plugin_route(name: str, path: str, request: Request) -> Response:
     """Call one of a plugin's routes; its handler's answer is returned as is."""
-    host = services(request)  # the hot path: no dependency to resolve per call
+    return await _plugin_endpoint(request)
+
+
+async def _plugin_endpoint(request: Request) -> Response:
+    """The hot path (served by ``_PlainRoute``; ``plugin_route`` is its OpenAPI face): no
+    dependency to resolve, one coroutine."""
+    params = request.path_params
+    host = services(request)
     cid = correlation_id(request)
-    body = await read_body(request, host.settings.max_request_bytes)
+    headers = request.headers
+    # a request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3)
+    body = (await read_body(request, host.settings.max_request_bytes)
+            if "content-length" in headers or "transfer-encoding" in headers else b"")
     try:
-        status, headers, content = await host.calls.call_route(
-            name, request.method, "/" + path, dict(request.query_params),
-            {k.lower(): v for k, v in request.headers.items()}, body, cid)
+        status, out, content = await host.calls.call_route(
+            params["name"], request.method, "/" + params["path"],
+            dict(request.query_params), {k.lower(): v for k, v in headers.items()}, body, cid)
     except PluginCallError:
         blame_plugin(request.scope)  # raised, crashed, timed out, busy, crash-looping
         raise
     if status >= 500:
         blame_plugin(request.scope)  # the plugin's own answer
-    headers["X-Correlation-ID"] = cid
-    return Response(content, status_code=status, headers=headers)
-
-
-async def _plugin_endpoint(request: Request) -> Response:
-    return await plugin_route(request.path_params["name"], request.path_params["path"],
-                              request)
+    out["X-Correlation-ID"] = cid
+    return Response(content, status_code=status, headers=out)
 
 
 class _PlainRoute(Route):
