@@ -50,6 +50,12 @@ def _cpu_reader():
 current_cpu = _cpu_reader()
 
 
+def elsewhere(peer_cpu: int) -> bool:
+    """The other side was last on another CPU than this one, or it is not known."""
+    here = current_cpu()
+    return here < 0 or peer_cpu != here
+
+
 def encode(msg: dict[str, Any]) -> bytes:
     body = msgpack.packb(msg, use_bin_type=True)
     if len(body) > MAX_FRAME:
@@ -130,7 +136,7 @@ class BlockingChannel:
             self.flush()
             began = time.perf_counter()
             n = (self._poll(began) if self.poll and self._last_wait < self.poll
-                 and self.peer_cpu != current_cpu() else None)
+                 and elsewhere(self.peer_cpu) else None)
             if n is None:
                 n = self.sock.recv_into(self._mem)
             self._last_wait = time.perf_counter() - began

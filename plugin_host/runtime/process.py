@@ -311,7 +311,7 @@ class Worker:
         cpu = msg["cpu"] = current_cpu()
         self.head_started = self.head_started if self.inflight else time.monotonic()
         self.channel.write(msg, now=not self.inflight)
-        if self.spec.poll_us and not self._polling and cpu != self.peer_cpu:
+        if self.spec.poll_us and not self._polling and (cpu < 0 or cpu != self.peer_cpu):
             now = time.perf_counter()
             if now >= self._poll_off_until:
                 self._polling = True

@@ -123,5 +123,12 @@ def test_a_channel_polls_only_for_a_host_on_another_cpu(pair, monkeypatch):
             assert channel.recv()["id"] == peer
             late.join()
             assert bool(yields) is polls, (peer, len(yields))
+        monkeypatch.setattr(framing, "current_cpu", lambda: -1)  # no sched_getcpu here
+        channel.peer_cpu, yields[:] = -1, []
+        late = threading.Timer(0.05, a.sendall, [framing.encode({"t": "call", "id": 7})])
+        late.start()
+        assert channel.recv()["id"] == 7
+        late.join()
+        assert yields, "where the CPU is not known, the channel polls as before"
     finally:
         os.sched_setaffinity(0, allowed)
