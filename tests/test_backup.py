@@ -264,6 +264,18 @@ def _truncated(path: Path) -> Path:
     return path
 
 
+def _padding_changed(path: Path) -> Path:
+    """A byte changed where tar never reads, the zero padding after a member: only the
+    gzip checksum covers it (a byte flipped in a real backup landed there in CI). Stored
+    uncompressed (level 0), so the byte's place in the file is known."""
+    import gzip
+    _crafted(path, {"data/a": b"A" * 100})
+    raw = bytearray(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=0))
+    raw[raw.index(b"A" * 100) + 100 + 10] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    return path
+
+
 ARCHIVES = {
     "not a Koha backup": (_not_a_backup, "no MANIFEST.json first: not a Koha backup"),
     "a format this release does not read": (
@@ -272,6 +284,7 @@ ARCHIVES = {
     "a file changed after listing": (
         _swapped_content, "data/a does not match its checksum: the archive is damaged"),
     "cut short": (_truncated, "the archive is damaged"),
+    "a byte changed in a member's padding": (_padding_changed, "the archive is damaged"),
 }
 
 

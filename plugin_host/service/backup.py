@@ -269,6 +269,10 @@ def verify(path: Path) -> dict:
                 why = "damaged" if not _stream_intact(path) else "incomplete"
                 raise BackupError(f"{path.name}: missing {', '.join(missing[:3])}: the "
                                   f"archive is {why}")
+            # what tar never reads (the padding after each member, the end blocks) only
+            # the gzip checksum covers: read on to the end of the stream, which checks it
+            while tar.fileobj is not None and tar.fileobj.read(1 << 20):
+                pass
     except (tarfile.TarError, EOFError, OSError, ValueError, KeyError) as e:
         raise BackupError(f"{path.name}: cannot be read ({e}): the archive is damaged") from None
     if manifest.get("format") != FORMAT or manifest.get("service") not in SERVICES:
