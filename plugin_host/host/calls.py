@@ -98,10 +98,9 @@ class PluginCalls:
         outcome = "ok"
         trace = self.manager.traces.begin(item.name, item.version, correlation_id,
                                           trace_label or label)
-        with (tracing.span(f"plugin {item.name} {span_label or label}", **{
+        with tracing.span(f"plugin {item.name} {span_label or label}", **{
                 "koha.plugin": item.name, "koha.plugin.version": item.version,
-                "koha.correlation_id": correlation_id}) if tracing.enabled()
-              else tracing.NO_SPAN) as span:
+                "koha.correlation_id": correlation_id}) as span:
             trace["_span"] = span  # capability requests of this call are its children
             try:
                 result = await item.runtime.call(msg)

@@ -50,10 +50,24 @@ def _cpu_reader():
 current_cpu = _cpu_reader()
 
 
-def elsewhere(peer_cpu: int) -> bool:
-    """The other side was last on another CPU than this one, or it is not known."""
-    here = current_cpu()
+def elsewhere(peer_cpu: int, here: int) -> bool:
+    """The other side was last on another CPU than this one (``here``), or it is not
+    known: polling for it may pay."""
     return here < 0 or peer_cpu != here
+
+
+def sender_cpu(msg: dict[str, Any]) -> int:
+    """The CPU a frame's sender says it was on (-1: not said, or not a number)."""
+    cpu = msg.get("cpu")
+    return cpu if type(cpu) is int else -1
+
+
+def lone_frame(data: bytes | bytearray, n: int) -> memoryview | None:
+    """The body of the one whole frame that ``data[:n]`` is, if it is exactly that (the
+    usual read: decoded where it lies, no copies through a buffer)."""
+    if n >= HEADER.size and HEADER.unpack_from(data)[0] == n - HEADER.size:
+        return memoryview(data)[HEADER.size:n]
+    return None
 
 
 def encode(msg: dict[str, Any]) -> bytes:
@@ -136,15 +150,14 @@ class BlockingChannel:
             self.flush()
             began = time.perf_counter()
             n = (self._poll(began) if self.poll and self._last_wait < self.poll
-                 and elsewhere(self.peer_cpu) else None)
+                 and elsewhere(self.peer_cpu, current_cpu()) else None)
             if n is None:
                 n = self.sock.recv_into(self._mem)
             self._last_wait = time.perf_counter() - began
             if not n:
                 return None
-            if not self.buf and n >= HEADER.size and HEADER.unpack_from(self._mem)[0] \
-                    == n - HEADER.size:  # one whole frame, the usual read: no copies
-                return decode(self._view[HEADER.size:n])
+            if not self.buf and (body := lone_frame(self._mem, n)) is not None:
+                return decode(body)
             self.buf += self._view[:n]
             self._parse()
         return self.frames.popleft()

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..protocol.framing import HEADER, MAX_FRAME, decode, encode
+from ..protocol.framing import HEADER, MAX_FRAME, decode, encode, lone_frame
 
 
 class WorkerDied(Exception):
@@ -51,11 +51,9 @@ class Channel(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf
-        if not buf and len(data) >= HEADER.size \
-                and HEADER.unpack_from(data)[0] == len(data) - HEADER.size:
-            # one whole frame, the usual read: decoded where it lies
+        if not buf and (body := lone_frame(data, len(data))) is not None:
             try:
-                frame = decode(memoryview(data)[HEADER.size:])
+                frame = decode(body)
             except Exception:  # anything a hostile worker can make msgpack raise
                 self.close()
                 return

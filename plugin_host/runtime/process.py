@@ -26,7 +26,7 @@ import structlog
 from ..errors import PluginHostError
 from ..manifest import Manifest
 from ..protocol import messages as m
-from ..protocol.framing import POLL_US, current_cpu
+from ..protocol.framing import POLL_US, current_cpu, elsewhere, sender_cpu
 from . import cgroups, scratch
 from .channel import Background, Channel, WorkerDied
 from .sandbox import Launch, SandboxPolicy
@@ -233,8 +233,7 @@ class Worker:
         t = frame.get("t")
         if t == m.RESULT:
             fut = self.inflight.pop(frame.get("id"), None)
-            cpu = frame.get("cpu")
-            self.peer_cpu = cpu if type(cpu) is int else -1
+            self.peer_cpu = sender_cpu(frame)
             self.head_started = time.monotonic()  # the next call runs from now
             if fut is not None and not fut.done():
                 fut.set_result(frame)
@@ -311,7 +310,7 @@ class Worker:
         cpu = msg["cpu"] = current_cpu()
         self.head_started = self.head_started if self.inflight else time.monotonic()
         self.channel.write(msg, now=not self.inflight)
-        if self.spec.poll_us and not self._polling and (cpu < 0 or cpu != self.peer_cpu):
+        if self.spec.poll_us and not self._polling and elsewhere(self.peer_cpu, cpu):
             now = time.perf_counter()
             if now >= self._poll_off_until:
                 self._polling = True

@@ -61,12 +61,6 @@ def tracer() -> trace.Tracer:
     return _tracer
 
 
-def enabled() -> bool:
-    """Whether spans are exported (else ``span`` makes nothing: the per-call paths need
-    not even build a span's name and attributes)."""
-    return not isinstance(_tracer, trace.NoOpTracer)
-
-
 class _NoSpan:
     """What ``span`` gives without an exporter: one shared object, no generator, no
     context (the per-call path)."""
@@ -78,7 +72,7 @@ class _NoSpan:
         return None
 
 
-NO_SPAN = _NoSpan()
+_NO_SPAN = _NoSpan()
 
 
 def span(name: str, kind: SpanKind = SpanKind.INTERNAL, parent: Span | None = None,
@@ -86,7 +80,7 @@ def span(name: str, kind: SpanKind = SpanKind.INTERNAL, parent: Span | None = No
     """A span, child of ``parent`` (or of the current one), current inside the block; an
     exception marks it as an error and goes on. Without an exporter, nothing is made."""
     if isinstance(_tracer, trace.NoOpTracer):
-        return NO_SPAN
+        return _NO_SPAN
     return _span(name, kind, parent, attributes)
 
 

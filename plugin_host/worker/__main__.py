@@ -19,7 +19,7 @@ from typing import Any
 
 from plugin_host.protocol import capabilities as caps
 from plugin_host.protocol import messages as m
-from plugin_host.protocol.framing import BlockingChannel, current_cpu
+from plugin_host.protocol.framing import BlockingChannel, current_cpu, sender_cpu
 from plugin_host.sdk import (
     ERRORS,
     CapabilityError,
@@ -145,8 +145,7 @@ def serve(channel: BlockingChannel) -> None:
         if msg["t"] != m.CALL:
             continue
         call_id = msg["id"]
-        cpu = msg.get("cpu")
-        channel.peer_cpu = cpu if type(cpu) is int else -1
+        channel.peer_cpu = sender_cpu(msg)
         if time.monotonic() > msg.get("deadline", float("inf")):
             # the host gave up on it while it was queued: never start it late
             channel.send(m.expired(call_id))
