@@ -95,11 +95,13 @@ def test_the_host_polls_only_a_worker_on_another_cpu(tmp_path, one_cpu, monkeypa
     async def scenario() -> list[int]:
         here, elsewhere = current_cpu(), current_cpu() + 1
         return [await call(w, transport, 0.005, cpu, yields)
-                for cpu in (elsewhere, here, here, elsewhere, -1)]
+                for cpu in (elsewhere, here, here, elsewhere, -1, here, "x", here, 1.5)]
 
     polled = run(scenario)
-    # the first call knows nothing yet (polls); then each call follows the last answer
-    assert [n > 0 for n in polled] == [True, True, False, False, True], polled
+    # the first call knows nothing yet (polls); then each call follows the last answer,
+    # and a CPU that is not a number (a worker may say anything) is no CPU: polled
+    assert [n > 0 for n in polled] == [True, True, False, False, True, True, False, True,
+                                       False], polled
 
 
 def test_calls_that_outlast_the_window_pause_polling_then_it_resumes(tmp_path, one_cpu,
